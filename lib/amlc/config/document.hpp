@@ -1,0 +1,64 @@
+// Config documents: YAML or JSON files loaded into nlohmann::json while keeping the line and column
+// of every value, so every error can say file:line:col, the key path and what was expected.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace amlc::config {
+
+using json = nlohmann::json;
+
+struct Mark {
+  int line = 0;  // 1-based; 0 = unknown
+  int col = 0;   // 1-based
+};
+
+class Document {
+ public:
+  Document() = default;
+  Document(std::string source_name, json root, std::map<std::string, Mark> marks)
+      : source_(std::move(source_name)), root_(std::move(root)), marks_(std::move(marks)) {}
+
+  const std::string& source() const { return source_; }
+  const json& root() const { return root_; }
+  json& root() { return root_; }
+
+  // Location of the value at a JSON pointer ("/policy/slack_factor"); falls back to the nearest parent.
+  Mark mark(const std::string& pointer) const;
+  // Location of the key itself (for unknown-key errors), falling back to the value.
+  Mark key_mark(const std::string& pointer) const;
+
+  // "file:line:col: key 'policy.slack_factor': <message>" as a Usage error.
+  [[noreturn]] void error(const std::string& pointer, const std::string& message, const std::string& hint = {}) const;
+  std::string where(const std::string& pointer) const;  // "file:line:col"
+
+  // Object at `pointer` must only have keys from `allowed` (else error with a "did you mean").
+  void check_keys(const std::string& pointer, const std::vector<std::string>& allowed) const;
+
+  // Typed getters: nullopt if absent (or null); error if present with the wrong type.
+  const json* find(const std::string& pointer) const;
+  std::optional<std::string> get_string(const std::string& pointer) const;
+  std::optional<double> get_number(const std::string& pointer) const;
+  std::optional<long long> get_int(const std::string& pointer) const;
+  std::optional<bool> get_bool(const std::string& pointer) const;
+  std::string require_string(const std::string& pointer) const;
+
+  static std::string key_path(const std::string& pointer);  // "/a/0/b" -> "a[0].b"
+
+ private:
+  std::string source_;
+  json root_;
+  std::map<std::string, Mark> marks_;  // pointer -> value mark; pointer + "#key" -> key mark
+};
+
+// Loads a YAML or JSON file (JSON is read as YAML 1.2 so marks are kept). Errors carry file:line:col.
+Document load_file(const std::filesystem::path& path);
+Document parse(const std::string& text, const std::string& source_name);
+
+}  // namespace amlc::config

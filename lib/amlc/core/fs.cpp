@@ -1,0 +1,198 @@
+#include "amlc/core/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+#include "amlc/core/error.hpp"
+
+namespace amlc {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+void write_all(int fd, const char* data, size_t size, const fs::path& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot write " + path.string());
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+std::string random_suffix() {
+  static std::atomic<unsigned> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<uint64_t>(::getpid()) << 32)};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%d.%u.%08llx", static_cast<int>(::getpid()), counter++,
+                static_cast<unsigned long long>(rng() & 0xffffffffULL));
+  return buf;
+}
+
+}  // namespace
+
+std::string read_file(const fs::path& path) {
+  auto content = read_file_if_exists(path);
+  if (!content) {
+    errno = ENOENT;
+    sys_fail("cannot read " + path.string());
+  }
+  return *content;
+}
+
+std::optional<std::string> read_file_if_exists(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    sys_fail("cannot read " + path.string());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fail(ErrorKind::Usage, path.string() + " is a directory, not a file");
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot read " + path.string());
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+fs::path temp_sibling(const fs::path& path) {
+  fs::path p = path;
+  p += ".tmp." + random_suffix();
+  return p;
+}
+
+void fsync_path(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) sys_fail("cannot open " + path.string());
+  if (::fsync(fd.get()) != 0 && errno != EINVAL) sys_fail("cannot fsync " + path.string());
+}
+
+void write_file_atomic(const fs::path& path, std::string_view content, unsigned mode) {
+  fs::path tmp = temp_sibling(path);
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (fd.get() < 0) sys_fail("cannot create " + tmp.string());
+  try {
+    write_all(fd.get(), content.data(), content.size(), tmp);
+    if (::fsync(fd.get()) != 0) sys_fail("cannot fsync " + tmp.string());
+    ::close(fd.release());
+    if (::rename(tmp.c_str(), path.c_str()) != 0) sys_fail("cannot rename into " + path.string());
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+}
+
+void append_line_durable(const fs::path& path, std::string_view line) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (fd.get() < 0) sys_fail("cannot open " + path.string());
+  std::string buf(line);
+  buf.push_back('\n');
+  write_all(fd.get(), buf.data(), buf.size(), path);
+  if (::fsync(fd.get()) != 0) sys_fail("cannot fsync " + path.string());
+}
+
+void create_directories_durable(const fs::path& dir) {
+  std::error_code ec;
+  fs::path existing = dir;
+  while (!existing.empty() && !fs::exists(existing, ec)) existing = existing.parent_path();
+  fs::create_directories(dir, ec);
+  if (ec) fail(ErrorKind::General, "cannot create directory " + dir.string() + ": " + ec.message());
+  // fsync every directory we created plus the first existing parent.
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    fsync_path(p);
+    if (p == existing) break;
+    if (p == p.parent_path()) break;
+  }
+}
+
+void rename_durable(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) sys_fail("cannot rename " + from.string() + " to " + to.string());
+  fsync_path(to.parent_path());
+}
+
+FileLock::FileLock(const fs::path& lock_file, Mode mode) {
+  std::error_code ec;
+  if (fs::is_directory(lock_file, ec)) fd_ = ::open(lock_file.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  else fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) sys_fail("cannot open lock file " + lock_file.string());
+  int op = mode == Mode::Exclusive ? LOCK_EX : LOCK_SH;
+  while (::flock(fd_, op) != 0) {
+    if (errno == EINTR) continue;
+    int e = errno;
+    ::close(fd_);
+    errno = e;
+    sys_fail("cannot lock " + lock_file.string());
+  }
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+FileLock::FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+TempDir::TempDir(const fs::path& parent, std::string_view prefix) {
+  std::string tmpl = (parent / (std::string(prefix) + ".XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) sys_fail("cannot create a temporary directory in " + parent.string());
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+}
+
+std::string describe_file_type(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return "missing";
+  if (S_ISREG(st.st_mode)) return "file";
+  if (S_ISDIR(st.st_mode)) return "directory";
+  if (S_ISLNK(st.st_mode)) return "symlink";
+  if (S_ISSOCK(st.st_mode)) return "socket";
+  if (S_ISFIFO(st.st_mode)) return "fifo";
+  if (S_ISCHR(st.st_mode)) return "character device";
+  if (S_ISBLK(st.st_mode)) return "block device";
+  return "special file";
+}
+
+}  // namespace amlc

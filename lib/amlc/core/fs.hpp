@@ -1,0 +1,65 @@
+// Files: durable atomic writes, whole-file reads, advisory locks, temp directories.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace amlc {
+
+namespace fs = std::filesystem;
+
+// Reads a whole (small) file. Throws NotFound if missing, General on other errors.
+std::string read_file(const fs::path& path);
+std::optional<std::string> read_file_if_exists(const fs::path& path);
+
+// Writes `content` to a temp file next to `path`, fsyncs it, renames it over `path` and fsyncs the
+// directory: after a crash the file holds either the old or the new content, never a mix.
+void write_file_atomic(const fs::path& path, std::string_view content, unsigned mode = 0644);
+
+// Appends one line (a '\n' is added) with a single write() and fsyncs: for append-only journals.
+void append_line_durable(const fs::path& path, std::string_view line);
+
+void fsync_path(const fs::path& path);  // file or directory
+void create_directories_durable(const fs::path& dir);
+
+// Renames a directory tree atomically into place (rename(2)), fsyncing the parent.
+void rename_durable(const fs::path& from, const fs::path& to);
+
+// A unique name for a temp sibling of `path` (same directory, same filesystem).
+fs::path temp_sibling(const fs::path& path);
+
+// Advisory lock on a lock file, or on a directory itself (flock). Blocks until acquired. Released on destruction.
+class FileLock {
+ public:
+  enum class Mode { Shared, Exclusive };
+  FileLock(const fs::path& lock_file, Mode mode = Mode::Exclusive);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// A temporary directory removed (recursively) on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const fs::path& parent = fs::temp_directory_path(), std::string_view prefix = "amlc");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  void release() { path_.clear(); }  // keep the directory
+
+ private:
+  fs::path path_;
+};
+
+// What kind of thing is at `path` without following a final symlink (for clear input errors).
+std::string describe_file_type(const fs::path& path);
+
+}  // namespace amlc

@@ -1,0 +1,42 @@
+// Content-addressed blob store: <ws>/blobs/sha256/ab/cdef... holds each distinct content once.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace amlc {
+
+namespace fs = std::filesystem;
+
+struct StoredBlob {
+  std::string sha256;
+  uint64_t size = 0;
+  bool added = false;  // false when the content was already in the store
+};
+
+class BlobStore {
+ public:
+  explicit BlobStore(fs::path dir) : dir_(std::move(dir)) {}
+
+  fs::path path_of(const std::string& sha256) const;
+  bool contains(const std::string& sha256) const;
+
+  // Streams `source` into the store (hashing while copying, one pass), unless `known_sha256` is given
+  // and already stored, in which case nothing is read. Durable: temp file + fsync + rename.
+  StoredBlob put_file(const fs::path& source, const std::string& known_sha256 = {});
+  StoredBlob put_bytes(std::string_view data);
+
+  // Copies a blob to `target` (created or replaced atomically), byte-identical, with `mode`.
+  void copy_out(const std::string& sha256, const fs::path& target, unsigned mode = 0644) const;
+
+  // Recomputes the hash of a stored blob.
+  std::string verify(const std::string& sha256) const;
+
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+};
+
+}  // namespace amlc

@@ -1,0 +1,69 @@
+// Test harness: run the real amlc binary, temp directories, JSON parsing of output.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace amlc::test {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+  json json_out() const;  // parses stdout; fails the test with stderr shown if it is not JSON
+};
+
+struct RunOptions {
+  std::map<std::string, std::string> env;  // added to (or, with empty value "\x01unset", removed from) the environment
+  std::string input;                       // stdin
+  fs::path cwd;                            // default: current directory
+  double timeout_seconds = 120;            // killed (SIGKILL) after this; code = -9
+};
+
+// Runs `program` with `args`. Output is captured in full.
+Result run_process(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts = {});
+// Runs the amlc binary under test.
+Result amlc(const std::vector<std::string>& args, const RunOptions& opts = {});
+
+// A temp directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  fs::path path_;
+};
+
+// A fresh workspace in a temp directory; `args({...})` prefixes -w <root>.
+class Workspace {
+ public:
+  Workspace();
+  const fs::path& dir() const { return tmp_.path(); }
+  fs::path root() const { return tmp_.path() / "ws"; }
+  Result run(std::vector<std::string> args, const RunOptions& opts = {}) const;
+  // Runs and requires exit 0 and JSON stdout.
+  json ok(std::vector<std::string> args, const RunOptions& opts = {}) const;
+
+ private:
+  TempDir tmp_;
+};
+
+void write_text(const fs::path& path, const std::string& text);
+std::string read_text(const fs::path& path);
+// A listing of every file under `dir` with its content hash: for "nothing changed on disk" checks.
+std::map<std::string, std::string> snapshot_tree(const fs::path& dir);
+
+}  // namespace amlc::test
