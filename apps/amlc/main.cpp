@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
 
   amlc::cli::add_workspace_commands(app, ctx);
   amlc::cli::add_model_commands(app, ctx);
+  amlc::cli::add_run_commands(app, ctx);
+  amlc::cli::add_sweep_commands(app, ctx);
+  amlc::cli::add_service_commands(app, ctx);
   amlc::cli::add_completion_command(app, ctx);
 
   try {
