@@ -3,6 +3,6 @@
 
 namespace amlc::cli {
 
-void add_service_commands(CLI::App\&, Context\&) {}
+void add_service_commands(CLI::App&, Context&) {}
 
 }  // namespace amlc::cli
