@@ -1,0 +1,202 @@
+"""Configuration, entry-script loading and the run() dispatch of the amlc scoring server."""
+
+import hmac
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+
+MAX_BODY = 100 * 1024 * 1024
+MAX_HEAD = 64 * 1024
+MAX_REQUEST_ID = 100
+
+UNEXPECTED = "An unexpected error occurred in scoring script. Check the logs for more info."
+
+
+class ConfigError(Exception):
+    """Bad server configuration (environment); the server prints it and exits 2."""
+
+
+def _env_int(name, default, minimum):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError("%s must be an integer, got %r" % (name, raw)) from None
+    if value < minimum:
+        raise ConfigError("%s must be >= %d, got %d" % (name, minimum, value))
+    return value
+
+
+class Config:
+    """The server settings, read from the environment (see README.md)."""
+
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.app_root = os.path.abspath(env.get("AML_APP_ROOT") or "/var/azureml-app")
+        self.port = _env_int("AMLC_PORT", 5001, 0)
+        if self.port > 65535:
+            raise ConfigError("AMLC_PORT must be <= 65535, got %d" % self.port)
+        self.host = env.get("AMLC_HOST") or "0.0.0.0"
+        self.workers = _env_int("WORKER_COUNT", 1, 1)
+        self.timeout_ms = _env_int("SCORING_TIMEOUT_MS", 60000, 0)
+        # Extra time a worker stuck in run() (e.g. in C code that never checks signals) gets after the
+        # timeout before the supervisor kills and replaces it.
+        self.grace_ms = _env_int("AMLC_TIMEOUT_GRACE_MS", 5000, 0)
+        self.keepalive_s = _env_int("AMLC_KEEPALIVE_S", 65, 1)
+        self.keys_file = env.get("AMLC_AUTH_KEYS_FILE") or None
+        origins = env.get("AML_CORS_ORIGINS") or ""
+        self.cors_origins = [o.strip() for o in origins.split(",") if o.strip()]
+        level = (env.get("AZUREML_LOG_LEVEL") or "INFO").strip().upper()
+        self.debug = level == "DEBUG"
+        self.entry_script = self._resolve_entry(env.get("AZUREML_ENTRY_SCRIPT") or "")
+        model_dir = env.get("AZUREML_MODEL_DIR")
+        self.model_dir = None
+        if model_dir:
+            self.model_dir = model_dir if os.path.isabs(model_dir) else os.path.join(self.app_root, model_dir)
+
+    def _resolve_entry(self, entry):
+        if not entry:
+            candidates = [os.path.join(self.app_root, "main.py")]
+        elif os.path.isabs(entry):
+            candidates = [entry]
+        else:
+            candidates = [os.path.join(self.app_root, entry), os.path.abspath(entry)]
+        for c in candidates:
+            if os.path.isfile(c):
+                return c
+        what = "AZUREML_ENTRY_SCRIPT=%s" % entry if entry else "main.py (AZUREML_ENTRY_SCRIPT is not set)"
+        raise ConfigError("entry script not found: %s; looked at %s" % (what, ", ".join(candidates)))
+
+    def cors_allow(self, origin):
+        if not origin or not self.cors_origins:
+            return None
+        if "*" in self.cors_origins:
+            return "*"
+        return origin if origin in self.cors_origins else None
+
+
+class Keys:
+    """The auth keys file ({"primaryKey", "secondaryKey"}), re-read when its mtime changes (checked at
+    most once a second), so a key regeneration needs no restart."""
+
+    def __init__(self, path):
+        self.path = path
+        self.keys = ()
+        self.mtime = None
+        self.checked = 0.0
+        self.load(strict=True)
+
+    def load(self, strict=False):
+        try:
+            st = os.stat(self.path)
+            if st.st_mtime_ns == self.mtime:
+                return
+            with open(self.path, "rb") as f:
+                doc = json.loads(f.read().decode("utf-8"))
+            if not isinstance(doc, dict):
+                raise ValueError("expected a JSON object with primaryKey and secondaryKey")
+            keys = []
+            for name in ("primaryKey", "secondaryKey"):
+                v = doc.get(name)
+                if v is not None and not isinstance(v, str):
+                    raise ValueError("%s must be a string" % name)
+                if v:
+                    keys.append(v.encode("utf-8"))
+            if not keys:
+                raise ValueError("no non-empty primaryKey or secondaryKey")
+            self.keys = tuple(keys)
+            self.mtime = st.st_mtime_ns
+        except (OSError, ValueError) as e:
+            if strict:
+                raise ConfigError("AMLC_AUTH_KEYS_FILE %s: %s" % (self.path, e)) from None
+            log_err("cannot reload auth keys from %s (keeping the previous keys): %s" % (self.path, e))
+
+    def check(self, header, now):
+        if now - self.checked > 1.0:
+            self.checked = now
+            self.load()
+        if not header or not header[:7].lower() == "bearer ":
+            return False
+        given = header[7:].strip().encode("utf-8", "surrogateescape")
+        ok = False
+        for k in self.keys:  # compare with every key: no early exit
+            ok |= hmac.compare_digest(given, k)
+        return ok
+
+
+def log(msg):
+    sys.stdout.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
+    sys.stdout.flush()
+
+
+def log_err(msg):
+    sys.stderr.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
+    sys.stderr.flush()
+
+
+class ScoringTimeout(BaseException):
+    """Raised in the worker by SIGALRM when run() takes longer than SCORING_TIMEOUT_MS. A BaseException
+    so that `except Exception` in user code does not swallow it."""
+
+
+class UserScript:
+    """The loaded entry script: init() and how run() wants to be called."""
+
+    def __init__(self, path):
+        self.path = path
+        for d in (os.path.dirname(path),):
+            if d not in sys.path:
+                sys.path.insert(0, d)
+        name = os.path.splitext(os.path.basename(path))[0] or "main"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        self.module = module
+        self.init = getattr(module, "init", None)
+        run = getattr(module, "run", None)
+        if not callable(run):
+            raise ConfigError("entry script %s does not define run()" % path)
+        if self.init is not None and not callable(self.init):
+            raise ConfigError("entry script %s: init is not callable" % path)
+        self.run = run
+        self.rawhttp = bool(getattr(run, "_aml_rawhttp", False) or getattr(run, "_rawhttp", False))
+        self.wants_headers = False
+        self.takes_data = True
+        try:
+            params = inspect.signature(run).parameters
+        except (TypeError, ValueError):
+            params = None
+        if params is not None:
+            self.wants_headers = "request_headers" in params
+            positional = [p for n, p in params.items() if n != "request_headers"
+                          and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+            self.takes_data = bool(positional)
+            if self.rawhttp and not positional:
+                raise ConfigError("entry script %s: @rawhttp run() must take the request argument" % path)
+
+
+def json_default(o):
+    """json.dumps fallback for numpy-like values (tolist/item) and bytes."""
+    tolist = getattr(o, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    item = getattr(o, "item", None)
+    if item is not None:
+        return item()
+    if isinstance(o, (bytes, bytearray)):
+        return bytes(o).decode("utf-8", "replace")
+    if isinstance(o, (set, frozenset)):
+        return list(o)
+    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+
+def print_exc(prefix):
+    sys.stderr.write(prefix + "\n" + traceback.format_exc())
+    sys.stderr.flush()

@@ -1,0 +1,1 @@
+"""azureml.contrib.services shim: AMLRequest/rawhttp and AMLResponse for @rawhttp entry scripts."""

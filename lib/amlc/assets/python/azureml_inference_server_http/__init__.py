@@ -1,0 +1,1 @@
+"""Stand-in for azureml_inference_server_http (newer import path of AMLRequest/AMLResponse), from amlc."""

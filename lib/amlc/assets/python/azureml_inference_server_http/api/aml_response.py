@@ -1,0 +1,1 @@
+from azureml.contrib.services.aml_response import AMLResponse  # noqa: F401
