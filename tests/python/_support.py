@@ -1,0 +1,196 @@
+"""Helpers for the Python asset tests: run the scoring server as a subprocess on 127.0.0.1."""
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ASSETS = os.path.normpath(os.path.join(HERE, "..", "..", "lib", "amlc", "assets", "python"))
+
+
+def python_env(extra=None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ASSETS + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    for k in ("AMLC_METRICS_FILE", "AMLC_RUN_ID", "AMLC_EXPERIMENT", "AMLC_OUTPUTS_DIR", "AZUREML_MODEL_DIR",
+              "AZUREML_ENTRY_SCRIPT", "AML_APP_ROOT", "AMLC_AUTH_KEYS_FILE", "WORKER_COUNT", "SCORING_TIMEOUT_MS",
+              "AZUREML_LOG_LEVEL", "AML_CORS_ORIGINS"):
+        env.pop(k, None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(cond, timeout=15.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case name -> value
+        self.body = body
+
+    def json(self):
+        import json
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "<Response %d %r %r>" % (self.status, self.headers, self.body[:200])
+
+
+class Server:
+    """A scoring server on 127.0.0.1:<free port> with an entry script written into a temp app root."""
+
+    def __init__(self, script, files=None, env=None, workers=1, wait=True):
+        self.root = tempfile.mkdtemp(prefix="amlc-scoring-test-")
+        with open(os.path.join(self.root, "score.py"), "w") as f:
+            f.write(textwrap.dedent(script))
+        for rel, content in (files or {}).items():
+            p = os.path.join(self.root, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb" if isinstance(content, bytes) else "w") as f:
+                f.write(content)
+        self.port = free_port()
+        extra = {"AML_APP_ROOT": self.root, "AZUREML_ENTRY_SCRIPT": "score.py", "AMLC_PORT": str(self.port),
+                 "AMLC_HOST": "127.0.0.1", "WORKER_COUNT": str(workers)}
+        extra.update(env or {})
+        self.out_path = os.path.join(self.root, "stdout.log")
+        self.err_path = os.path.join(self.root, "stderr.log")
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "amlc_scoring.server"], cwd=self.root,
+                                     env=python_env(extra), stdout=self._out, stderr=self._err,
+                                     stdin=subprocess.DEVNULL)
+        self.conn = None
+        if wait:
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()
+                raise
+
+    def logs(self):
+        with open(self.out_path, "rb") as f:
+            out = f.read().decode("utf-8", "replace")
+        with open(self.err_path, "rb") as f:
+            err = f.read().decode("utf-8", "replace")
+        return out, err
+
+    def wait_ready(self, timeout=15.0):
+        def ready():
+            if self.proc.poll() is not None:
+                out, err = self.logs()
+                raise AssertionError("server exited with %s\nstdout:\n%s\nstderr:\n%s" % (self.proc.returncode, out, err))
+            try:
+                return self.request("GET", "/", fresh=True).status == 200
+            except OSError:
+                return False
+        wait_for(ready, timeout, what="the scoring server to answer GET /")
+
+    def request(self, method, path, body=None, headers=None, fresh=False, timeout=10.0):
+        """One request; keeps a keep-alive connection unless fresh=True."""
+        if fresh or self.conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        else:
+            conn = self.conn
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            if not fresh:
+                self.conn = None
+            raise
+        resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        if fresh:
+            conn.close()
+        else:
+            self.conn = conn
+        return resp
+
+    def stop(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        self._err.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def raw_exchange(port, data, read_until_close=False, timeout=5.0, expect_responses=1):
+    """Sends raw bytes and returns what the server answered (until close or N complete responses)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            if not read_until_close and _complete_responses(buf) >= expect_responses:
+                break
+        return buf
+    finally:
+        s.close()
+
+
+def _complete_responses(buf):
+    n = 0
+    pos = 0
+    while True:
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return n
+        head = buf[pos:end].decode("latin-1").lower()
+        length = 0
+        for line in head.split("\r\n")[1:]:
+            if line.startswith("content-length:"):
+                length = int(line.split(":", 1)[1])
+        if head.startswith("http/1.1 100"):
+            pos = end + 4
+            continue
+        if len(buf) < end + 4 + length:
+            return n
+        n += 1
+        pos = end + 4 + length

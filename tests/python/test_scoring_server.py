@@ -1,0 +1,428 @@
+"""The amlc scoring server (amlc_scoring.server) against its HTTP contract, as a real subprocess."""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import unittest
+import uuid
+
+from _support import Server, python_env, raw_exchange, wait_for
+
+BASIC = r'''
+import json, os, time
+from azureml.core.model import Model
+
+def init():
+    global model_path
+    model_path = Model.get_model_path("mymodel")
+    with open(os.path.join(os.environ["AML_APP_ROOT"], "inits.log"), "a") as f:
+        f.write("%d\n" % os.getpid())
+    print("user init done")
+
+def run(data, request_headers):
+    if data.startswith("{"):
+        d = json.loads(data)
+        if d.get("fail"):
+            raise RuntimeError("boom from run")
+        if "sleep" in d:
+            time.sleep(d["sleep"])
+        if "str" in d:
+            return d["str"]
+        if d.get("bytes"):
+            return b"raw-bytes"
+    return {"pid": os.getpid(), "data": data, "custom": request_headers.get("X-Custom"),
+            "custom_lower": request_headers.get("x-custom"), "model": open(model_path).read(),
+            "cwd": os.getcwd()}
+'''
+
+SWAGGER2 = json.dumps({"swagger": "2.0", "info": {"title": "user swagger", "version": "7"}, "paths": {}})
+
+
+class BasicServerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(BASIC, files={"azureml-models/mymodel/3/model.txt": "weights-v3",
+                                       "swagger2.json": SWAGGER2},
+                         env={"AZUREML_MODEL_DIR": "azureml-models/mymodel/3", "SCORING_TIMEOUT_MS": "400"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_health(self):
+        r = self.srv.request("GET", "/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"Healthy")
+
+    def test_startup_logs_show_init(self):
+        out, _ = self.srv.logs()
+        self.assertIn("amlc scoring server starting", out)
+        self.assertIn("user init done", out)
+        self.assertIn("init() succeeded", out)
+
+    def test_score_post_passes_body_as_str_and_headers(self):
+        r = self.srv.request("POST", "/score", body=b'{"data": [[1, 2]]}',
+                             headers={"Content-Type": "application/json", "X-Custom": "hello"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers["content-type"], "application/json")
+        out = r.json()
+        self.assertEqual(out["data"], '{"data": [[1, 2]]}')
+        self.assertEqual(out["custom"], "hello")
+        self.assertEqual(out["custom_lower"], "hello")
+        self.assertEqual(out["model"], "weights-v3")  # Model.get_model_path resolved the single file
+        self.assertEqual(os.path.realpath(out["cwd"]), os.path.realpath(self.srv.root))
+        self.assertIn("x-ms-run-fn-exec-ms", r.headers)
+        float(r.headers["x-ms-run-fn-exec-ms"])
+
+    def test_score_get_passes_query_args_as_json(self):
+        r = self.srv.request("GET", "/score?a=1&b=two&a=3")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(json.loads(r.json()["data"]), {"a": "1", "b": "two"})
+        r = self.srv.request("GET", "/score")
+        self.assertEqual(json.loads(r.json()["data"]), {})
+
+    def test_returned_str_is_json_encoded_again(self):
+        r = self.srv.request("POST", "/score", body=json.dumps({"str": json.dumps({"y": 1})}))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.json()), {"y": 1})
+        r = self.srv.request("POST", "/score", body=json.dumps({"bytes": True}))
+        self.assertEqual(r.json(), "raw-bytes")
+
+    def test_run_exception_gives_500_message_and_traceback_in_log(self):
+        r = self.srv.request("POST", "/score", body=b'{"fail": true}')
+        self.assertEqual(r.status, 500)
+        self.assertEqual(r.json(), {"message": "An unexpected error occurred in scoring script. "
+                                               "Check the logs for more info."})
+        self.assertEqual(r.headers.get("x-ms-run-function-failed"), "True")
+        wait_for(lambda: "boom from run" in self.srv.logs()[1], 5, what="the traceback on stderr")
+        self.assertIn("Traceback", self.srv.logs()[1])
+        self.assertEqual(self.srv.request("POST", "/score", body=b"x").status, 200)
+
+    def test_timeout_gives_500_and_the_worker_recovers(self):
+        r = self.srv.request("POST", "/score", body=b'{"sleep": 5}')
+        self.assertEqual(r.status, 500)
+        self.assertEqual(r.json(), {"message": "Scoring timeout after 400 ms"})
+        r2 = self.srv.request("POST", "/score", body=b'{"sleep": 0.01}')
+        self.assertEqual(r2.status, 200)
+        self.assertEqual(r2.json()["pid"], self.srv.request("POST", "/score", body=b"x").json()["pid"])
+
+    def test_request_ids(self):
+        r = self.srv.request("GET", "/")
+        uuid.UUID(r.headers["x-request-id"])  # generated
+        self.assertEqual(r.headers["x-ms-request-id"], r.headers["x-request-id"])
+        r = self.srv.request("POST", "/score", body=b"x", headers={"x-request-id": "my-id-1",
+                                                                    "x-ms-client-request-id": "client-7"})
+        self.assertEqual(r.headers["x-request-id"], "my-id-1")
+        self.assertEqual(r.headers["x-ms-client-request-id"], "client-7")
+        r = self.srv.request("POST", "/score", body=b"x", headers={"x-request-id": "a" * 101}, fresh=True)
+        self.assertEqual(r.status, 431)
+        self.assertIn("message", r.json())
+        r = self.srv.request("POST", "/score", body=b"x", headers={"x-request-id": "a" * 100})
+        self.assertEqual(r.status, 200)
+
+    def test_methods_and_unknown_paths(self):
+        for m in ("PUT", "DELETE", "PATCH"):
+            r = self.srv.request(m, "/score", body=b"")
+            self.assertEqual(r.status, 405, m)
+            self.assertIn("message", r.json())
+        self.assertEqual(self.srv.request("OPTIONS", "/score").status, 200)
+        r = self.srv.request("GET", "/nope")
+        self.assertEqual(r.status, 404)
+        self.assertIn("message", r.json())
+        self.assertEqual(self.srv.request("POST", "/", body=b"").status, 405)
+
+    def test_user_swagger_file(self):
+        r = self.srv.request("GET", "/swagger.json")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["info"]["title"], "user swagger")
+        r = self.srv.request("GET", "/swagger.json?version=3")  # no swagger3.json: generated
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["openapi"][:2], "3.")
+        self.assertEqual(self.srv.request("GET", "/swagger.json?version=9").status, 404)
+
+    def test_keep_alive_and_pipelining(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
+        pids = set()
+        for i in range(5):
+            conn.request("POST", "/score", body=str(i))
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            self.assertEqual(body["data"], str(i))
+            pids.add(body["pid"])
+        conn.close()
+        two = (b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nonePOST /score HTTP/1.1\r\n"
+               b"Host: x\r\nContent-Length: 3\r\n\r\ntwo")
+        out = raw_exchange(self.srv.port, two, expect_responses=2)
+        self.assertEqual(out.count(b"HTTP/1.1 200 OK"), 2, out)
+        self.assertLess(out.index(b'"data": "one"'), out.index(b'"data": "two"'))
+
+    def test_chunked_body_and_expect_continue(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
+        conn.request("POST", "/score", body=iter([b"ab", b"cd", b"ef"]), encode_chunked=True,
+                     headers={"Transfer-Encoding": "chunked"})
+        r = conn.getresponse()
+        self.assertEqual(json.loads(r.read())["data"], "abcdef")
+        conn.close()
+        req = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        import socket
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
+        try:
+            s.sendall(req)
+            first = s.recv(4096)
+            self.assertTrue(first.startswith(b"HTTP/1.1 100 Continue"), first)
+            s.sendall(b"hello")
+            rest = b""
+            while b'"hello"' not in rest:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            self.assertIn(b"HTTP/1.1 200 OK", rest)
+        finally:
+            s.close()
+
+    def test_large_body_and_body_limit(self):
+        big = b"x" * (3 * 1024 * 1024)
+        r = self.srv.request("POST", "/score", body=big, fresh=True)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.json()["data"]), len(big))
+        out = raw_exchange(self.srv.port, b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                           % (100 * 1024 * 1024 + 1), read_until_close=True)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out)
+        self.assertIn(b'"message"', out)
+
+    def test_malformed_request_gives_400(self):
+        out = raw_exchange(self.srv.port, b"garbage\r\n\r\n", read_until_close=True)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400"), out)
+
+    def test_init_ran_once(self):
+        with open(os.path.join(self.srv.root, "inits.log")) as f:
+            self.assertEqual(len(f.read().split()), 1)
+
+
+RAW = r'''
+from azureml.contrib.services.aml_request import AMLRequest, rawhttp
+from azureml.contrib.services.aml_response import AMLResponse
+
+def init():
+    pass
+
+@rawhttp
+def run(request):
+    if request.method == "GET":
+        return AMLResponse("got " + request.full_path + " a=" + str(request.args.get("a")), 200,
+                           {"X-Extra": "yes"})
+    if request.path == "/score" and request.headers.get("content-type", "").startswith("application/json"):
+        body = request.get_json()
+        if body.get("teapot"):
+            return AMLResponse({"short": "stout"}, 418, json_str=True)
+        if body.get("explode"):
+            return AMLResponse("backend broke", 503)
+        return {"echo": body, "len": len(request.get_data()), "text": request.get_data(as_text=True)}
+    return AMLResponse(request.get_data(), 200, {"Content-Type": "application/octet-stream"})
+'''
+
+
+class RawHttpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(RAW)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_get_with_amlresponse_headers(self):
+        r = self.srv.request("GET", "/score?a=5")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"got /score?a=5 a=5")
+        self.assertEqual(r.headers["x-extra"], "yes")
+        self.assertTrue(r.headers["content-type"].startswith("text/html"))
+
+    def test_json_body_and_status(self):
+        h = {"Content-Type": "application/json"}
+        r = self.srv.request("POST", "/score", body=b'{"k": [1, 2]}', headers=h)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json(), {"echo": {"k": [1, 2]}, "len": 13, "text": '{"k": [1, 2]}'})
+        r = self.srv.request("POST", "/score", body=b'{"teapot": true}', headers=h)
+        self.assertEqual(r.status, 418)
+        self.assertEqual(r.json(), {"short": "stout"})
+        self.assertEqual(r.headers["content-type"], "application/json")
+        self.assertNotIn("x-ms-run-function-failed", r.headers)
+        r = self.srv.request("POST", "/score", body=b'{"explode": true}', headers=h)
+        self.assertEqual(r.status, 503)
+        self.assertEqual(r.body, b"backend broke")
+        self.assertEqual(r.headers["x-ms-run-function-failed"], "True")
+
+    def test_binary_body_round_trip(self):
+        data = bytes(range(256)) * 10
+        r = self.srv.request("POST", "/score", body=data, headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, data)
+        self.assertEqual(r.headers["content-type"], "application/octet-stream")
+
+    def test_generated_swagger(self):
+        r = self.srv.request("GET", "/swagger.json")
+        self.assertEqual(r.status, 200)
+        doc = r.json()
+        self.assertEqual(doc["swagger"], "2.0")
+        self.assertIn("/score", doc["paths"])
+
+
+class AuthTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls.keydir = tempfile.mkdtemp()
+        cls.keys = os.path.join(cls.keydir, "keys.json")
+        with open(cls.keys, "w") as f:
+            json.dump({"primaryKey": "prim-123", "secondaryKey": "sec-456"}, f)
+        cls.srv = Server("def init():\n    pass\ndef run(d):\n    return 'ok'\n",
+                         env={"AMLC_AUTH_KEYS_FILE": cls.keys, "AML_CORS_ORIGINS": "http://a.example"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        import shutil
+        shutil.rmtree(cls.keydir, ignore_errors=True)
+
+    def test_keys(self):
+        s = self.srv
+        r = s.request("POST", "/score", body=b"1")
+        self.assertEqual(r.status, 401)
+        self.assertIn("message", r.json())
+        self.assertEqual(s.request("POST", "/score", body=b"1", headers={"Authorization": "Bearer nope"}).status, 401)
+        self.assertEqual(s.request("POST", "/score", body=b"1", headers={"Authorization": "prim-123"}).status, 401)
+        for key in ("prim-123", "sec-456"):
+            r = s.request("POST", "/score", body=b"1", headers={"Authorization": "Bearer " + key})
+            self.assertEqual(r.status, 200, key)
+            self.assertEqual(r.json(), "ok")
+        self.assertEqual(s.request("GET", "/score", headers={"Authorization": "Bearer sec-456"}).status, 200)
+        self.assertEqual(s.request("GET", "/").status, 200)  # health stays open
+        self.assertEqual(s.request("GET", "/swagger.json").status, 401)
+
+    def test_cors(self):
+        r = self.srv.request("OPTIONS", "/score", headers={"Origin": "http://a.example",
+                                                           "Access-Control-Request-Method": "POST"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["access-control-allow-origin"], "http://a.example")
+        r = self.srv.request("POST", "/score", body=b"1", headers={"Origin": "http://evil.example",
+                                                                    "Authorization": "Bearer prim-123"})
+        self.assertNotIn("access-control-allow-origin", r.headers)
+
+    def test_auth_off_by_default(self):
+        with Server("def init():\n    pass\ndef run(d):\n    return 'open'\n") as s:
+            self.assertEqual(s.request("POST", "/score", body=b"1").json(), "open")
+
+
+PID = r'''
+import os, time
+def init():
+    with open(os.path.join(os.environ["AML_APP_ROOT"], "inits.log"), "a") as f:
+        f.write("%d\n" % os.getpid())
+def run(data):
+    if data == "slow":
+        time.sleep(0.3)
+    return os.getpid()
+'''
+
+
+class WorkersTest(unittest.TestCase):
+    def test_two_workers_serve_and_init_once_each(self):
+        with Server(PID, workers=2) as s:
+            pids = set()
+
+            def both():
+                pids.add(s.request("POST", "/score", body=b"x", fresh=True).json())
+                return len(pids) == 2
+            wait_for(both, 10, interval=0, what="two worker pids")
+            with open(os.path.join(s.root, "inits.log")) as f:
+                inits = f.read().split()
+            self.assertEqual(sorted(inits), sorted(set(inits)))  # once per worker
+            self.assertEqual(len(inits), 2)
+            self.assertEqual({int(p) for p in inits}, pids)
+
+    def test_stuck_worker_is_replaced(self):
+        script = PID + r'''
+import signal
+def run(data):
+    if data == "stuck":
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])   # the timer cannot interrupt us
+        time.sleep(30)
+    return os.getpid()
+'''
+        with Server(script, env={"SCORING_TIMEOUT_MS": "200", "AMLC_TIMEOUT_GRACE_MS": "300"}) as s:
+            pid = s.request("POST", "/score", body=b"x").json()
+            with self.assertRaises((OSError, http.client.HTTPException)):
+                s.request("POST", "/score", body=b"stuck", fresh=True, timeout=8)
+            s.wait_ready()
+            new_pid = s.request("POST", "/score", body=b"x", fresh=True).json()
+            self.assertNotEqual(pid, new_pid)
+            self.assertIn("stuck in run()", s.logs()[1])
+            with open(os.path.join(s.root, "inits.log")) as f:
+                self.assertEqual(len(f.read().split()), 2)
+
+    def test_sigterm_stops_server_and_workers(self):
+        s = Server(PID, workers=2)
+        try:
+            pid = s.request("POST", "/score", body=b"x").json()
+            s.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(s.proc.wait(10), 0)
+            wait_for(lambda: not _alive(pid), 5, what="the worker to exit")
+        finally:
+            s.stop()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class StartupFailureTest(unittest.TestCase):
+    def test_init_failure_exits_non_zero_with_traceback(self):
+        s = Server("def init():\n    raise ValueError('cannot load model xyz')\ndef run(d):\n    return 1\n",
+                   wait=False)
+        try:
+            code = s.proc.wait(15)
+            self.assertNotEqual(code, 0)
+            out, err = s.logs()
+            self.assertIn("Traceback", err)
+            self.assertIn("ValueError: cannot load model xyz", err)
+            self.assertIn("init()", err)
+        finally:
+            s.stop()
+
+    def test_missing_entry_script_and_bad_config(self):
+        env = python_env({"AML_APP_ROOT": "/nonexistent-amlc", "AZUREML_ENTRY_SCRIPT": "nope.py",
+                          "AMLC_HOST": "127.0.0.1", "AMLC_PORT": "0"})
+        p = subprocess.run([sys.executable, "-m", "amlc_scoring.server"], env=env, capture_output=True,
+                           timeout=15, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("entry script not found", p.stderr)
+        env["WORKER_COUNT"] = "zero"
+        p = subprocess.run([sys.executable, "-m", "amlc_scoring.server"], env=env, capture_output=True,
+                           timeout=15, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("WORKER_COUNT", p.stderr)
+
+    def test_syntax_error_in_script(self):
+        s = Server("def init(:\n", wait=False)
+        try:
+            self.assertNotEqual(s.proc.wait(15), 0)
+            self.assertIn("SyntaxError", s.logs()[1])
+        finally:
+            s.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
