@@ -272,6 +272,75 @@ class RawHttpTest(unittest.TestCase):
         self.assertIn("/score", doc["paths"])
 
 
+SCHEMA_STUB = {
+    "inference_schema/__init__.py": "",
+    "inference_schema/schema_util.py": (
+        "def is_schema_decorated(f):\n    return hasattr(f, '_in')\n"
+        "def get_input_schema(f):\n    return getattr(f, '_in', {})\n"
+        "def get_output_schema(f):\n    return getattr(f, '_out', {})\n"),
+    "inference_schema/schema_decorators.py": (
+        "import functools\n"
+        "def input_schema(name, sample):\n"
+        "    def deco(f):\n"
+        "        @functools.wraps(f)\n"
+        "        def w(*a, **k):\n"
+        "            return f(*a, **k)\n"
+        "        props = dict(getattr(f, '_in', {}).get('properties', {}))\n"
+        "        props[name] = {'type': 'number', 'example': sample}\n"
+        "        w._in = {'type': 'object', 'properties': props}\n"
+        "        return w\n"
+        "    return deco\n"),
+}
+
+SCHEMA = r"""
+from inference_schema.schema_decorators import input_schema
+
+def init():
+    pass
+
+@input_schema("b", 2)
+@input_schema("a", 1)
+def run(a, b, request_headers):
+    return {"sum": a + b, "h": request_headers.get("X-H")}
+"""
+
+
+class InputSchemaTest(unittest.TestCase):
+    """@input_schema scripts (with a stand-in for the inference-schema package in the app root)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(SCHEMA, files=SCHEMA_STUB)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_json_keys_become_parameters(self):
+        r = self.srv.request("POST", "/score", body=b'{"a": 2, "b": 5}',
+                             headers={"Content-Type": "application/json", "X-H": "v"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"sum": 7, "h": "v"})
+
+    def test_bad_requests(self):
+        r = self.srv.request("POST", "/score", body=b'{"a": 2, "b": 5}', headers={"Content-Type": "text/plain"})
+        self.assertEqual(r.status, 415)
+        r = self.srv.request("POST", "/score", body=b"", headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json(), {"message": "POST body is empty. Expecting a JSON dictionary."})
+        r = self.srv.request("POST", "/score", body=b"[1]", headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 400)
+        r = self.srv.request("POST", "/score", body=b"{nope", headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 400)
+        r = self.srv.request("POST", "/score", body=b'{"a": 1}', headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 500)  # missing parameter: run() raises TypeError
+
+    def test_swagger_uses_the_schema(self):
+        doc = self.srv.request("GET", "/swagger.json").json()
+        body_schema = doc["paths"]["/score"]["post"]["parameters"][0]["schema"]
+        self.assertEqual(sorted(body_schema["properties"]), ["a", "b"])
+
+
 class AuthTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

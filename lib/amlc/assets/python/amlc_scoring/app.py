@@ -180,6 +180,21 @@ class UserScript:
             self.takes_data = bool(positional)
             if self.rawhttp and not positional:
                 raise ConfigError("entry script %s: @rawhttp run() must take the request argument" % path)
+        # @input_schema (the inference-schema package, if the environment has it): the body must be a JSON
+        # object whose keys are run()'s parameters.
+        self.schema = False
+        self.input_schema = self.output_schema = None
+        if "inference_schema" in sys.modules:
+            try:
+                from inference_schema.schema_util import get_input_schema, get_output_schema, is_schema_decorated
+                if is_schema_decorated(run):
+                    self.input_schema = get_input_schema(run) or None
+                    self.output_schema = get_output_schema(run) or None
+                    self.schema = self.input_schema is not None
+            except Exception:
+                self.schema = False
+        if self.schema and self.rawhttp:
+            raise ConfigError("entry script %s: run() cannot be both @rawhttp and @input_schema" % path)
 
 
 def json_default(o):

@@ -489,12 +489,40 @@ class Worker:
 
     def _score(self, conn, method, path, query, hdrs, pairs, body, rid, t0):
         script = self.script
+        kwargs = None
         if script.rawhttp:
-            arg = AMLRequest(method, path, query, make_headers(pairs), body, conn.peer[0] if conn.peer else None)
+            args = (AMLRequest(method, path, query, make_headers(pairs), body, conn.peer[0] if conn.peer else None),)
+        elif script.schema:
+            args = ()
+            if method == "POST":
+                if not hdrs.get("content-type", "").lower().startswith("application/json"):
+                    return self._reply(conn, 415, _msg("Expects Content-Type to be application/json"), JSON, rid,
+                                       None, hdrs, method, path, t0)
+                if not body.strip():
+                    return self._reply(conn, 400, _msg("POST body is empty. Expecting a JSON dictionary."), JSON,
+                                       rid, None, hdrs, method, path, t0)
+                try:
+                    kwargs = json.loads(body.decode("utf-8"))
+                except ValueError as e:
+                    return self._reply(conn, 400, _msg("The request body is not valid JSON: %s" % e), JSON, rid,
+                                       None, hdrs, method, path, t0)
+                if not isinstance(kwargs, dict):
+                    return self._reply(conn, 400, _msg("Expecting a JSON dictionary whose keys are run()'s "
+                                                       "parameters"), JSON, rid, None, hdrs, method, path, t0)
+            else:
+                kwargs = {}
+                for k, v in parse_qsl(query, keep_blank_values=True):
+                    kwargs.setdefault(k, v)
+        elif not script.takes_data:
+            args = ()
         elif method == "POST":
-            arg = body.decode("utf-8", "replace")
+            args = (body.decode("utf-8", "replace"),)
         else:
-            arg = self._query_json(query)
+            args = (self._query_json(query),)
+        if script.wants_headers:
+            if kwargs is None:
+                kwargs = {}
+            kwargs["request_headers"] = make_headers(pairs)
         run = script.run
         mem = self.mem
         off = self.slot_off
@@ -506,14 +534,9 @@ class Worker:
         try:
             try:
                 if timeout:
-                    mem_start = time.monotonic()
-                    _SLOT.pack_into(mem, off, mem_start, 1.0)
+                    _SLOT.pack_into(mem, off, time.monotonic(), 1.0)
                     signal.setitimer(signal.ITIMER_REAL, timeout)
-                if script.wants_headers:
-                    result = run(arg, request_headers=make_headers(pairs)) if script.takes_data \
-                        else run(request_headers=make_headers(pairs))
-                else:
-                    result = run(arg) if script.takes_data else run()
+                result = run(*args, **kwargs) if kwargs is not None else run(*args)
             finally:
                 if timeout:
                     signal.setitimer(signal.ITIMER_REAL, 0)
@@ -597,7 +620,9 @@ class Worker:
         title = os.environ.get("SERVICE_NAME") or "ML service"
         ver = os.environ.get("SERVICE_VERSION") or "1.0"
         sec = [{"Bearer": []}] if self.keys is not None else []
-        responses = {"200": {"description": "Success", "schema": {}},
+        in_schema = self.script.input_schema or {}
+        out_schema = self.script.output_schema or {}
+        responses = {"200": {"description": "Success", "schema": out_schema},
                      "default": {"description": "Failure", "schema": {"$ref": "#/definitions/ErrorResponse"}}}
         err_def = {"type": "object", "properties": {"message": {"type": "string"}}}
         if version == "2":
@@ -621,7 +646,7 @@ class Worker:
                                         "and get the prediction output", "security": sec,
                                         "parameters": [{"name": "serviceInputPayload", "in": "body",
                                                         "description": "The input payload for executing the "
-                                                        "real-time machine learning service.", "schema": {}}],
+                                                        "real-time machine learning service.", "schema": in_schema}],
                                         "responses": responses}},
                 },
                 "definitions": {"ErrorResponse": err_def},
@@ -635,9 +660,9 @@ class Worker:
                                   "responses": {"200": {"description": "Healthy",
                                                         "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
                     "/score": {"post": {"operationId": "RunMLService", "security": sec,
-                                        "requestBody": {"content": {"application/json": {"schema": {}}}},
+                                        "requestBody": {"content": {"application/json": {"schema": in_schema}}},
                                         "responses": {"200": {"description": "Success",
-                                                              "content": {"application/json": {"schema": {}}}},
+                                                              "content": {"application/json": {"schema": out_schema}}},
                                                       "default": {"description": "Failure", "content": {
                                                           "application/json": {"schema": {
                                                               "$ref": "#/components/schemas/ErrorResponse"}}}}}}},
