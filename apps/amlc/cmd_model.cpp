@@ -1,4 +1,221 @@
+// amlc model register|list|show|update|download|delete|alias (deploy and package: cmd_deploy.cpp)
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/core/util.hpp"
+#include "amlc/registry/registry.hpp"
 #include "context.hpp"
+
 namespace amlc::cli {
-void add_model_commands(CLI::App& app, Context& ctx) { add_model_deploy_commands(app.add_subcommand("model", "Register and manage models"), ctx); }
+
+namespace {
+
+const std::vector<output::Column> kModelColumns = {{"Name", "/name"},       {"Version", "/version"},
+                                                   {"Framework", "/framework"}, {"CreatedTime", "/createdTime"},
+                                                   {"Tags", "/tags"},       {"Aliases", "/aliases"}};
+
+// The model id from -i, or from a metadata file written by `model register -t`.
+std::string model_id_from(const std::string& id, const std::string& metadata_file) {
+  if (!id.empty() && !metadata_file.empty()) usage_error("give either -i/--model-id or -f/--model-metadata-file, not both");
+  if (!id.empty()) return id;
+  if (metadata_file.empty()) usage_error("a model is required", "pass -i NAME:VERSION (or NAME@ALIAS, NAME:latest)");
+  json j;
+  try {
+    j = json::parse(read_file(metadata_file));
+  } catch (const json::exception& e) {
+    usage_error("model metadata file " + metadata_file + " is not valid JSON", "pass the file written by 'amlc model register -t FILE'");
+  }
+  if (!j.contains("modelId") || !j["modelId"].is_string()) {
+    usage_error("model metadata file " + metadata_file + " has no \"modelId\"", "pass the file written by 'amlc model register -t FILE'");
+  }
+  return j["modelId"];
+}
+
+void add_model_id_options(CLI::App* sub, std::string& id, std::string& file) {
+  sub->add_option("-i,--model-id", id, "Model id: NAME:VERSION, NAME:latest or NAME@ALIAS");
+  sub->add_option("-f,--model-metadata-file", file, "JSON file written by 'model register -t' naming the model");
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app, Context& ctx) {
+  CLI::App* group = add_group(app, "model", "Register, find, download and deploy models (az ml model)",
+                              {"amlc model register -n churn -p outputs/model.pkl --tag stage=dev",
+                               "amlc model list -n churn -o table", "amlc model show -i churn@prod"});
+
+  {
+    struct Opts {
+      registry::RegisterRequest req;
+      std::string path, metadata_file, run_id, asset_path, experiment;
+      std::vector<std::string> tags, properties;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("register", "Register a file or folder as the next version of a model");
+    sub->add_option("-n,--name", o->req.name, "Model name (letters, digits, '-', '.', '_')")->required();
+    sub->add_option("-p,--model-path", o->path, "File or folder to register");
+    sub->add_option("--tag", o->tags, "Tag key=value (repeatable; can be changed later)");
+    sub->add_option("--property", o->properties, "Property key=value (repeatable; immutable)");
+    sub->add_option("-d,--description", o->req.description, "Description");
+    sub->add_option("--model-framework", o->req.framework, "Framework: TensorFlow, ScikitLearn, Onnx, Custom, Multi, ...");
+    sub->add_option("--model-framework-version", o->req.framework_version, "Framework version");
+    sub->add_option("-t,--output-metadata-file", o->metadata_file, "Write {\"modelId\": ...} to this JSON file");
+    add_examples(sub, {"amlc model register -n churn -p model.pkl",
+                       "amlc model register -n churn -p ./model_dir --tag stage=dev --property data=v3 -t model.json",
+                       "amlc model register -n churn --model-framework ScikitLearn --model-framework-version 1.2 -p model.pkl"});
+    on_run(sub, ctx, [o](Context& c) {
+      o->req.tags = parse_key_values(o->tags, "--tag");
+      o->req.properties = parse_key_values(o->properties, "--property");
+      validate_model_name(o->req.name);
+      if (o->path.empty()) usage_error("a model path is required", "pass -p/--model-path FILE_OR_FOLDER");
+      o->req.path = o->path;
+      if (!o->metadata_file.empty()) {
+        std::string t = describe_file_type(o->metadata_file);
+        if (t != "missing" && t != "file") usage_error("--output-metadata-file " + o->metadata_file + " is a " + t);
+        fs::path parent = fs::absolute(o->metadata_file).parent_path();
+        if (!fs::is_directory(parent)) not_found("folder " + parent.string() + " for --output-metadata-file does not exist");
+      }
+      Workspace& ws = c.workspace();
+      json rec = registry::register_model(ws, o->req);
+      if (!o->metadata_file.empty()) {
+        json meta = {{"modelId", rec["id"]}, {"name", rec["name"]}, {"version", rec["version"]},
+                     {"workspaceName", ws.name()}, {"workspacePath", ws.root().string()}};
+        write_file_atomic(o->metadata_file, meta.dump(2) + "\n");
+      }
+      c.print(rec, kModelColumns);
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      registry::ListFilter f;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("list", "List model versions (newest first), with filters");
+    sub->add_option("-n,--model-name", o->f.name, "Only this model");
+    sub->add_option("--tag", o->f.tags, "Only versions with this tag: key or key=value (repeatable)");
+    sub->add_option("--property", o->f.properties, "Only versions with this property: key or key=value (repeatable)");
+    sub->add_option("--run-id", o->f.run_id, "Only versions registered from this run");
+    sub->add_flag("-l,--latest", o->f.latest, "Only the latest version of each model");
+    add_examples(sub, {"amlc model list -o table", "amlc model list -n churn --tag stage=prod --latest",
+                       "amlc model list --property data -o tsv"});
+    on_run(sub, ctx, [o](Context& c) {
+      json arr = json::array();
+      for (auto& m : registry::list(c.workspace(), o->f)) arr.push_back(std::move(m));
+      c.print(arr, kModelColumns);
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string id, file, name;
+      int version = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("show", "Show one model version (-i ID, or -n NAME [--version V])");
+    add_model_id_options(sub, o->id, o->file);
+    sub->add_option("-n,--model-name", o->name, "Model name (latest version unless --version)");
+    sub->add_option("--version", o->version, "Version, with -n");
+    add_examples(sub, {"amlc model show -i churn:3", "amlc model show -n churn", "amlc model show -i churn@prod -o yaml",
+                       "amlc model show -f model.json"});
+    on_run(sub, ctx, [o](Context& c) {
+      json rec;
+      if (!o->name.empty()) {
+        if (!o->id.empty() || !o->file.empty()) usage_error("give either -n/--model-name or -i/--model-id, not both");
+        rec = registry::show(c.workspace(), o->name, o->version > 0 ? std::optional<int>(o->version) : std::nullopt);
+      } else {
+        if (o->version) usage_error("--version goes with -n/--model-name");
+        rec = registry::resolve(c.workspace(), model_id_from(o->id, o->file));
+      }
+      c.print(rec, kModelColumns);
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string id, file, description;
+      std::vector<std::string> add_tags, remove_tags, add_properties;
+      bool has_description = false;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("update", "Change tags, add properties or set the description of a version");
+    add_model_id_options(sub, o->id, o->file);
+    sub->add_option("--add-tag", o->add_tags, "Add or change a tag key=value (repeatable)");
+    sub->add_option("--remove-tag", o->remove_tags, "Remove a tag by key (repeatable)");
+    sub->add_option("--add-property", o->add_properties, "Add a property key=value (repeatable; existing ones cannot change)");
+    auto* d = sub->add_option("--description", o->description, "Replace the description");
+    add_examples(sub, {"amlc model update -i churn:3 --add-tag stage=prod --remove-tag candidate",
+                       "amlc model update -i churn@prod --description 'retrained on March data'"});
+    on_run(sub, ctx, [o, d](Context& c) {
+      registry::UpdateRequest req;
+      req.add_tags = parse_key_values(o->add_tags, "--add-tag");
+      req.remove_tags = o->remove_tags;
+      req.add_properties = parse_key_values(o->add_properties, "--add-property");
+      if (d->count()) req.description = o->description;
+      if (req.add_tags.empty() && req.remove_tags.empty() && req.add_properties.empty() && !req.description) {
+        usage_error("nothing to update", "pass --add-tag, --remove-tag, --add-property or --description");
+      }
+      c.print(registry::update(c.workspace(), model_id_from(o->id, o->file), req), kModelColumns);
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string id, file, target;
+      bool overwrite = false;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("download", "Write a model version's files to a folder, byte-identical");
+    add_model_id_options(sub, o->id, o->file);
+    sub->add_option("-t,--target-dir", o->target, "Folder to write the files into")->required();
+    sub->add_flag("--overwrite", o->overwrite, "Replace files that already exist");
+    add_examples(sub, {"amlc model download -i churn:3 -t ./model", "amlc model download -i churn@prod -t /srv/model --overwrite"});
+    on_run(sub, ctx, [o](Context& c) {
+      c.print(registry::download(c.workspace(), model_id_from(o->id, o->file), o->target, o->overwrite));
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string id, file;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("delete", "Delete a model version (refused while a service uses it)");
+    add_model_id_options(sub, o->id, o->file);
+    add_examples(sub, {"amlc model delete -i churn:1"});
+    on_run(sub, ctx, [o](Context& c) {
+      c.print(registry::remove(c.workspace(), model_id_from(o->id, o->file)));
+      return 0;
+    });
+  }
+  {
+    CLI::App* alias = add_group(*group, "alias", "Name versions (NAME@ALIAS works wherever a model id does)",
+                                {"amlc model alias set churn prod 3", "amlc model show -i churn@prod",
+                                 "amlc model alias delete churn prod"});
+    struct Opts {
+      std::string name, alias;
+      int version = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* set = alias->add_subcommand("set", "Point ALIAS of model NAME at VERSION (moves it if it exists)");
+    set->add_option("name", o->name, "Model name")->required();
+    set->add_option("alias", o->alias, "Alias")->required();
+    set->add_option("version", o->version, "Version")->required();
+    add_examples(set, {"amlc model alias set churn prod 3"});
+    on_run(set, ctx, [o](Context& c) {
+      if (o->version < 1) usage_error("version must be a positive number");
+      c.print(registry::set_alias(c.workspace(), o->name, o->alias, o->version));
+      return 0;
+    });
+    auto d = std::make_shared<Opts>();
+    CLI::App* del = alias->add_subcommand("delete", "Remove ALIAS from model NAME");
+    del->add_option("name", d->name, "Model name")->required();
+    del->add_option("alias", d->alias, "Alias")->required();
+    add_examples(del, {"amlc model alias delete churn prod"});
+    on_run(del, ctx, [d](Context& c) {
+      c.print(registry::delete_alias(c.workspace(), d->name, d->alias));
+      return 0;
+    });
+  }
+  add_model_deploy_commands(group, ctx);
+}
+
 }  // namespace amlc::cli

@@ -131,7 +131,7 @@ Result run_process(const std::string& program, const std::vector<std::string>& a
   return r;
 }
 
-Result amlc(const std::vector<std::string>& args, const RunOptions& opts) { return run_process(AMLC_BIN, args, opts); }
+Result run_amlc(const std::vector<std::string>& args, const RunOptions& opts) { return run_process(AMLC_BIN, args, opts); }
 
 TempDir::TempDir() {
   std::string tmpl = (fs::temp_directory_path() / "amlc-test.XXXXXX").string();
@@ -145,13 +145,13 @@ TempDir::~TempDir() {
 }
 
 Workspace::Workspace() {
-  Result r = amlc({"workspace", "create", root().string(), "--name", "test"});
+  Result r = run_amlc({"workspace", "create", (tmp_.path() / "ws").string(), "--name", "test"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
 }
 
 Result Workspace::run(std::vector<std::string> args, const RunOptions& opts) const {
   args.insert(args.begin(), {"-w", root().string()});
-  return amlc(args, opts);
+  return run_amlc(args, opts);
 }
 
 json Workspace::ok(std::vector<std::string> args, const RunOptions& opts) const {

@@ -31,7 +31,7 @@ struct RunOptions {
 // Runs `program` with `args`. Output is captured in full.
 Result run_process(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts = {});
 // Runs the amlc binary under test.
-Result amlc(const std::vector<std::string>& args, const RunOptions& opts = {});
+Result run_amlc(const std::vector<std::string>& args, const RunOptions& opts = {});
 
 // A temp directory removed at the end of the test.
 class TempDir {
@@ -52,7 +52,7 @@ class Workspace {
  public:
   Workspace();
   const fs::path& dir() const { return tmp_.path(); }
-  fs::path root() const { return tmp_.path() / "ws"; }
+  fs::path root() const { return tmp_.path() / "ws" / ".amlc"; }  // the workspace store itself
   Result run(std::vector<std::string> args, const RunOptions& opts = {}) const;
   // Runs and requires exit 0 and JSON stdout.
   json ok(std::vector<std::string> args, const RunOptions& opts = {}) const;

@@ -26,6 +26,10 @@ namespace {
 void emit(YAML::Emitter& out, const json& v) {
   switch (v.type()) {
     case json::value_t::object:
+      if (v.empty()) {
+        out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+        break;
+      }
       out << YAML::BeginMap;
       for (const auto& [k, val] : v.items()) {
         out << YAML::Key << k << YAML::Value;
@@ -34,6 +38,10 @@ void emit(YAML::Emitter& out, const json& v) {
       out << YAML::EndMap;
       break;
     case json::value_t::array:
+      if (v.empty()) {
+        out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+        break;
+      }
       out << YAML::BeginSeq;
       for (const auto& item : v) emit(out, item);
       out << YAML::EndSeq;

@@ -1,0 +1,172 @@
+#include "amlc/registry/blob_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/core/hash.hpp"
+
+namespace amlc {
+
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+
+void write_all(int fd, const char* data, size_t size, const fs::path& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot write " + path.string());
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+fs::path BlobStore::path_of(const std::string& sha256) const { return dir_ / sha256.substr(0, 2) / sha256.substr(2); }
+
+bool BlobStore::contains(const std::string& sha256) const {
+  struct stat st {};
+  return ::stat(path_of(sha256).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_sha256) {
+  if (!known_sha256.empty() && contains(known_sha256)) {
+    struct stat st {};
+    if (::stat(source.c_str(), &st) != 0) sys_fail("cannot read " + source.string());
+    return {known_sha256, static_cast<uint64_t>(st.st_size), false};
+  }
+  int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) sys_fail("cannot read " + source.string());
+  ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+  fs::path tmp = temp_sibling(dir_ / "blob");
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (out < 0) {
+    int e = errno;
+    ::close(in);
+    errno = e;
+    sys_fail("cannot create " + tmp.string());
+  }
+  Sha256 h;
+  uint64_t size = 0;
+  std::vector<char> buf(kChunk);
+  try {
+    for (;;) {
+      ssize_t n = ::read(in, buf.data(), buf.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        sys_fail("cannot read " + source.string());
+      }
+      if (n == 0) break;
+      h.update(buf.data(), static_cast<size_t>(n));
+      write_all(out, buf.data(), static_cast<size_t>(n), tmp);
+      size += static_cast<uint64_t>(n);
+    }
+    // Durable before it gets its final name: a blob under its hash is always complete.
+    if (::fdatasync(out) != 0) sys_fail("cannot sync " + tmp.string());
+  } catch (...) {
+    ::close(in);
+    ::close(out);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(in);
+  ::close(out);
+  std::string sha = h.hex_digest();
+  fs::path final_path = path_of(sha);
+  struct stat st {};
+  if (::stat(final_path.c_str(), &st) == 0) {
+    ::unlink(tmp.c_str());  // already stored (identical content)
+    return {sha, size, false};
+  }
+  std::error_code ec;
+  fs::create_directories(final_path.parent_path(), ec);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    errno = e;
+    sys_fail("cannot store blob " + final_path.string());
+  }
+  return {sha, size, true};
+}
+
+StoredBlob BlobStore::put_bytes(std::string_view data) {
+  std::string sha = sha256_hex(data);
+  if (contains(sha)) return {sha, data.size(), false};
+  fs::path final_path = path_of(sha);
+  std::error_code ec;
+  fs::create_directories(final_path.parent_path(), ec);
+  write_file_atomic(final_path, data, 0444);
+  return {sha, data.size(), true};
+}
+
+void BlobStore::copy_out(const std::string& sha256, const fs::path& target, unsigned mode) const {
+  fs::path src = path_of(sha256);
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    if (errno == ENOENT) fail(ErrorKind::Damaged, "stored content " + sha256 + " is missing from the workspace", "run 'amlc workspace check'");
+    sys_fail("cannot read " + src.string());
+  }
+  fs::path tmp = temp_sibling(target);
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (out < 0) {
+    int e = errno;
+    ::close(in);
+    errno = e;
+    sys_fail("cannot create " + tmp.string());
+  }
+  try {
+    struct stat st {};
+    ::fstat(in, &st);
+    off_t remaining = st.st_size;
+    while (remaining > 0) {
+      ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(remaining), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EXDEV || errno == ENOSYS || errno == EINVAL) {
+          std::vector<char> buf(kChunk);
+          for (;;) {
+            ssize_t r = ::read(in, buf.data(), buf.size());
+            if (r < 0) {
+              if (errno == EINTR) continue;
+              sys_fail("cannot read " + src.string());
+            }
+            if (r == 0) break;
+            write_all(out, buf.data(), static_cast<size_t>(r), tmp);
+          }
+          break;
+        }
+        sys_fail("cannot copy to " + tmp.string());
+      }
+      if (n == 0) break;
+      remaining -= n;
+    }
+    ::fchmod(out, mode);
+    if (::fdatasync(out) != 0) sys_fail("cannot sync " + tmp.string());
+  } catch (...) {
+    ::close(in);
+    ::close(out);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(in);
+  ::close(out);
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    errno = e;
+    sys_fail("cannot write " + target.string());
+  }
+}
+
+std::string BlobStore::verify(const std::string& sha256) const { return sha256_file(path_of(sha256)); }
+
+}  // namespace amlc
