@@ -229,7 +229,7 @@ def run(request):
 class RawHttpTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(RAW)
+        cls.srv = Server(RAW, env={"AZUREML_LOG_LEVEL": "DEBUG"})
 
     @classmethod
     def tearDownClass(cls):
@@ -263,6 +263,13 @@ class RawHttpTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, data)
         self.assertEqual(r.headers["content-type"], "application/octet-stream")
+
+    def test_debug_log_has_one_line_per_request(self):
+        self.srv.request("GET", "/score?a=1", headers={"x-request-id": "debug-line-1"})
+        wait_for(lambda: "request-id=debug-line-1" in self.srv.logs()[0], 5, what="the request log line")
+        line = [l for l in self.srv.logs()[0].splitlines() if "request-id=debug-line-1" in l]
+        self.assertEqual(len(line), 1)
+        self.assertIn("GET /score?a=1 -> 200", line[0])
 
     def test_generated_swagger(self):
         r = self.srv.request("GET", "/swagger.json")
@@ -372,6 +379,22 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(s.request("GET", "/score", headers={"Authorization": "Bearer sec-456"}).status, 200)
         self.assertEqual(s.request("GET", "/").status, 200)  # health stays open
         self.assertEqual(s.request("GET", "/swagger.json").status, 401)
+
+    def test_key_rotation_is_picked_up(self):
+        with open(self.keys + ".tmp", "w") as f:
+            json.dump({"primaryKey": "rotated-1", "secondaryKey": "sec-456"}, f)
+        os.replace(self.keys + ".tmp", self.keys)
+        wait_for(lambda: self.srv.request("POST", "/score", body=b"1",
+                                          headers={"Authorization": "Bearer rotated-1"}).status == 200,
+                 10, interval=0.1, what="the rotated key to be accepted")
+        self.assertEqual(self.srv.request("POST", "/score", body=b"1",
+                                          headers={"Authorization": "Bearer prim-123"}).status, 401)
+        with open(self.keys + ".tmp", "w") as f:
+            json.dump({"primaryKey": "prim-123", "secondaryKey": "sec-456"}, f)
+        os.replace(self.keys + ".tmp", self.keys)
+        wait_for(lambda: self.srv.request("POST", "/score", body=b"1",
+                                          headers={"Authorization": "Bearer prim-123"}).status == 200,
+                 10, interval=0.1, what="the original key to be accepted again")
 
     def test_cors(self):
         r = self.srv.request("OPTIONS", "/score", headers={"Origin": "http://a.example",

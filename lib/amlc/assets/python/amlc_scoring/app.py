@@ -154,6 +154,8 @@ class UserScript:
             if d not in sys.path:
                 sys.path.insert(0, d)
         name = os.path.splitext(os.path.basename(path))[0] or "main"
+        if name in sys.modules or not name.isidentifier():
+            name = "amlc_entry_script"  # never shadow an already imported module (e.g. json.py)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

@@ -489,6 +489,7 @@ class Worker:
 
     def _score(self, conn, method, path, query, hdrs, pairs, body, rid, t0):
         script = self.script
+        target = path + "?" + query if query else path
         kwargs = None
         if script.rawhttp:
             args = (AMLRequest(method, path, query, make_headers(pairs), body, conn.peer[0] if conn.peer else None),)
@@ -497,18 +498,18 @@ class Worker:
             if method == "POST":
                 if not hdrs.get("content-type", "").lower().startswith("application/json"):
                     return self._reply(conn, 415, _msg("Expects Content-Type to be application/json"), JSON, rid,
-                                       None, hdrs, method, path, t0)
+                                       None, hdrs, method, target, t0)
                 if not body.strip():
                     return self._reply(conn, 400, _msg("POST body is empty. Expecting a JSON dictionary."), JSON,
-                                       rid, None, hdrs, method, path, t0)
+                                       rid, None, hdrs, method, target, t0)
                 try:
                     kwargs = json.loads(body.decode("utf-8"))
                 except ValueError as e:
                     return self._reply(conn, 400, _msg("The request body is not valid JSON: %s" % e), JSON, rid,
-                                       None, hdrs, method, path, t0)
+                                       None, hdrs, method, target, t0)
                 if not isinstance(kwargs, dict):
                     return self._reply(conn, 400, _msg("Expecting a JSON dictionary whose keys are run()'s "
-                                                       "parameters"), JSON, rid, None, hdrs, method, path, t0)
+                                                       "parameters"), JSON, rid, None, hdrs, method, target, t0)
             else:
                 kwargs = {}
                 for k, v in parse_qsl(query, keep_blank_values=True):
@@ -545,11 +546,11 @@ class Worker:
         except ScoringTimeout:
             log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
             return self._reply(conn, 500, self.timeout_msg, JSON, rid, [("x-ms-run-function-failed", "True")],
-                               hdrs, method, path, t0, time.monotonic())
+                               hdrs, method, target, t0, time.monotonic())
         except Exception:
             print_exc("Encountered Exception in run() (request %s):" % rid)
             return self._reply(conn, 500, _msg(UNEXPECTED), JSON, rid, [("x-ms-run-function-failed", "True")],
-                               hdrs, method, path, t0, time.monotonic())
+                               hdrs, method, target, t0, time.monotonic())
         t1 = time.monotonic()
         if hasattr(result, "status_code") and hasattr(result, "headers") and hasattr(result, "get_data"):
             status = int(result.status_code)
@@ -581,7 +582,7 @@ class Worker:
                 failed = True
         if failed:
             extra.append(("x-ms-run-function-failed", "True"))
-        return self._reply(conn, status, data, ctype, rid, extra, hdrs, method, path, t0, t1)
+        return self._reply(conn, status, data, ctype, rid, extra, hdrs, method, target, t0, t1)
 
     @staticmethod
     def _query_json(query):
