@@ -1,5 +1,8 @@
 """azureml.core.model.Model.get_model_path shim: az semantics for one and several deployed models."""
 
+import sys
+sys.dont_write_bytecode = True  # never leave __pycache__ in the asset tree
+
 import os
 import shutil
 import tempfile

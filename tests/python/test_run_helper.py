@@ -1,5 +1,8 @@
 """amlc.run metrics helper and the azureml.core.run.Run shim: the metrics-file contract."""
 
+import sys
+sys.dont_write_bytecode = True  # never leave __pycache__ in the asset tree
+
 import io
 import json
 import os

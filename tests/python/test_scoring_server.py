@@ -1,5 +1,8 @@
 """The amlc scoring server (amlc_scoring.server) against its HTTP contract, as a real subprocess."""
 
+import sys
+sys.dont_write_bytecode = True  # never leave __pycache__ in the asset tree
+
 import http.client
 import json
 import os
@@ -456,6 +459,21 @@ def run(data):
             self.assertIn("stuck in run()", s.logs()[1])
             with open(os.path.join(s.root, "inits.log")) as f:
                 self.assertEqual(len(f.read().split()), 2)
+
+    def test_crashed_worker_is_replaced(self):
+        script = PID + r'''
+def run(data):
+    if data == "die":
+        os._exit(7)
+    return os.getpid()
+'''
+        with Server(script) as s:
+            pid = s.request("POST", "/score", body=b"x").json()
+            with self.assertRaises((OSError, http.client.HTTPException)):
+                s.request("POST", "/score", body=b"die", fresh=True)
+            s.wait_ready()
+            self.assertNotEqual(s.request("POST", "/score", body=b"x", fresh=True).json(), pid)
+            self.assertIn("exited (exit code 7); starting a new one", s.logs()[1])
 
     def test_sigterm_stops_server_and_workers(self):
         s = Server(PID, workers=2)
