@@ -197,6 +197,14 @@ class BasicServerTest(unittest.TestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 413"), out)
         self.assertIn(b'"message"', out)
 
+    def test_http10_closes_after_response(self):
+        out = raw_exchange(self.srv.port, b"GET / HTTP/1.0\r\n\r\n", read_until_close=True)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK"), out)
+        self.assertIn(b"Connection: close", out)
+        self.assertTrue(out.endswith(b"Healthy"))
+        out = raw_exchange(self.srv.port, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", read_until_close=True)
+        self.assertTrue(out.endswith(b"Healthy"))
+
     def test_malformed_request_gives_400(self):
         out = raw_exchange(self.srv.port, b"garbage\r\n\r\n", read_until_close=True)
         self.assertTrue(out.startswith(b"HTTP/1.1 400"), out)
