@@ -1,0 +1,582 @@
+#include "amlc/deploy/deploy.hpp"
+
+#include <cmath>
+#include <thread>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/core/signals.hpp"
+#include "amlc/core/util.hpp"
+#include "amlc/deploy/http.hpp"
+#include "amlc/deploy/image_plan.hpp"
+#include "amlc/deploy/models.hpp"
+#include "amlc/deploy/services.hpp"
+#include "amlc/docker/client.hpp"
+
+namespace amlc::deploy {
+
+namespace {
+
+constexpr const char* kKeysMount = "/run/amlc/keys.json";
+
+void say(const Progress& p, const std::string& s) {
+  if (p) p(s);
+}
+
+std::string ws_id(const Workspace& ws) {
+  std::string id = ws.info().value("id", "");
+  return id.empty() ? ws.root().string() : id;
+}
+
+// Serialises operations on one service (deploys can take minutes: the workspace lock is held only for writes).
+FileLock service_lock(const Workspace& ws, const std::string& name) {
+  create_directories_durable(services_dir(ws));
+  return FileLock(services_dir(ws) / ("." + name + ".lock"));
+}
+
+void save(const Workspace& ws, const json& record) {
+  FileLock guard = ws.lock();
+  write_service(ws, record);
+}
+
+std::string last_lines(const std::string& text, size_t n) {
+  std::vector<std::string> lines = split(text, '\n');
+  while (!lines.empty() && trim(lines.back()).empty()) lines.pop_back();
+  size_t start = lines.size() > n ? lines.size() - n : 0;
+  std::string out;
+  for (size_t i = start; i < lines.size(); ++i) out += "  | " + lines[i] + "\n";
+  return out;
+}
+
+std::string log_tail(docker::Client& dc, const std::string& id, int n = 60) {
+  try {
+    docker::LogOptions lo;
+    lo.tail = n;
+    docker::Logs l = dc.container_logs(id, lo);
+    return l.out + l.err;  // the scoring server writes its traceback to stderr
+  } catch (const std::exception& e) {
+    return std::string("(no logs: ") + e.what() + ")";
+  }
+}
+
+void remove_containers(docker::Client& dc, const Workspace& ws, const std::string& service) {
+  docker::RemoveOptions ro;
+  ro.force = true;
+  ro.missing_ok = true;
+  dc.remove_container(container_name(service), ro);
+  for (const auto& c : dc.list_containers({{"amlc.service", service}, {"amlc.workspace", ws_id(ws)}}, true))
+    dc.remove_container(c.id, ro);
+}
+
+struct Desired {
+  std::string service;
+  std::vector<ResolvedModel> models;
+  InferenceConfig ic;
+  DeployConfig dc;
+};
+
+struct RolloutResult {
+  json record;
+};
+
+json models_json(const std::vector<ResolvedModel>& models) {
+  json arr = json::array();
+  for (const auto& m : models) arr.push_back({{"name", m.name}, {"version", m.version}});
+  return arr;
+}
+
+// Ensures the image exists (building it if its tag is new). Returns the plan; sets *built.
+ImagePlan ensure_image(docker::Client& dc, const InferenceConfig& ic, bool* built, const Progress& progress,
+                       const PlanOptions& options = {}) {
+  docker::ImageInfo base = dc.require_image(ic.base_image);
+  ImagePlan plan = make_image_plan(ic, base.id, options);
+  *built = false;
+  if (dc.image_exists(plan.tag)) {
+    say(progress, "image " + plan.tag + " is up to date (no build)");
+    return plan;
+  }
+  say(progress, "building image " + plan.tag + " from " + ic.base_image);
+  docker::BuildOptions bo;
+  bo.tag = plan.tag;
+  bo.labels = {{"amlc.managed", "true"}, {"amlc.image-hash", plan.hash}};
+  bo.network_mode = "none";  // nothing can be downloaded here: fail fast instead of hanging
+  bo.on_line = [&](std::string_view line) { say(progress, "  " + std::string(line)); };
+  dc.build_image_from_memory(pack_context(plan), bo);
+  *built = true;
+  return plan;
+}
+
+std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+// Creates and starts the container, waits for health, writes the record. On failure: no container is left,
+// the record says Failed (or Unhealthy) with the reason, and the error carries the container's log tail.
+json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, const std::string& image_tag,
+                   const std::string& image_hash, bool built, int port, bool port_auto, const json& previous,
+                   double timeout_seconds, const Progress& progress) {
+  const std::string now = now_iso8601();
+  json rec = json::object();
+  rec["name"] = d.service;
+  rec["computeType"] = "local";
+  rec["state"] = "Transitioning";
+  rec["scoringUri"] = base_url(port) + "/score";
+  rec["swaggerUri"] = base_url(port) + "/swagger.json";
+  rec["port"] = port;
+  rec["portAssigned"] = port_auto ? "auto" : "fixed";
+  rec["models"] = models_json(d.models);
+  rec["imageTag"] = image_tag;
+  rec["imageHash"] = image_hash;
+  rec["imageBuilt"] = built;
+  rec["containerName"] = container_name(d.service);
+  rec["containerId"] = nullptr;
+  rec["authEnabled"] = d.dc.auth_enabled;
+  rec["createdTime"] = previous.is_object() ? previous.value("createdTime", now) : now;
+  rec["updatedTime"] = now;
+  rec["workspaceId"] = ws_id(ws);
+  rec["inferenceConfig"] = d.ic.to_json();
+  rec["deploymentConfig"] = d.dc.to_json();
+  rec["error"] = nullptr;
+
+  // Keys: kept across redeploys; keys from the deployment config win.
+  if (d.dc.auth_enabled) {
+    auto keys = read_keys(ws, d.service).value_or(ServiceKeys{new_key(), new_key()});
+    if (d.dc.primary_key) keys.primary = *d.dc.primary_key;
+    if (d.dc.secondary_key) keys.secondary = *d.dc.secondary_key;
+    FileLock guard = ws.lock();
+    write_keys(ws, d.service, keys);
+  }
+
+  docker::ContainerSpec spec;
+  spec.name = container_name(d.service);
+  spec.image = image_tag;
+  spec.labels = {{"amlc.managed", "true"}, {"amlc.service", d.service}, {"amlc.workspace", ws_id(ws)},
+                 {"amlc.image-hash", image_hash}};
+  std::vector<ModelId> ids;
+  for (const auto& m : d.models) {
+    ids.push_back({m.name, m.version});
+    spec.mounts.push_back({m.dir.string(), model_mount_path(m.name, m.version), true, "bind"});
+  }
+  for (const auto& [k, v] : d.ic.environment_variables) spec.env[k] = v;
+  for (const auto& [k, v] : d.dc.environment_variables) spec.env[k] = v;
+  spec.env["AZUREML_MODEL_DIR"] = model_dir_env(ids);
+  spec.env["AZUREML_ENTRY_SCRIPT"] = d.ic.entry_script;
+  spec.env["AML_APP_ROOT"] = kAppRoot;
+  spec.env["AMLC_PORT"] = std::to_string(kContainerPort);
+  spec.env["SERVICE_NAME"] = d.service;
+  spec.env["WORKER_COUNT"] = std::to_string(d.dc.worker_count.value_or(1));
+  if (d.dc.scoring_timeout_ms) spec.env["SCORING_TIMEOUT_MS"] = std::to_string(*d.dc.scoring_timeout_ms);
+  if (d.dc.auth_enabled) {
+    spec.mounts.push_back({service_keys_path(ws, d.service).string(), kKeysMount, true, "bind"});
+    spec.env["AMLC_AUTH_KEYS_FILE"] = kKeysMount;
+  }
+  spec.ports.push_back({kContainerPort, "tcp", "127.0.0.1", port});
+  if (d.dc.cpu_cores) spec.cpus = *d.dc.cpu_cores;
+  if (d.dc.memory_gb) spec.memory_bytes = static_cast<int64_t>(std::llround(*d.dc.memory_gb * 1024.0 * 1024.0 * 1024.0));
+  spec.stop_timeout = 5;
+
+  save(ws, rec);  // Transitioning: visible to `service list` while we wait
+  std::string id;
+  auto fail_rollout = [&](const std::string& state, const std::string& message) {
+    rec["state"] = state;
+    rec["error"] = message;
+    rec["containerId"] = nullptr;
+    rec["updatedTime"] = now_iso8601();
+    try {
+      remove_containers(dc, ws, d.service);
+    } catch (const std::exception&) {
+    }
+    save(ws, rec);
+  };
+  try {
+    say(progress, "starting container " + spec.name + " on 127.0.0.1:" + std::to_string(port));
+    docker::CreateResult cr = dc.create_container(spec);
+    id = cr.id;
+    rec["containerId"] = id;
+    dc.start_container(id);
+  } catch (const docker::DockerError& e) {
+    fail_rollout("Failed", e.what());
+    if (e.code() == docker::DockerErrc::PortInUse)
+      conflict("port " + std::to_string(port) + " on 127.0.0.1 is already in use", "choose another --port (or omit it)");
+    throw;
+  } catch (const Error& e) {
+    fail_rollout("Failed", e.what());
+    throw;
+  }
+
+  // Health wait: GET / until 200 "Healthy", checking the container each round.
+  const double deadline = monotonic_seconds() + timeout_seconds;
+  const std::string url = base_url(port) + "/";
+  int delay_ms = 50;
+  try {
+    for (;;) {
+      throw_if_interrupted();
+      docker::ContainerInfo info = dc.inspect_container(id);
+      if (!info.state.running) {
+        std::string logs = log_tail(dc, id);
+        std::string msg = "service '" + d.service + "' failed: the container exited with code " +
+                          std::to_string(info.state.exit_code) + (info.state.oom_killed ? " (out of memory)" : "") +
+                          " before answering health checks (did init() fail?)";
+        fail_rollout("Failed", msg + "\n" + last_lines(logs, 40));
+        fail(ErrorKind::General, msg + "; container log tail:\n" + last_lines(logs, 40),
+             "fix the entry script and deploy again (the failed container was removed)");
+      }
+      auto r = http_request("GET", url, "", {}, 2000);
+      if (r && r->status == 200) break;
+      if (monotonic_seconds() > deadline) {
+        std::string logs = log_tail(dc, id);
+        std::string msg = "service '" + d.service + "' is unhealthy: no 200 from GET " + url + " within " +
+                          std::to_string(static_cast<int>(timeout_seconds)) + " s";
+        fail_rollout("Unhealthy", msg + "\n" + last_lines(logs, 40));
+        fail(ErrorKind::General, msg + "; container log tail:\n" + last_lines(logs, 40),
+             "check the logs above; raise --timeout if init() is slow (the container was removed)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      delay_ms = std::min(delay_ms * 2, 250);
+    }
+  } catch (const Error& e) {
+    if (rec["state"] == "Transitioning") fail_rollout("Failed", e.what());
+    throw;
+  }
+  rec["state"] = "Healthy";
+  rec["updatedTime"] = now_iso8601();
+  save(ws, rec);
+  say(progress, "service '" + d.service + "' is healthy at " + rec["scoringUri"].get<std::string>());
+  return rec;
+}
+
+// Chooses the host port: an explicit one must be free (unless the service's own old container holds it);
+// otherwise keep an auto-assigned port across redeploys, or pick a free one.
+int choose_port(const DeployConfig& dc, const json& previous, bool* port_auto) {
+  int prev_port = previous.is_object() ? previous.value("port", 0) : 0;
+  bool prev_live = previous.is_object() && !previous.value("containerId", json(nullptr)).is_null();
+  if (dc.port) {
+    *port_auto = false;
+    if (!(prev_live && prev_port == *dc.port) && !local_port_free(*dc.port))
+      conflict("port " + std::to_string(*dc.port) + " on 127.0.0.1 is already in use",
+               "choose another --port (or omit it to get a free one)");
+    return *dc.port;
+  }
+  *port_auto = true;
+  if (prev_port > 0 && previous.value("portAssigned", "") == "auto" && (prev_live || local_port_free(prev_port)))
+    return prev_port;
+  return pick_free_port();
+}
+
+json rollout(const Workspace& ws, docker::Client& dc, const Desired& d, const json& previous, double timeout_seconds,
+             const Progress& progress, const std::optional<std::string>& reuse_image = std::nullopt) {
+  bool built = false;
+  std::string tag, hash;
+  if (reuse_image) {
+    if (!dc.image_exists(*reuse_image))
+      not_found("image " + *reuse_image + " of service '" + d.service + "' no longer exists",
+                "run 'amlc service update -n " + d.service + "' to build it again");
+    tag = *reuse_image;
+    hash = previous.value("imageHash", "");
+  } else {
+    ImagePlan plan = ensure_image(dc, d.ic, &built, progress);
+    tag = plan.tag;
+    hash = plan.hash;
+  }
+  bool port_auto = true;
+  int port = choose_port(d.dc, previous, &port_auto);
+  remove_containers(dc, ws, d.service);
+  json rec = run_container(ws, dc, d, tag, hash, built, port, port_auto, previous, timeout_seconds, progress);
+  return rec;
+}
+
+json public_view(json rec) {
+  rec.erase("inferenceConfig");
+  rec.erase("deploymentConfig");
+  return rec;
+}
+
+std::vector<std::string> model_ids_of(const json& rec) {
+  std::vector<std::string> ids;
+  for (const auto& m : rec.value("models", json::array()))
+    ids.push_back(m.value("name", "") + ":" + std::to_string(m.value("version", 0)));
+  return ids;
+}
+
+}  // namespace
+
+json deploy(const Workspace& ws, const DeployRequest& req, Notes& notes, const Progress& progress) {
+  validate_service_name(req.service);
+  // Parse and validate everything before touching anything.
+  InferenceConfig ic;
+  if (req.inference_config_file) ic = load_inference_config(*req.inference_config_file, notes);
+  ic = apply_inference_flags(std::move(ic), req.inference_flags, req.cwd, req.inference_config_file.has_value());
+  validate_inference_config(ic);
+  DeployConfig dcfg;
+  if (req.deploy_config_file) dcfg = load_deploy_config(*req.deploy_config_file, notes);
+  dcfg = apply_deploy_flags(std::move(dcfg), req.deploy_flags);
+  if (!(req.timeout_seconds > 0)) usage_error("--timeout: expected a positive number of seconds");
+
+  FileLock slock = service_lock(ws, req.service);
+  json previous = read_service(ws, req.service).value_or(json(nullptr));
+  if (previous.is_object() && !req.overwrite && previous.value("state", "") != "Failed")
+    conflict("service '" + req.service + "' already exists (state " + previous.value("state", "?") + ")",
+             "pass --overwrite to replace it, or 'amlc service update -n " + req.service + "'");
+  Desired d{req.service, resolve_models(ws, req.model_ids), std::move(ic), std::move(dcfg)};
+  docker::Client dc;
+  dc.ping();
+  json rec = rollout(ws, dc, d, previous, req.timeout_seconds, progress);
+  return public_view(rec);
+}
+
+json update(const Workspace& ws, const UpdateRequest& req, Notes& notes, const Progress& progress) {
+  validate_service_name(req.service);
+  FileLock slock = service_lock(ws, req.service);
+  json previous = require_service(ws, req.service);
+  InferenceConfig ic = req.inference_config_file ? load_inference_config(*req.inference_config_file, notes)
+                                                 : InferenceConfig::from_json(previous.value("inferenceConfig", json::object()));
+  ic = apply_inference_flags(std::move(ic), req.inference_flags, req.cwd, true);
+  validate_inference_config(ic);
+  DeployConfig dcfg = req.deploy_config_file ? load_deploy_config(*req.deploy_config_file, notes)
+                                             : DeployConfig::from_json(previous.value("deploymentConfig", json::object()));
+  dcfg = apply_deploy_flags(std::move(dcfg), req.deploy_flags);
+  if (!(req.timeout_seconds > 0)) usage_error("--timeout: expected a positive number of seconds");
+  std::vector<std::string> ids = req.model_ids.empty() ? model_ids_of(previous) : req.model_ids;
+  Desired d{req.service, resolve_models(ws, ids), std::move(ic), std::move(dcfg)};
+  docker::Client dc;
+  dc.ping();
+  return public_view(rollout(ws, dc, d, previous, req.timeout_seconds, progress));
+}
+
+json reload(const Workspace& ws, const std::string& service, double timeout_seconds, const Progress& progress) {
+  validate_service_name(service);
+  FileLock slock = service_lock(ws, service);
+  json previous = require_service(ws, service);
+  Desired d{service, resolve_models(ws, model_ids_of(previous)),
+            InferenceConfig::from_json(previous.value("inferenceConfig", json::object())),
+            DeployConfig::from_json(previous.value("deploymentConfig", json::object()))};
+  docker::Client dc;
+  dc.ping();
+  return public_view(rollout(ws, dc, d, previous, timeout_seconds, progress, previous.value("imageTag", "")));
+}
+
+json remove(const Workspace& ws, const std::string& service, bool delete_image) {
+  validate_service_name(service);
+  FileLock slock = service_lock(ws, service);
+  auto rec = read_service(ws, service);
+  docker::Client dc;
+  bool container_removed = false;
+  bool image_removed = false;
+  // Containers first (by name and by label), so nothing keeps running without a record.
+  docker::RemoveOptions ro;
+  ro.force = true;
+  ro.missing_ok = true;
+  container_removed = dc.remove_container(container_name(service), ro);
+  for (const auto& c : dc.list_containers({{"amlc.service", service}, {"amlc.workspace", ws_id(ws)}}, true))
+    container_removed = dc.remove_container(c.id, ro) || container_removed;
+  if (rec) {
+    std::string tag = rec->value("imageTag", "");
+    {
+      FileLock guard = ws.lock();
+      remove_service_files(ws, service);
+    }
+    if (delete_image && !tag.empty()) {
+      bool shared = false;
+      for (const auto& other : list_service_records(ws))
+        if (other.value("imageTag", "") == tag) shared = true;
+      if (!shared) {
+        docker::RemoveOptions io;
+        io.missing_ok = true;
+        io.force = true;
+        image_removed = dc.remove_image(tag, io);
+      }
+    }
+  }
+  std::error_code ec;
+  fs::remove(services_dir(ws) / ("." + service + ".lock"), ec);
+  return {{"name", service}, {"deleted", rec.has_value() || container_removed},
+          {"containerRemoved", container_removed}, {"imageRemoved", image_removed}};
+}
+
+namespace {
+
+json reconcile(json rec, docker::Client* dc, bool probe) {
+  std::string recorded = rec.value("state", "Unknown");
+  rec["recordedState"] = recorded;
+  if (!dc) {
+    rec["state"] = "Unknown";
+    return rec;
+  }
+  auto info = dc->find_container(rec.value("containerName", container_name(rec.value("name", ""))));
+  if (!info) {
+    if (recorded != "Failed" && recorded != "Unhealthy") rec["state"] = "Missing";
+    rec["containerState"] = nullptr;
+    return rec;
+  }
+  rec["containerState"] = info->state.status;
+  if (!info->state.running) {
+    rec["state"] = info->state.exit_code == 0 ? "Stopped" : "Failed";
+    return rec;
+  }
+  if (probe) {
+    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/", "", {}, 1000);
+    if (r && r->status == 200) rec["state"] = "Healthy";
+    else if (recorded != "Transitioning") rec["state"] = "Unhealthy";
+  }
+  return rec;
+}
+
+}  // namespace
+
+json show(const Workspace& ws, const std::string& service) {
+  json rec = require_service(ws, service);
+  docker::Client dc;
+  json out = reconcile(rec, &dc, true);
+  out.erase("deploymentConfig");
+  return out;
+}
+
+json list(const Workspace& ws, Notes& notes) {
+  std::vector<json> recs = list_service_records(ws);
+  json out = json::array();
+  std::optional<docker::Client> dc;
+  if (!recs.empty()) {
+    dc.emplace();
+    try {
+      dc->ping();
+    } catch (const Error& e) {
+      notes.push_back(std::string("Docker engine unavailable; states are not reconciled: ") + e.what());
+      dc.reset();
+    }
+  }
+  for (auto& r : recs) out.push_back(public_view(reconcile(r, dc ? &*dc : nullptr, true)));
+  return out;
+}
+
+void logs(const Workspace& ws, const std::string& service, std::optional<int> tail, bool follow,
+          const std::function<void(std::string_view)>& sink) {
+  json rec = require_service(ws, service);
+  docker::Client dc;
+  auto info = dc.find_container(rec.value("containerName", container_name(service)));
+  if (!info)
+    not_found("service '" + service + "' has no container (state " + rec.value("state", "?") + ")",
+              rec.value("error", json(nullptr)).is_string() ? "its last error is in 'amlc service show -n " + service + "'"
+                                                              : "run 'amlc service reload -n " + service + "'");
+  docker::LogOptions lo;
+  lo.tail = tail;
+  lo.follow = follow;
+  dc.container_logs(info->id, lo, [&](docker::LogStream, std::string_view data) { sink(data); });
+}
+
+ScoreResult score(const Workspace& ws, const std::string& service, const std::string& body, double timeout_seconds) {
+  json rec = require_service(ws, service);
+  std::string state = rec.value("state", "");
+  if (state == "Failed" || state == "Unhealthy")
+    fail(ErrorKind::General, "service '" + service + "' is " + state + ": " + rec.value("error", json("")).get<std::string>(),
+         "fix it and run 'amlc service update -n " + service + "'");
+  std::vector<std::string> headers = {"Content-Type: application/json"};
+  if (rec.value("authEnabled", false)) {
+    auto keys = read_keys(ws, service);
+    if (!keys) fail(ErrorKind::Damaged, "service '" + service + "' has auth enabled but no keys file");
+    headers.push_back("Authorization: Bearer " + keys->primary);
+  }
+  std::string err;
+  auto r = http_request("POST", rec.value("scoringUri", ""), body, headers, static_cast<long>(timeout_seconds * 1000), &err);
+  if (!r)
+    fail(ErrorKind::General, "no answer from service '" + service + "' at " + rec.value("scoringUri", "") + ": " + err,
+         "see 'amlc service show -n " + service + "' and 'amlc service logs -n " + service + "'");
+  return {r->status, r->body, r->content_type};
+}
+
+json get_keys(const Workspace& ws, const std::string& service) {
+  json rec = require_service(ws, service);
+  if (!rec.value("authEnabled", false))
+    usage_error("service '" + service + "' does not use key auth",
+                "redeploy with --auth-enabled true (or authEnabled: true in the deployment config)");
+  auto keys = read_keys(ws, service);
+  if (!keys) fail(ErrorKind::Damaged, "service '" + service + "' has auth enabled but no keys file");
+  return {{"primaryKey", keys->primary}, {"secondaryKey", keys->secondary}};
+}
+
+json regen_key(const Workspace& ws, const std::string& service, const std::string& which,
+               const std::optional<std::string>& value, double timeout_seconds, const Progress& progress) {
+  std::string w = to_lower(which);
+  if (w != "primary" && w != "secondary") usage_error("--key: expected Primary or Secondary, got '" + which + "'");
+  if (value && (value->size() < 8 || value->find_first_of(" \t\r\n\"") != std::string::npos))
+    usage_error("--set-key: expected at least 8 characters without spaces or quotes");
+  FileLock slock = service_lock(ws, service);
+  json rec = require_service(ws, service);
+  if (!rec.value("authEnabled", false))
+    usage_error("service '" + service + "' does not use key auth", "redeploy with --auth-enabled true");
+  auto keys = read_keys(ws, service).value_or(ServiceKeys{new_key(), new_key()});
+  (w == "primary" ? keys.primary : keys.secondary) = value ? *value : new_key();
+  {
+    FileLock guard = ws.lock();
+    write_keys(ws, service, keys);
+  }
+  // The server reads the keys file at start: restart the container so the new key takes effect.
+  docker::Client dc;
+  auto info = dc.find_container(rec.value("containerName", container_name(service)));
+  if (info && info->state.running) {
+    say(progress, "restarting " + info->name + " to load the new key");
+    dc.call_json("POST", "/containers/" + info->id + "/restart?t=5");
+    const double deadline = monotonic_seconds() + timeout_seconds;
+    const std::string url = "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/";
+    for (;;) {
+      throw_if_interrupted();
+      auto r = http_request("GET", url, "", {}, 1000);
+      if (r && r->status == 200) break;
+      docker::ContainerInfo ci = dc.inspect_container(info->id);
+      if (!ci.state.running || monotonic_seconds() > deadline)
+        fail(ErrorKind::General, "service '" + service + "' did not come back after the key change",
+             "see 'amlc service logs -n " + service + "'");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return {{"primaryKey", keys.primary}, {"secondaryKey", keys.secondary}};
+}
+
+json package(const Workspace& ws, const PackageRequest& req, Notes& notes, const Progress& progress) {
+  InferenceConfig ic;
+  if (req.inference_config_file) ic = load_inference_config(*req.inference_config_file, notes);
+  ic = apply_inference_flags(std::move(ic), req.inference_flags, req.cwd, req.inference_config_file.has_value());
+  validate_inference_config(ic);
+  if (!req.image_name.empty()) {
+    static const std::string allowed = "abcdefghijklmnopqrstuvwxyz0123456789._-/:";
+    if (req.image_name.find_first_not_of(allowed) != std::string::npos || req.image_name.front() == '-')
+      usage_error("--image-name '" + req.image_name + "' is not a valid image reference",
+                  "use lowercase letters, digits, '.', '_', '-', '/' and an optional ':tag'");
+  }
+  std::vector<ResolvedModel> models = resolve_models(ws, req.model_ids);
+  PlanOptions po;
+  po.repository = "amlc-pkg";
+  po.bake_environment = true;
+  for (const auto& m : models) po.baked_models.push_back({m.name, m.version, m.dir});
+  json out;
+  out["models"] = models_json(models);
+  if (req.output_path) {
+    ImagePlan plan = make_image_plan(ic, "", po);
+    fs::path dir = fs::absolute(*req.output_path);
+    write_context_dir(plan, dir);
+    out["outputPath"] = dir.string();
+    out["dockerfile"] = (dir / "Dockerfile").string();
+    out["contextFiles"] = plan.files.size();
+    out["buildCommand"] = "docker build -t NAME " + dir.string();
+    return out;
+  }
+  docker::Client dc;
+  dc.ping();
+  bool built = false;
+  ImagePlan plan = ensure_image(dc, ic, &built, progress, po);
+  std::string name = plan.tag;
+  if (!req.image_name.empty()) {
+    name = req.image_name;
+    if (name.find(':', name.rfind('/') == std::string::npos ? 0 : name.rfind('/')) == std::string::npos) name += ":latest";
+    size_t colon = name.rfind(':');
+    dc.call_json("POST", "/images/" + docker::encode_ref(plan.tag) + "/tag?repo=" +
+                             docker::url_encode(name.substr(0, colon)) + "&tag=" + docker::url_encode(name.substr(colon + 1)));
+  }
+  docker::ImageInfo info = dc.require_image(name);
+  out["imageName"] = name;
+  out["imageTag"] = plan.tag;
+  out["imageId"] = info.id;
+  out["imageHash"] = plan.hash;
+  out["imageBuilt"] = built;
+  out["runCommand"] = "docker run --rm -p 127.0.0.1:8890:5001 " + name;
+  return out;
+}
+
+}  // namespace amlc::deploy

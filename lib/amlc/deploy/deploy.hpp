@@ -1,0 +1,93 @@
+// Local deployments: registered models + inference config -> image (built only when its content hash is new)
+// -> container amlc-<service> on 127.0.0.1:<port> -> health wait -> service record.
+//
+// States: Transitioning (while the container starts) -> Healthy, or Failed (the container exited: the log
+// tail, usually the init() traceback, is in the error) / Unhealthy (no "Healthy" answer before the timeout).
+// A failed rollout removes its container and records the service as Failed with the error, so
+// `service show` explains it and `model deploy` (without --overwrite) may replace it. Failures before any
+// container exists (bad config, missing base image, build error, port in use) change nothing on disk.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "amlc/deploy/config.hpp"
+#include "amlc/workspace/workspace.hpp"
+
+namespace amlc::deploy {
+
+// Progress lines for people (stderr); may be empty.
+using Progress = std::function<void(const std::string&)>;
+
+struct DeployRequest {
+  std::string service;
+  std::vector<std::string> model_ids;  // "name:version", "name@alias", "name:latest"
+  std::optional<fs::path> inference_config_file;
+  std::optional<fs::path> deploy_config_file;
+  InferenceFlags inference_flags;
+  DeployFlags deploy_flags;
+  bool overwrite = false;
+  double timeout_seconds = 120;  // health wait
+  fs::path cwd = fs::current_path();
+};
+
+// model deploy. Conflict (exit 4) if the service exists (and is not Failed) without `overwrite`.
+json deploy(const Workspace& ws, const DeployRequest& req, Notes& notes, const Progress& progress = {});
+
+struct UpdateRequest {
+  std::string service;
+  std::vector<std::string> model_ids;  // empty: keep the models
+  std::optional<fs::path> inference_config_file;
+  std::optional<fs::path> deploy_config_file;
+  InferenceFlags inference_flags;
+  DeployFlags deploy_flags;
+  double timeout_seconds = 120;
+  fs::path cwd = fs::current_path();
+};
+// service update: re-plans the image (rebuilds only if its hash changed) and recreates the container.
+json update(const Workspace& ws, const UpdateRequest& req, Notes& notes, const Progress& progress = {});
+// service reload: recreates the container from the recorded image (no build) with the recorded models/config.
+json reload(const Workspace& ws, const std::string& service, double timeout_seconds, const Progress& progress = {});
+
+// service delete: removes the container(s), keys and record; with delete_image also the image when no other
+// service uses it. A service that does not exist is not an error: {"deleted": false}.
+json remove(const Workspace& ws, const std::string& service, bool delete_image);
+
+// service show / list: records reconciled with the engine (Missing: container gone; Stopped/Failed: container
+// not running; Healthy/Unhealthy from a 1 s GET /).
+json show(const Workspace& ws, const std::string& service);
+json list(const Workspace& ws, Notes& notes);
+
+// service logs: streams the container's output to `sink`.
+void logs(const Workspace& ws, const std::string& service, std::optional<int> tail, bool follow,
+          const std::function<void(std::string_view)>& sink);
+
+// service run: one scoring request (POST, application/json). Returns the status and body.
+struct ScoreResult {
+  long status = 0;
+  std::string body;
+  std::string content_type;
+};
+ScoreResult score(const Workspace& ws, const std::string& service, const std::string& body, double timeout_seconds = 60);
+
+// service get-keys / regen-key (restarts the container so the server reads the new keys).
+json get_keys(const Workspace& ws, const std::string& service);
+json regen_key(const Workspace& ws, const std::string& service, const std::string& which,
+               const std::optional<std::string>& value, double timeout_seconds, const Progress& progress = {});
+
+struct PackageRequest {
+  std::vector<std::string> model_ids;
+  std::optional<fs::path> inference_config_file;
+  InferenceFlags inference_flags;
+  std::string image_name;            // "" = amlc-pkg:<hash16>
+  std::optional<fs::path> output_path;  // write Dockerfile + context instead of building
+  fs::path cwd = fs::current_path();
+};
+// model package: a self-contained image with the models baked in (or its Dockerfile + context on disk).
+json package(const Workspace& ws, const PackageRequest& req, Notes& notes, const Progress& progress = {});
+
+}  // namespace amlc::deploy

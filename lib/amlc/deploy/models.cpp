@@ -1,0 +1,86 @@
+#include "amlc/deploy/models.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <set>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/core/util.hpp"
+#include "amlc/registry/blob_store.hpp"
+#include "amlc/registry/registry.hpp"
+
+namespace amlc::deploy {
+
+fs::path model_cache_dir(const Workspace& ws, const std::string& name, int version) {
+  return ws.root() / "cache" / "models" / name / std::to_string(version);
+}
+
+fs::path materialize_model(const Workspace& ws, const nlohmann::json& record) {
+  std::string name;
+  int version = 0;
+  try {
+    name = record.at("name").get<std::string>();
+    version = record.at("version").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::Damaged, "model record lacks name/version", "run 'amlc workspace check'", e.what());
+  }
+  fs::path target = model_cache_dir(ws, name, version);
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) return target;
+  create_directories_durable(target.parent_path());
+  fs::path staging = temp_sibling(target);
+  BlobStore blobs(ws.blobs_dir());
+  try {
+    fs::create_directories(staging);
+    for (const auto& f : record.value("files", nlohmann::json::array())) {
+      std::string rel = f.at("path").get<std::string>();
+      fs::path rp(rel);
+      if (rp.is_absolute() || rel.find("..") != std::string::npos)
+        fail(ErrorKind::Damaged, "model " + name + ":" + std::to_string(version) + " has an unsafe file path '" + rel + "'");
+      std::string sha = f.at("sha256").get<std::string>();
+      unsigned mode = f.value("mode", 0644u);
+      fs::path dst = staging / rp;
+      fs::create_directories(dst.parent_path());
+      fs::path src = blobs.path_of(sha);
+      if (!fs::exists(src, ec))
+        fail(ErrorKind::Damaged, "model " + name + ":" + std::to_string(version) + ": stored file for '" + rel + "' is missing",
+             "run 'amlc workspace check'");
+      // A hard link shares the blob (read-only mount: the container cannot change it). Modes differ? copy.
+      if (::link(src.c_str(), dst.c_str()) != 0) blobs.copy_out(sha, dst, (mode & 0111) ? 0755 : 0644);
+    }
+    fsync_path(staging);
+    if (::rename(staging.c_str(), target.c_str()) != 0) {
+      int err = errno;
+      fs::remove_all(staging, ec);
+      if (!(err == ENOTEMPTY || err == EEXIST) || !fs::is_directory(target, ec))
+        sys_fail("cannot move the model cache into place at " + target.string());
+    } else {
+      fsync_path(target.parent_path());
+    }
+  } catch (...) {
+    fs::remove_all(staging, ec);
+    throw;
+  }
+  return target;
+}
+
+std::vector<ResolvedModel> resolve_models(const Workspace& ws, const std::vector<std::string>& model_ids) {
+  std::vector<ResolvedModel> out;
+  std::set<std::string> names;
+  for (const auto& id : model_ids) {
+    nlohmann::json rec = registry::resolve(ws, id);
+    ResolvedModel m;
+    m.name = rec.at("name").get<std::string>();
+    m.version = rec.at("version").get<int>();
+    if (!names.insert(m.name).second)
+      usage_error("model '" + m.name + "' is given more than once", "deploy one version of each model");
+    m.dir = materialize_model(ws, rec);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace amlc::deploy

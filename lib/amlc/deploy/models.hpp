@@ -1,0 +1,27 @@
+// Models for deployments: resolve "name:version" ids through the registry and materialize each model
+// version once under <ws>/cache/models/<name>/<version>/ (hard links to the blobs, or copies), staged then
+// renamed into place, so containers can bind-mount it read-only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "amlc/workspace/workspace.hpp"
+
+namespace amlc::deploy {
+
+struct ResolvedModel {
+  std::string name;
+  int version = 0;
+  fs::path dir;  // the materialized folder
+};
+
+// Resolves and materializes; Usage error on a duplicate model name (az ml allows one version per name).
+std::vector<ResolvedModel> resolve_models(const Workspace& ws, const std::vector<std::string>& model_ids);
+// Materializes one model record ({"name","version","files":[{path,sha256,size,mode}]}); returns its folder.
+fs::path materialize_model(const Workspace& ws, const nlohmann::json& record);
+fs::path model_cache_dir(const Workspace& ws, const std::string& name, int version);
+
+}  // namespace amlc::deploy

@@ -1,0 +1,153 @@
+#include "amlc/deploy/services.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/core/util.hpp"
+#include "amlc/deploy/config.hpp"
+
+namespace amlc::deploy {
+
+fs::path services_dir(const Workspace& ws) { return ws.root() / "services"; }
+fs::path service_record_path(const Workspace& ws, const std::string& name) { return services_dir(ws) / (name + ".json"); }
+fs::path service_keys_path(const Workspace& ws, const std::string& name) {
+  return services_dir(ws) / (name + ".keys.json");
+}
+std::string container_name(const std::string& service) { return "amlc-" + service; }
+
+std::optional<json> read_service(const Workspace& ws, const std::string& name) {
+  if (!is_service_name(name)) return std::nullopt;
+  fs::path p = service_record_path(ws, name);
+  std::error_code ec;
+  if (!fs::exists(p, ec)) return std::nullopt;
+  return read_record(p);
+}
+
+json require_service(const Workspace& ws, const std::string& name) {
+  validate_service_name(name);
+  auto r = read_service(ws, name);
+  if (!r) not_found("no service named '" + name + "' in workspace " + ws.root().string(), "see 'amlc service list'");
+  return *r;
+}
+
+void write_service(const Workspace& ws, const json& record) {
+  create_directories_durable(services_dir(ws));
+  write_file_atomic(service_record_path(ws, record.at("name").get<std::string>()), record_text(record));
+}
+
+std::vector<json> list_service_records(const Workspace& ws) {
+  std::vector<json> out;
+  std::error_code ec;
+  fs::path dir = services_dir(ws);
+  if (!fs::is_directory(dir, ec)) return out;
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string f = e.path().filename().string();
+    if (f.size() > 5 && f.compare(f.size() - 5, 5, ".json") == 0 && f.find(".keys.json") == std::string::npos) {
+      std::string n = f.substr(0, f.size() - 5);
+      if (is_service_name(n)) names.push_back(n);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) out.push_back(read_record(service_record_path(ws, n)));
+  return out;
+}
+
+void remove_service_files(const Workspace& ws, const std::string& name) {
+  std::error_code ec;
+  fs::remove(service_keys_path(ws, name), ec);
+  fs::remove(service_record_path(ws, name), ec);
+  if (ec) fail(ErrorKind::General, "cannot remove the record of service '" + name + "': " + ec.message());
+  fsync_path(services_dir(ws));
+}
+
+std::optional<ServiceKeys> read_keys(const Workspace& ws, const std::string& name) {
+  auto text = read_file_if_exists(service_keys_path(ws, name));
+  if (!text) return std::nullopt;
+  try {
+    json j = json::parse(*text);
+    return ServiceKeys{j.at("primaryKey").get<std::string>(), j.at("secondaryKey").get<std::string>()};
+  } catch (const json::exception& e) {
+    fail(ErrorKind::Damaged, "keys file " + service_keys_path(ws, name).string() + " is damaged",
+         "regenerate the keys with 'amlc service regen-key -n " + name + " --key Primary' (and Secondary)", e.what());
+  }
+}
+
+void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys& keys) {
+  create_directories_durable(services_dir(ws));
+  json j = {{"primaryKey", keys.primary}, {"secondaryKey", keys.secondary}};
+  write_file_atomic(service_keys_path(ws, name), j.dump() + "\n", 0600);
+}
+
+std::string new_key() { return random_hex(16); }
+
+std::vector<std::string> services_using_model(const Workspace& ws, const std::string& name, int version) {
+  std::vector<std::string> out;
+  for (const auto& r : list_service_records(ws)) {
+    for (const auto& m : r.value("models", json::array())) {
+      if (m.value("name", "") == name && m.value("version", -1) == version) {
+        out.push_back(r.value("name", ""));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void check_services(const Workspace& ws, std::vector<std::string>& problems, json& stats) {
+  std::error_code ec;
+  fs::path dir = services_dir(ws);
+  int count = 0;
+  if (!fs::is_directory(dir, ec)) {
+    stats["services"] = 0;
+    return;
+  }
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string f = e.path().filename().string();
+    if (f.find(".tmp") != std::string::npos || f[0] == '.') continue;
+    bool keys = f.size() > 10 && f.compare(f.size() - 10, 10, ".keys.json") == 0;
+    bool rec = !keys && f.size() > 5 && f.compare(f.size() - 5, 5, ".json") == 0;
+    if (!keys && !rec) {
+      problems.push_back(e.path().string() + ": unexpected file in services/");
+      continue;
+    }
+    std::string name = f.substr(0, f.size() - (keys ? 10 : 5));
+    if (keys) {
+      struct stat st {};
+      if (::stat(e.path().c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+        problems.push_back(e.path().string() + ": keys file is readable by others (mode should be 0600)");
+      try {
+        json j = json::parse(read_file(e.path()));
+        if (!j.contains("primaryKey") || !j.contains("secondaryKey"))
+          problems.push_back(e.path().string() + ": keys file lacks primaryKey/secondaryKey");
+      } catch (const std::exception&) {
+        problems.push_back(e.path().string() + ": keys file is not valid JSON");
+      }
+      if (!fs::exists(dir / (name + ".json"), ec))
+        problems.push_back(e.path().string() + ": keys file without a service record");
+      continue;
+    }
+    ++count;
+    json r;
+    try {
+      r = json::parse(read_file(e.path()));
+    } catch (const std::exception&) {
+      problems.push_back(e.path().string() + ": service record is not valid JSON");
+      continue;
+    }
+    if (!r.is_object() || r.value("name", "") != name) {
+      problems.push_back(e.path().string() + ": service record's name does not match its file name");
+      continue;
+    }
+    for (const char* k : {"state", "port", "models", "imageTag", "createdTime"})
+      if (!r.contains(k)) problems.push_back(e.path().string() + ": service record lacks '" + k + "'");
+    if (r.value("authEnabled", false) && !fs::exists(service_keys_path(ws, name), ec))
+      problems.push_back(e.path().string() + ": auth is enabled but the keys file is missing");
+  }
+  stats["services"] = count;
+}
+
+}  // namespace amlc::deploy

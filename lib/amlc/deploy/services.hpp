@@ -1,0 +1,50 @@
+// Service records: <ws>/services/<name>.json (written atomically under ws.lock()) and the service's keys in
+// <ws>/services/<name>.keys.json (mode 0600; {"primaryKey", "secondaryKey"}; mounted read-only into the
+// container when auth is on).
+//
+// A record: name, computeType "local", state (Transitioning | Healthy | Unhealthy | Failed), scoringUri,
+// swaggerUri, port, models [{name, version}], imageTag, imageHash, imageId, imageBuilt (by the last deploy),
+// containerName, containerId, authEnabled, createdTime, updatedTime, inferenceConfig, deploymentConfig,
+// error (Failed/Unhealthy), workspaceId.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "amlc/workspace/workspace.hpp"
+
+namespace amlc::deploy {
+
+using json = nlohmann::json;
+
+fs::path services_dir(const Workspace& ws);
+fs::path service_record_path(const Workspace& ws, const std::string& name);
+fs::path service_keys_path(const Workspace& ws, const std::string& name);
+
+std::optional<json> read_service(const Workspace& ws, const std::string& name);
+json require_service(const Workspace& ws, const std::string& name);  // NotFound with a hint
+void write_service(const Workspace& ws, const json& record);         // caller holds ws.lock()
+std::vector<json> list_service_records(const Workspace& ws);         // sorted by name
+void remove_service_files(const Workspace& ws, const std::string& name);
+
+struct ServiceKeys {
+  std::string primary;
+  std::string secondary;
+};
+std::optional<ServiceKeys> read_keys(const Workspace& ws, const std::string& name);
+void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys& keys);
+std::string new_key();  // 32 random hex characters
+
+// Names of service records referencing model `name` version `version` (for `model delete`).
+std::vector<std::string> services_using_model(const Workspace& ws, const std::string& name, int version);
+
+// `workspace check`: every record parses, has the required keys, names match files, keys files are 0600.
+void check_services(const Workspace& ws, std::vector<std::string>& problems, json& stats);
+
+// The container name of a service.
+std::string container_name(const std::string& service);
+
+}  // namespace amlc::deploy
