@@ -1,0 +1,103 @@
+// The sweep journal: an append-only JSON-lines file (one event per line, written with
+// amlc::append_line_durable, i.e. one write() + fsync per record) from which the whole sweep state can be
+// rebuilt after a crash.
+//
+// Events (every record has "event" and "time"):
+//   sweep_started   {config: SweepConfig::to_json(), seed}
+//   sweep_resumed   {requeued: [index...]}
+//   trial_created   {index, params}
+//   trial_started   {index}                      (a re-start after resume clears the trial's metric series)
+//   trial_metric    {index, interval, value}     (interval = 1-based position in the series)
+//   trial_canceled  {index, decision: Decision::to_json()}   (policy decision; the trial is Canceled from here)
+//   trial_finished  {index, status: Completed|Failed|Canceled, best}
+//   sweep_finished  {status}
+//
+// Reading: a last line that does not end in '\n' or does not parse is a torn write and is ignored;
+// an unparsable line elsewhere is damage (ErrorKind::Damaged naming file:line). Replay is idempotent per
+// record: a duplicate trial_created with the same params, a second trial_finished/trial_canceled for an
+// already finished trial, or a metric for an interval already recorded is ignored (counted in
+// SweepState::ignored), so no trial is ever counted twice. trial_created with other params for an existing
+// index, or an index that skips ahead, is damage.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "amlc/sweep/config.hpp"
+#include "amlc/sweep/policy.hpp"
+#include "amlc/sweep/sampler.hpp"
+
+namespace amlc::sweep {
+
+struct TrialRecord {
+  int index = 0;
+  json params = json::object();
+  TrialStatus status = TrialStatus::Queued;
+  std::vector<double> metrics;          // primary metric series of the current attempt
+  std::optional<double> best;           // from trial_finished, else the best of `metrics`
+  std::optional<Decision> canceled_by;  // the policy decision, if any
+  int starts = 0;                       // how many times it was started (re-queued after a crash: > 1)
+};
+
+struct SweepState {
+  bool started = false;
+  json config;                 // as recorded (SweepConfig::to_json())
+  std::uint64_t seed = 0;
+  std::vector<TrialRecord> trials;  // trials[i].index == i
+  bool finished = false;
+  std::string finish_status;
+  int ignored = 0;             // duplicate / late records skipped
+  bool torn_tail = false;      // the last line was torn and ignored
+
+  int count(TrialStatus s) const;
+  int active() const { return count(TrialStatus::Running); }
+  int created() const { return static_cast<int>(trials.size()); }
+
+  // The history for the sampler: params, status and value (best) of every trial.
+  History history(Goal goal) const;
+  // Metric series for the policy (running = status Running).
+  std::vector<RunSeries> series() const;
+  // After a crash: trials that were Running go back to Queued (same params, series cleared); returns them.
+  std::vector<int> requeue_interrupted();
+  // Queued trials in index order (to start next).
+  std::vector<int> queued() const;
+
+  // Scheduler helpers for a SweepConfig:
+  // how many new trials may be created now (respects max_total_runs, max_concurrent_runs counting
+  // queued + running, max_failures, grid exhaustion via the sampler);
+  int can_create(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const;
+  // which queued trials may start now (free slots = max_concurrent_runs - running).
+  std::vector<int> can_start(const SweepConfig& cfg) const;
+  // true when nothing is queued/running and nothing more can be created.
+  bool done(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const;
+};
+
+// Reads all complete records. Sets *torn when a torn last line was skipped.
+std::vector<json> read_journal(const std::filesystem::path& path, bool* torn = nullptr);
+SweepState replay(const std::vector<json>& records, const std::string& source = "journal");
+SweepState replay(const std::filesystem::path& path);
+
+class Journal {
+ public:
+  // Opens (creating the file lazily on first append). If the file ends in a torn line, it is cut back to
+  // the end of the last complete line so the next record starts on a fresh line.
+  explicit Journal(std::filesystem::path path);
+  const std::filesystem::path& path() const { return path_; }
+
+  void sweep_started(const SweepConfig& cfg, std::uint64_t seed);
+  void sweep_resumed(const std::vector<int>& requeued);
+  void trial_created(int index, const json& params);
+  void trial_started(int index);
+  void trial_metric(int index, int interval, double value);
+  void trial_canceled(int index, const Decision& decision);
+  void trial_finished(int index, TrialStatus status, std::optional<double> best);
+  void sweep_finished(const std::string& status);
+  void append(json record);  // adds "time"; one line
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace amlc::sweep

@@ -1,0 +1,517 @@
+#include "amlc/sweep/sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "amlc/core/error.hpp"
+
+namespace amlc::sweep {
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+json quantise(double x, double q) {
+  double r = std::nearbyint(x / q) * q;  // half-to-even, as numpy.round
+  if (std::floor(q) == q && std::fabs(r) < 9.0e15) return json(static_cast<long long>(r));
+  return json(r);
+}
+
+constexpr double kSqrt2 = 1.4142135623730951;
+constexpr double kLogSqrt2Pi = 0.91893853320467274;
+
+double norm_cdf(double z) { return 0.5 * std::erfc(-z / kSqrt2); }
+
+double log_sum_exp(const std::vector<double>& v) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (double x : v) m = std::max(m, x);
+  if (!std::isfinite(m)) return m;
+  double s = 0;
+  for (double x : v) s += std::exp(x - m);
+  return m + std::log(s);
+}
+
+}  // namespace
+
+const char* status_name(TrialStatus s) {
+  switch (s) {
+    case TrialStatus::Queued: return "Queued";
+    case TrialStatus::Running: return "Running";
+    case TrialStatus::Completed: return "Completed";
+    case TrialStatus::Failed: return "Failed";
+    case TrialStatus::Canceled: return "Canceled";
+  }
+  return "Queued";
+}
+
+TrialStatus parse_status(const std::string& s) {
+  for (auto st : {TrialStatus::Queued, TrialStatus::Running, TrialStatus::Completed, TrialStatus::Failed, TrialStatus::Canceled})
+    if (s == status_name(st)) return st;
+  usage_error("unknown trial status '" + s + "'", "use Queued, Running, Completed, Failed or Canceled");
+}
+
+bool is_terminal(TrialStatus s) { return s == TrialStatus::Completed || s == TrialStatus::Failed || s == TrialStatus::Canceled; }
+
+std::mt19937_64 trial_rng(std::uint64_t seed, int index, std::uint64_t stream) {
+  std::uint64_t s = splitmix64(seed ^ splitmix64(static_cast<std::uint64_t>(index) + 1) ^ splitmix64(stream * 0x632BE59BD9B4E019ULL + 7));
+  return std::mt19937_64(s);
+}
+
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+double standard_normal(std::mt19937_64& rng) {
+  // Box-Muller (one value per call, no cached state: reproducible regardless of call pattern).
+  double u1 = uniform01(rng);
+  double u2 = uniform01(rng);
+  if (u1 <= 0) u1 = 0x1.0p-53;
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+json sample_parameter(const Parameter& p, std::mt19937_64& rng) {
+  switch (p.kind) {
+    case ExprKind::Choice: {
+      size_t i = static_cast<size_t>(uniform01(rng) * static_cast<double>(p.options.size()));
+      return p.options[std::min(i, p.options.size() - 1)];
+    }
+    case ExprKind::RandInt: {
+      long long v = static_cast<long long>(uniform01(rng) * static_cast<double>(p.upper));
+      return json(std::min(v, p.upper - 1));
+    }
+    case ExprKind::Uniform: return json(p.a + uniform01(rng) * (p.b - p.a));
+    case ExprKind::QUniform: return quantise(p.a + uniform01(rng) * (p.b - p.a), p.q);
+    case ExprKind::LogUniform: return json(std::exp(p.a + uniform01(rng) * (p.b - p.a)));
+    case ExprKind::QLogUniform: return quantise(std::exp(p.a + uniform01(rng) * (p.b - p.a)), p.q);
+    case ExprKind::Normal: return json(p.a + p.b * standard_normal(rng));
+    case ExprKind::QNormal: return quantise(p.a + p.b * standard_normal(rng), p.q);
+    case ExprKind::LogNormal: return json(std::exp(p.a + p.b * standard_normal(rng)));
+    case ExprKind::QLogNormal: return quantise(std::exp(p.a + p.b * standard_normal(rng)), p.q);
+  }
+  return nullptr;
+}
+
+std::uint64_t resolve_seed(const SweepConfig& cfg) {
+  if (cfg.seed) return *cfg.seed;
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+std::unique_ptr<Sampler> make_sampler(const SweepConfig& cfg, std::uint64_t seed) {
+  switch (cfg.sampling) {
+    case SamplingType::Random: return std::make_unique<RandomSampler>(cfg, seed);
+    case SamplingType::Grid: return std::make_unique<GridSampler>(cfg);
+    case SamplingType::Bayesian: return std::make_unique<TpeSampler>(cfg, seed);
+  }
+  return std::make_unique<RandomSampler>(cfg, seed);
+}
+
+// ---------------------------------------------------------------- random
+
+std::vector<json> RandomSampler::suggest(int n, const History& history) {
+  std::vector<json> out;
+  for (int i = 0; i < n; ++i) {
+    int index = static_cast<int>(history.size()) + i;
+    auto rng = trial_rng(seed_, index);
+    json params = json::object();
+    for (const auto& p : cfg_.parameters) params[p.name] = sample_parameter(p, rng);
+    out.push_back(std::move(params));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- grid
+
+GridSampler::GridSampler(SweepConfig cfg) : cfg_(std::move(cfg)) {
+  for (const auto& p : cfg_.parameters)
+    if (p.kind != ExprKind::Choice) usage_error("grid sampling supports only choice; parameter '" + p.name + "' uses " + expr_name(p.kind));
+  size_ = std::min<long long>(grid_size(cfg_.parameters), cfg_.max_total_runs > 0 ? cfg_.max_total_runs : (1LL << 62));
+}
+
+json GridSampler::point(long long k) const {
+  json params = json::object();
+  std::vector<size_t> idx(cfg_.parameters.size());
+  for (size_t j = cfg_.parameters.size(); j-- > 0;) {
+    long long n = static_cast<long long>(cfg_.parameters[j].options.size());
+    idx[j] = static_cast<size_t>(k % n);
+    k /= n;
+  }
+  for (size_t j = 0; j < cfg_.parameters.size(); ++j) params[cfg_.parameters[j].name] = cfg_.parameters[j].options[idx[j]];
+  return params;
+}
+
+std::vector<json> GridSampler::suggest(int n, const History& history) {
+  std::vector<json> out;
+  for (int i = 0; i < n; ++i) {
+    long long k = static_cast<long long>(history.size()) + i;
+    if (k >= size_) break;
+    out.push_back(point(k));
+  }
+  return out;
+}
+
+bool GridSampler::exhausted(const History& history) const { return static_cast<long long>(history.size()) >= size_; }
+
+// ---------------------------------------------------------------- TPE
+
+TpeSampler::TpeSampler(SweepConfig cfg, std::uint64_t seed, TpeOptions opt) : cfg_(std::move(cfg)), seed_(seed), opt_(opt) {
+  for (const auto& p : cfg_.parameters) {
+    Dim d;
+    switch (p.kind) {
+      case ExprKind::Choice:
+        d.categorical = true;
+        d.n_choices = static_cast<int>(p.options.size());
+        d.low = 0;
+        d.high = d.n_choices - 1;
+        break;
+      case ExprKind::RandInt:
+        d.low = 0;
+        d.high = static_cast<double>(p.upper - 1);
+        d.step = 1;
+        break;
+      case ExprKind::Uniform:
+      case ExprKind::QUniform:
+      case ExprKind::LogUniform:
+      case ExprKind::QLogUniform:
+        d.low = p.a;
+        d.high = p.b;
+        break;
+      default:  // normal family: not allowed by the config for bayesian; model +-3 sigma to stay total
+        d.low = p.a - 3 * p.b;
+        d.high = p.a + 3 * p.b + (p.b == 0 ? 1 : 0);
+        break;
+    }
+    dims_.push_back(d);
+  }
+}
+
+std::vector<double> TpeSampler::to_internal(const json& params) const {
+  std::vector<double> x(cfg_.parameters.size());
+  for (size_t j = 0; j < cfg_.parameters.size(); ++j) {
+    const Parameter& p = cfg_.parameters[j];
+    if (!params.contains(p.name)) return {};
+    const json& v = params.at(p.name);
+    const Dim& d = dims_[j];
+    if (d.categorical) {
+      auto it = std::find(p.options.begin(), p.options.end(), v);
+      if (it == p.options.end()) return {};
+      x[j] = static_cast<double>(it - p.options.begin());
+      continue;
+    }
+    if (!v.is_number()) return {};
+    double val = v.get<double>();
+    switch (p.kind) {
+      case ExprKind::LogUniform:
+      case ExprKind::QLogUniform:
+      case ExprKind::LogNormal:
+      case ExprKind::QLogNormal: val = std::log(std::max(val, 1e-300)); break;
+      default: break;
+    }
+    x[j] = std::clamp(val, d.low, d.high);
+  }
+  return x;
+}
+
+json TpeSampler::from_internal(const std::vector<double>& x) const {
+  json params = json::object();
+  for (size_t j = 0; j < cfg_.parameters.size(); ++j) {
+    const Parameter& p = cfg_.parameters[j];
+    double v = x[j];
+    switch (p.kind) {
+      case ExprKind::Choice: params[p.name] = p.options[static_cast<size_t>(std::clamp<double>(std::nearbyint(v), 0, static_cast<double>(p.options.size() - 1)))]; break;
+      case ExprKind::RandInt: params[p.name] = static_cast<long long>(std::clamp<double>(std::nearbyint(v), 0, static_cast<double>(p.upper - 1))); break;
+      case ExprKind::Uniform:
+      case ExprKind::Normal: params[p.name] = v; break;
+      case ExprKind::QUniform:
+      case ExprKind::QNormal: params[p.name] = quantise(v, p.q); break;
+      case ExprKind::LogUniform:
+      case ExprKind::LogNormal: params[p.name] = std::exp(v); break;
+      case ExprKind::QLogUniform:
+      case ExprKind::QLogNormal: params[p.name] = quantise(std::exp(v), p.q); break;
+    }
+  }
+  return params;
+}
+
+namespace {
+
+// A Parzen estimator over the internal space: mixture of product kernels (one per observation + prior).
+struct Parzen {
+  struct Numeric {
+    std::vector<double> mu, sigma;
+    double lo = 0, hi = 1, step = 0;  // lo/hi already widened by step/2 for integer dims
+    std::vector<double> log_norm;     // log Z per component (truncation mass)
+  };
+  std::vector<double> log_w;                           // per component
+  std::vector<double> w;                               // per component (normalised)
+  std::vector<bool> categorical;
+  std::vector<Numeric> num;                            // per dim (unused for categorical)
+  std::vector<std::vector<std::vector<double>>> cat;   // per dim: per component: log prob per choice
+
+  double log_kernel(size_t j, size_t c, double x) const {
+    if (categorical[j]) return cat[j][c][static_cast<size_t>(x)];
+    const Numeric& n = num[j];
+    double m = n.mu[c], s = n.sigma[c];
+    if (n.step > 0) {
+      double p = norm_cdf((x + n.step / 2 - m) / s) - norm_cdf((x - n.step / 2 - m) / s);
+      return std::log(std::max(p, 1e-300)) - n.log_norm[c];
+    }
+    double z = (x - m) / s;
+    return -0.5 * z * z - kLogSqrt2Pi - std::log(s) - n.log_norm[c];
+  }
+};
+
+Parzen build_parzen(const std::vector<std::vector<double>>& obs, const std::vector<double>& weights,
+                    const std::vector<bool>& categorical, const std::vector<int>& n_choices, const std::vector<double>& lows,
+                    const std::vector<double>& highs, const std::vector<double>& steps, double prior_weight, bool multivariate) {
+  Parzen pz;
+  size_t k = obs.size(), d = categorical.size();
+  pz.categorical = categorical;
+  pz.w = weights;
+  pz.w.push_back(prior_weight);
+  double total = std::accumulate(pz.w.begin(), pz.w.end(), 0.0);
+  for (double& x : pz.w) x /= total;
+  for (double x : pz.w) pz.log_w.push_back(std::log(std::max(x, 1e-300)));
+  pz.num.resize(d);
+  pz.cat.resize(d);
+  for (size_t j = 0; j < d; ++j) {
+    if (categorical[j]) {
+      int n = n_choices[j];
+      pz.cat[j].resize(k + 1);
+      for (size_t c = 0; c <= k; ++c) {
+        std::vector<double> row(static_cast<size_t>(n), prior_weight / n);
+        if (c < k) row[static_cast<size_t>(obs[c][j])] += 1.0;
+        double s = std::accumulate(row.begin(), row.end(), 0.0);
+        for (double& r : row) r = std::log(r / s);
+        pz.cat[j][c] = row;
+      }
+      continue;
+    }
+    Parzen::Numeric& nm = pz.num[j];
+    nm.step = steps[j];
+    nm.lo = lows[j] - steps[j] / 2;
+    nm.hi = highs[j] + steps[j] / 2;
+    double range = nm.hi - nm.lo;
+    if (range <= 0) range = 1;
+    double prior_mu = 0.5 * (nm.lo + nm.hi);
+    std::vector<double> mus;
+    for (size_t c = 0; c < k; ++c) mus.push_back(obs[c][j]);
+    std::vector<double> sig(k);
+    if (multivariate) {
+      double s = 0.2 * std::pow(std::max<double>(static_cast<double>(k), 1.0), -1.0 / (static_cast<double>(d) + 4)) * range;
+      std::fill(sig.begin(), sig.end(), s);
+    } else {
+      std::vector<double> with_prior = mus;
+      with_prior.push_back(prior_mu);
+      std::vector<size_t> order(with_prior.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return with_prior[a] < with_prior[b]; });
+      std::vector<double> ends{nm.lo};
+      for (size_t i : order) ends.push_back(with_prior[i]);
+      ends.push_back(nm.hi);
+      size_t m = with_prior.size();
+      std::vector<double> sorted_sig(m);
+      for (size_t i = 0; i < m; ++i) sorted_sig[i] = std::max(ends[i + 1] - ends[i], ends[i + 2] - ends[i + 1]);
+      if (ends.size() >= 4) {  // consider_endpoints=False
+        sorted_sig[0] = ends[2] - ends[1];
+        sorted_sig[m - 1] = ends[m] - ends[m - 1];
+      }
+      std::vector<double> all(m);
+      for (size_t i = 0; i < m; ++i) all[order[i]] = sorted_sig[i];
+      for (size_t c = 0; c < k; ++c) sig[c] = all[c];
+    }
+    double maxs = range, mins = range / std::min(100.0, 1.0 + static_cast<double>(k + 1));
+    for (double& s : sig) s = std::clamp(s, mins, maxs);
+    mus.push_back(prior_mu);
+    sig.push_back(range);
+    nm.mu = mus;
+    nm.sigma = sig;
+    for (size_t c = 0; c <= k; ++c) {
+      double z = norm_cdf((nm.hi - mus[c]) / sig[c]) - norm_cdf((nm.lo - mus[c]) / sig[c]);
+      nm.log_norm.push_back(std::log(std::max(z, 1e-300)));
+    }
+  }
+  return pz;
+}
+
+size_t pick_component(const Parzen& pz, std::mt19937_64& rng) {
+  double u = uniform01(rng), acc = 0;
+  for (size_t c = 0; c < pz.w.size(); ++c) {
+    acc += pz.w[c];
+    if (u < acc) return c;
+  }
+  return pz.w.size() - 1;
+}
+
+double sample_dim(const Parzen& pz, size_t j, size_t c, std::mt19937_64& rng, double low, double high) {
+  if (pz.categorical[j]) {
+    const auto& row = pz.cat[j][c];
+    double u = uniform01(rng), acc = 0;
+    for (size_t i = 0; i < row.size(); ++i) {
+      acc += std::exp(row[i]);
+      if (u < acc) return static_cast<double>(i);
+    }
+    return static_cast<double>(row.size() - 1);
+  }
+  const auto& n = pz.num[j];
+  double x = n.mu[c];
+  for (int tries = 0; tries < 100; ++tries) {
+    double cand = n.mu[c] + n.sigma[c] * standard_normal(rng);
+    if (cand >= n.lo && cand <= n.hi) {
+      x = cand;
+      break;
+    }
+  }
+  x = std::clamp(x, n.lo, n.hi);
+  if (n.step > 0) x = std::clamp(low + std::nearbyint((x - low) / n.step) * n.step, low, high);
+  return x;
+}
+
+}  // namespace
+
+json TpeSampler::propose(int index, const History& history, const std::vector<std::pair<std::vector<double>, double>>& liars) {
+  // Observations in minimise form, in trial order.
+  struct Obs {
+    std::vector<double> x;
+    double y;
+    bool liar;
+    int order;
+  };
+  std::vector<Obs> obs;
+  double sign = cfg_.goal == Goal::Maximize ? -1.0 : 1.0;
+  double worst = -std::numeric_limits<double>::infinity();
+  int n_done = 0;
+  std::vector<const Trial*> running;
+  for (const auto& t : history) {
+    if (t.status == TrialStatus::Failed) continue;
+    bool done = is_terminal(t.status) && t.value && std::isfinite(*t.value);
+    if (!done) {
+      if (!is_terminal(t.status)) running.push_back(&t);
+      continue;
+    }
+    auto x = to_internal(t.params);
+    if (x.empty()) continue;
+    double y = sign * *t.value;
+    worst = std::max(worst, y);
+    obs.push_back({std::move(x), y, false, t.index});
+    ++n_done;
+  }
+  auto rng = trial_rng(seed_, index);
+  if (n_done < opt_.n_startup_trials) {
+    json params = json::object();
+    for (const auto& p : cfg_.parameters) params[p.name] = sample_parameter(p, rng);
+    return params;
+  }
+  if (opt_.constant_liar) {
+    int ord = static_cast<int>(history.size());
+    for (const Trial* t : running) {
+      auto x = to_internal(t->params);
+      if (!x.empty()) obs.push_back({std::move(x), worst, true, t->index});
+    }
+    for (const auto& [x, y] : liars) obs.push_back({x, worst, true, ord++});
+    (void)liars;
+  }
+  size_t n = obs.size();
+  size_t n_below = std::min<size_t>(static_cast<size_t>(std::ceil(0.1 * static_cast<double>(n))), 25);
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (obs[a].y != obs[b].y) return obs[a].y < obs[b].y;
+    if (obs[a].liar != obs[b].liar) return !obs[a].liar;
+    return obs[a].order < obs[b].order;
+  });
+  std::vector<size_t> below(order.begin(), order.begin() + static_cast<long>(n_below));
+  std::vector<size_t> above(order.begin() + static_cast<long>(n_below), order.end());
+  auto by_trial = [&](size_t a, size_t b) { return obs[a].order < obs[b].order; };
+  std::sort(below.begin(), below.end(), by_trial);
+  std::sort(above.begin(), above.end(), by_trial);
+  auto weights_for = [](size_t m) {
+    std::vector<double> w(m, 1.0);
+    if (m >= 25) {
+      size_t ramp = m - 25;
+      for (size_t i = 0; i < ramp; ++i)
+        w[i] = ramp == 1 ? 1.0 / static_cast<double>(m) : 1.0 / static_cast<double>(m) + (1.0 - 1.0 / static_cast<double>(m)) * static_cast<double>(i) / static_cast<double>(ramp - 1);
+    }
+    return w;
+  };
+  std::vector<bool> cat;
+  std::vector<int> nch;
+  std::vector<double> lows, highs, steps;
+  for (const auto& d : dims_) {
+    cat.push_back(d.categorical);
+    nch.push_back(d.n_choices);
+    lows.push_back(d.low);
+    highs.push_back(d.high);
+    steps.push_back(d.step);
+  }
+  auto gather = [&](const std::vector<size_t>& idx) {
+    std::vector<std::vector<double>> xs;
+    for (size_t i : idx) xs.push_back(obs[i].x);
+    return xs;
+  };
+  Parzen l = build_parzen(gather(below), weights_for(below.size()), cat, nch, lows, highs, steps, opt_.prior_weight, opt_.multivariate);
+  Parzen g = build_parzen(gather(above), weights_for(above.size()), cat, nch, lows, highs, steps, opt_.prior_weight, opt_.multivariate);
+  auto crng = trial_rng(seed_, index, 1);
+  size_t d = dims_.size();
+  int m = std::max(1, opt_.n_ei_candidates);
+  auto log_mix = [&](const Parzen& pz, const std::vector<double>& x, std::optional<size_t> only_dim) {
+    std::vector<double> terms(pz.w.size());
+    for (size_t c = 0; c < pz.w.size(); ++c) {
+      double s = pz.log_w[c];
+      if (only_dim) s += pz.log_kernel(*only_dim, c, x[*only_dim]);
+      else
+        for (size_t j = 0; j < d; ++j) s += pz.log_kernel(j, c, x[j]);
+      terms[c] = s;
+    }
+    return log_sum_exp(terms);
+  };
+  std::vector<double> best(d);
+  if (opt_.multivariate) {
+    double best_score = -std::numeric_limits<double>::infinity();
+    for (int i = 0; i < m; ++i) {
+      size_t c = pick_component(l, crng);
+      std::vector<double> x(d);
+      for (size_t j = 0; j < d; ++j) x[j] = sample_dim(l, j, c, crng, dims_[j].low, dims_[j].high);
+      double score = log_mix(l, x, std::nullopt) - log_mix(g, x, std::nullopt);
+      if (score > best_score) {
+        best_score = score;
+        best = x;
+      }
+    }
+  } else {
+    for (size_t j = 0; j < d; ++j) {
+      double best_score = -std::numeric_limits<double>::infinity();
+      std::vector<double> x(d);
+      for (int i = 0; i < m; ++i) {
+        size_t c = pick_component(l, crng);
+        x[j] = sample_dim(l, j, c, crng, dims_[j].low, dims_[j].high);
+        double score = log_mix(l, x, j) - log_mix(g, x, j);
+        if (score > best_score) {
+          best_score = score;
+          best[j] = x[j];
+        }
+      }
+    }
+  }
+  return from_internal(best);
+}
+
+std::vector<json> TpeSampler::suggest(int n, const History& history) {
+  std::vector<json> out;
+  std::vector<std::pair<std::vector<double>, double>> liars;
+  for (int i = 0; i < n; ++i) {
+    int index = static_cast<int>(history.size()) + i;
+    json params = propose(index, history, liars);
+    auto x = to_internal(params);
+    if (!x.empty()) liars.push_back({x, 0.0});
+    out.push_back(std::move(params));
+  }
+  return out;
+}
+
+}  // namespace amlc::sweep

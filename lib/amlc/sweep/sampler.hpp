@@ -1,0 +1,129 @@
+// Samplers: turn a sweep's history into the parameters of the next trials.
+//
+// All samplers are stateless: suggest(n, history) proposes the parameters for trial indices
+// history.size() .. history.size()+n-1, and everything random is drawn from a std::mt19937_64 seeded
+// from (sweep seed, trial index). So a sweep is reproducible for a given seed, and a sweep resumed from
+// its journal (same history) proposes exactly what the uninterrupted sweep would have.
+//
+//  - RandomSampler: every expression, independently per parameter.
+//  - GridSampler: the full cartesian product of the choice options, in odometer order (the LAST parameter
+//    varies fastest; options in the order written); trial k gets grid point k; exhausted() once every point
+//    (or max_total_runs of them) has been handed out.
+//  - TpeSampler ("bayesian"): Tree-structured Parzen Estimator (Bergstra et al. 2011) with Optuna's
+//    defaults: n_startup_trials = 10 random trials (counted as trials with a value), gamma(n) =
+//    min(ceil(0.1 n), 25), weights: 1 for the `below` group, Optuna's ramp (linspace(1/n, 1, n-25) then 25
+//    ones, oldest first) for `above`, a prior component (mean = middle of the range, sigma = range) with
+//    weight 1.0, magic clipping of bandwidths to [range/min(100, 1+k), range], 24 EI candidates drawn from
+//    l(x), the one maximising log l(x) - log g(x) wins. By default the estimator is multivariate (one
+//    kernel per observation over all parameters, Scott-style bandwidth 0.2 k^(-1/(d+4)) x range, as
+//    Optuna's multivariate TPE), which models interactions that the univariate form ignores.
+//    Dimensions: uniform and quniform are continuous on [lo, hi] (quniform rounded on output);
+//    loguniform/qloguniform are continuous on their log range [lo, hi] (exp on output, i.e. log scale);
+//    randint is an integer dimension (kernel mass of the +-0.5 bin); choice is categorical (each observation
+//    contributes a categorical kernel: weight 1 on its option plus prior_weight/n_options everywhere).
+//    Concurrency: the constant liar: running and queued trials, and the ones proposed earlier in the same
+//    suggest() call, count as observations with the worst value seen so far, so parallel proposals spread.
+//    The goal is respected by minimising -value when maximising.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "amlc/sweep/config.hpp"
+
+namespace amlc::sweep {
+
+enum class TrialStatus { Queued, Running, Completed, Failed, Canceled };
+const char* status_name(TrialStatus s);          // "Queued", "Running", "Completed", "Failed", "Canceled"
+TrialStatus parse_status(const std::string& s);   // throws Usage on an unknown name
+bool is_terminal(TrialStatus s);
+
+struct Trial {
+  int index = 0;
+  json params = json::object();
+  std::optional<double> value;  // best primary metric so far (per the goal), if any was reported
+  TrialStatus status = TrialStatus::Queued;
+};
+using History = std::vector<Trial>;
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  // Parameters for the next n trials (indices history.size() ...). Fewer than n when exhausted.
+  virtual std::vector<json> suggest(int n, const History& history) = 0;
+  // True when no further trial can be proposed (grid done). Random and bayesian are never exhausted.
+  virtual bool exhausted(const History& history) const { (void)history; return false; }
+};
+
+// The sampler for cfg.sampling. `seed` is the sweep's resolved seed.
+std::unique_ptr<Sampler> make_sampler(const SweepConfig& cfg, std::uint64_t seed);
+// cfg.seed, or a fresh random seed (record it in the journal).
+std::uint64_t resolve_seed(const SweepConfig& cfg);
+
+// The RNG used for trial `index`: mt19937_64 seeded with splitmix64 of (seed, index, stream).
+std::mt19937_64 trial_rng(std::uint64_t seed, int index, std::uint64_t stream = 0);
+// A value of `p` drawn at random (as HyperDrive's random sampling).
+json sample_parameter(const Parameter& p, std::mt19937_64& rng);
+double uniform01(std::mt19937_64& rng);  // [0, 1), 53 bits
+double standard_normal(std::mt19937_64& rng);
+
+class RandomSampler : public Sampler {
+ public:
+  RandomSampler(SweepConfig cfg, std::uint64_t seed) : cfg_(std::move(cfg)), seed_(seed) {}
+  std::vector<json> suggest(int n, const History& history) override;
+
+ private:
+  SweepConfig cfg_;
+  std::uint64_t seed_;
+};
+
+class GridSampler : public Sampler {
+ public:
+  explicit GridSampler(SweepConfig cfg);
+  std::vector<json> suggest(int n, const History& history) override;
+  bool exhausted(const History& history) const override;
+  long long size() const { return size_; }  // grid points that will run: min(product, max_total_runs)
+  json point(long long k) const;            // the k-th grid point
+
+ private:
+  SweepConfig cfg_;
+  long long size_ = 0;
+};
+
+struct TpeOptions {
+  int n_startup_trials = 10;
+  int n_ei_candidates = 24;
+  double prior_weight = 1.0;
+  bool multivariate = true;
+  bool constant_liar = true;
+};
+
+class TpeSampler : public Sampler {
+ public:
+  TpeSampler(SweepConfig cfg, std::uint64_t seed, TpeOptions opt = {});
+  std::vector<json> suggest(int n, const History& history) override;
+
+  // Internal coordinates (what the estimator models) <-> parameter values. Exposed for tests.
+  std::vector<double> to_internal(const json& params) const;
+  json from_internal(const std::vector<double>& x) const;
+
+ private:
+  struct Dim {
+    bool categorical = false;
+    int n_choices = 0;
+    double low = 0, high = 1;  // internal range
+    double step = 0;           // 1 for randint (integer dimension), 0 otherwise
+  };
+  json propose(int index, const History& history, const std::vector<std::pair<std::vector<double>, double>>& liars);
+
+  SweepConfig cfg_;
+  std::uint64_t seed_;
+  TpeOptions opt_;
+  std::vector<Dim> dims_;
+};
+
+}  // namespace amlc::sweep
