@@ -448,6 +448,27 @@ class WorkersTest(unittest.TestCase):
             self.assertEqual(len(inits), 2)
             self.assertEqual({int(p) for p in inits}, pids)
 
+    def test_keep_alive_connections_are_balanced_over_workers(self):
+        with Server(PID, workers=2) as s:
+            wait_for(lambda: len({s.request("GET", "/score", fresh=True).json() for _ in range(8)}) == 2, 10,
+                     interval=0, what="both workers ready")
+            conns = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=10) for _ in range(24)]
+            try:
+                def spread():
+                    per_pid = {}
+                    for c in conns:  # http.client reopens a connection the server closed
+                        c.request("GET", "/score")
+                        r = c.getresponse()
+                        pid = json.loads(r.read())
+                        if r.getheader("Connection", "").lower() != "close":
+                            per_pid[pid] = per_pid.get(pid, 0) + 1
+                    counts = sorted(per_pid.values())
+                    return len(counts) == 2 and counts[1] - counts[0] <= 2 and sum(counts) == len(conns)
+                wait_for(spread, 10, interval=0, what="an even spread of keep-alive connections")
+            finally:
+                for c in conns:
+                    c.close()
+
     def test_stuck_worker_is_replaced(self):
         script = PID + r'''
 import signal

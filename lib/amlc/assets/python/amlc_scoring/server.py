@@ -46,7 +46,10 @@ def _status_line(code):
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
-_SLOT = struct.Struct("dd")  # per worker: run() start (monotonic, 0 = idle), ready flag
+# Shared memory, per worker slot: run() start (monotonic, 0 = idle), ready flag, open connections.
+_SLOT = struct.Struct("ddd")
+_D = struct.Struct("d")
+_BUSY, _READY, _CONNS = 0, 8, 16
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
 _ERRMASK = select.EPOLLERR | select.EPOLLHUP
@@ -131,6 +134,10 @@ class Worker:
         self.keys = keys
         self.mem = slot_mem
         self.slot_off = slot * _SLOT.size
+        self.nworkers = cfg.workers
+        self.limit = 1 << 30  # connections above this (fair share + 1) are closed after their response
+        self.nresp = 0
+        self.nlinger = 0
         self.conns = {}
         self.ep = None
         self.lsock = None
@@ -209,20 +216,41 @@ class Worker:
             try:
                 sock, peer = self.lsock.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log_err("accept failed: %s" % e)
-                return
+                break
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Conn(sock, peer, time.monotonic())
             self.conns[conn.fd] = conn
             self.ep.register(conn.fd, _EPOLLIN)
+        self._publish()
+
+    def _publish(self):
+        """Shares this worker's count of active connections and refreshes the fair-share limit."""
+        if self.nworkers > 1:
+            _D.pack_into(self.mem, self.slot_off + _CONNS, float(len(self.conns) - self.nlinger))
+            self._update_limit()
+
+    def _update_limit(self):
+        mem = self.mem
+        total = 0.0
+        alive = 0
+        for i in range(self.nworkers):
+            base = i * _SLOT.size
+            if _D.unpack_from(mem, base + _READY)[0] == 1.0:
+                alive += 1
+                total += _D.unpack_from(mem, base + _CONNS)[0]
+        self.limit = int(-(-total // alive)) + 1 if alive > 1 else 1 << 30
 
     def _close(self, conn):
         if self.conns.pop(conn.fd, None) is None:
             return
+        if conn.linger:
+            self.nlinger -= 1
+        self._publish()
         try:
             self.ep.unregister(conn.fd)
         except OSError:
@@ -242,6 +270,8 @@ class Worker:
             self._close(conn)
             return
         conn.linger = time.monotonic() + 2.0
+        self.nlinger += 1
+        self._publish()
         conn.buf = b""
         conn.head = None
         conn.chunks = None
@@ -535,13 +565,13 @@ class Worker:
         try:
             try:
                 if timeout:
-                    _SLOT.pack_into(mem, off, time.monotonic(), 1.0)
+                    _D.pack_into(mem, off, time.monotonic())
                     signal.setitimer(signal.ITIMER_REAL, timeout)
                 result = run(*args, **kwargs) if kwargs is not None else run(*args)
             finally:
                 if timeout:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-                    _SLOT.pack_into(mem, off, 0.0, 1.0)
+                    _D.pack_into(mem, off, 0.0)
                 self.in_run = False
         except ScoringTimeout:
             log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
@@ -677,6 +707,15 @@ class Worker:
     # ---- response ----------------------------------------------------------------------------------
 
     def _reply(self, conn, status, body, ctype, rid, extra, hdrs, method, target, t0, t_run_end=None):
+        if self.nworkers > 1 and not conn.closing:
+            # Keep-alive connections stay with the worker the kernel gave them to; a worker holding
+            # more than its fair share closes one after its response so the client reconnects
+            # (and is hashed again), which evens out queueing delay (p99) across workers.
+            self.nresp += 1
+            if not self.nresp & 15:
+                self._update_limit()
+            if len(self.conns) - self.nlinger > self.limit:
+                conn.closing = True
         parts = [_status_line(status), "Content-Type: ", ctype, "\r\nContent-Length: ", str(len(body)), "\r\n"]
         if rid is not None:
             parts += ["x-request-id: ", rid, "\r\nx-ms-request-id: ", _clean(hdrs.get("x-ms-request-id", rid)),
@@ -744,7 +783,7 @@ def _worker_main(cfg, keys, mem, slot):
         except OSError as e:
             log_err("cannot listen on %s:%d: %s" % (cfg.host, cfg.port, e))
             os._exit(4)
-        _SLOT.pack_into(mem, slot * _SLOT.size, 0.0, 1.0)
+        _D.pack_into(mem, slot * _SLOT.size + _READY, 1.0)
         w.serve_forever()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
@@ -776,7 +815,7 @@ class Supervisor:
         self.all_ready = False
 
     def _spawn(self, slot):
-        _SLOT.pack_into(self.mem, slot * _SLOT.size, 0.0, 0.0)
+        _SLOT.pack_into(self.mem, slot * _SLOT.size, 0.0, 0.0, 0.0)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -787,7 +826,7 @@ class Supervisor:
         return pid
 
     def _ready(self, slot):
-        return _SLOT.unpack_from(self.mem, slot * _SLOT.size)[1] == 1.0
+        return _D.unpack_from(self.mem, slot * _SLOT.size + _READY)[0] == 1.0
 
     def run(self):
         cfg = self.cfg
@@ -815,11 +854,11 @@ class Supervisor:
             if hard_limit:
                 now = time.monotonic()
                 for slot, pid in enumerate(self.slot_pids):
-                    started = _SLOT.unpack_from(self.mem, slot * _SLOT.size)[0]
+                    started = _D.unpack_from(self.mem, slot * _SLOT.size + _BUSY)[0]
                     if pid and started and now - started > hard_limit:
                         log_err("worker %d (pid %d) is stuck in run() for %.0f ms; killing and replacing it"
                                 % (slot, pid, (now - started) * 1000.0))
-                        _SLOT.pack_into(self.mem, slot * _SLOT.size, 0.0, 1.0)
+                        _D.pack_into(self.mem, slot * _SLOT.size + _BUSY, 0.0)
                         _kill(pid, signal.SIGKILL)
 
     def _reap(self):
