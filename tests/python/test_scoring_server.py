@@ -36,6 +36,13 @@ def run(data, request_headers):
             return d["str"]
         if d.get("bytes"):
             return b"raw-bytes"
+        if d.get("unserializable"):
+            return {"x": object()}
+        if d.get("numpy_like"):
+            class Arr:
+                def tolist(self):
+                    return [1, 2]
+            return {"arr": Arr()}
     return {"pid": os.getpid(), "data": data, "custom": request_headers.get("X-Custom"),
             "custom_lower": request_headers.get("x-custom"), "model": open(model_path).read(),
             "cwd": os.getcwd()}
@@ -93,6 +100,15 @@ class BasicServerTest(unittest.TestCase):
         self.assertEqual(json.loads(r.json()), {"y": 1})
         r = self.srv.request("POST", "/score", body=json.dumps({"bytes": True}))
         self.assertEqual(r.json(), "raw-bytes")
+
+    def test_unserializable_and_numpy_like_results(self):
+        r = self.srv.request("POST", "/score", body=b'{"numpy_like": true}')
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json(), {"arr": [1, 2]})
+        r = self.srv.request("POST", "/score", body=b'{"unserializable": true}')
+        self.assertEqual(r.status, 500)
+        self.assertIn("message", r.json())
+        wait_for(lambda: "not JSON serializable" in self.srv.logs()[1], 5, what="the error on stderr")
 
     def test_run_exception_gives_500_message_and_traceback_in_log(self):
         r = self.srv.request("POST", "/score", body=b'{"fail": true}')

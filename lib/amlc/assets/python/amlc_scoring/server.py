@@ -582,34 +582,40 @@ class Worker:
             return self._reply(conn, 500, _msg(UNEXPECTED), JSON, rid, [("x-ms-run-function-failed", "True")],
                                hdrs, method, target, t0, time.monotonic())
         t1 = time.monotonic()
-        if hasattr(result, "status_code") and hasattr(result, "headers") and hasattr(result, "get_data"):
-            status = int(result.status_code)
-            data = result.get_data()
-            if isinstance(data, str):
-                data = data.encode("utf-8")
-            ctype = None
+        try:
+            if hasattr(result, "status_code") and hasattr(result, "headers") and hasattr(result, "get_data"):
+                status = int(result.status_code)
+                data = result.get_data()
+                if isinstance(data, str):
+                    data = data.encode("utf-8")
+                elif not isinstance(data, bytes):
+                    data = bytes(data)
+                ctype = None
+                for k, v in dict(result.headers).items():
+                    lk = k.lower()
+                    if lk == "content-type":
+                        ctype = _clean(v)
+                    elif lk not in ("content-length", "transfer-encoding", "connection"):
+                        extra.append((_clean(k), _clean(v)))
+                if ctype is None:
+                    ctype = HTML
+                if status >= 500:
+                    failed = True
+            else:
+                if isinstance(result, (bytes, bytearray)):
+                    result = bytes(result).decode("utf-8", "replace")
+                try:
+                    data = json.dumps(result).encode("utf-8")
+                except TypeError:  # numpy-like values: slower path with a converter
+                    data = json.dumps(result, default=json_default).encode("utf-8")
+                ctype = JSON
+        except Exception:
+            print_exc("Cannot send the value returned by run() (request %s):" % rid)
+            data = _msg(UNEXPECTED)
+            status = 500
+            ctype = JSON
             extra = []
-            for k, v in dict(result.headers).items():
-                if k.lower() == "content-type":
-                    ctype = _clean(v)
-                elif k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                    extra.append((_clean(k), _clean(v)))
-            if ctype is None:
-                ctype = HTML
-            if status >= 500:
-                failed = True
-        else:
-            if isinstance(result, (bytes, bytearray)):
-                result = bytes(result).decode("utf-8", "replace")
-            try:
-                data = json.dumps(result, default=json_default).encode("utf-8")
-                ctype = JSON
-            except (TypeError, ValueError):
-                print_exc("run() returned a value that is not JSON serializable (request %s):" % rid)
-                data = _msg(UNEXPECTED)
-                status = 500
-                ctype = JSON
-                failed = True
+            failed = True
         if failed:
             extra.append(("x-ms-run-function-failed", "True"))
         return self._reply(conn, status, data, ctype, rid, extra, hdrs, method, target, t0, t1)
