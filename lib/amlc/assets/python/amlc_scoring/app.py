@@ -150,9 +150,9 @@ class UserScript:
 
     def __init__(self, path):
         self.path = path
-        for d in (os.path.dirname(path),):
-            if d not in sys.path:
-                sys.path.insert(0, d)
+        script_dir = os.path.dirname(path)
+        if script_dir not in sys.path:
+            sys.path.insert(0, script_dir)  # sibling modules of the entry script import as in Azure ML
         name = os.path.splitext(os.path.basename(path))[0] or "main"
         if name in sys.modules or not name.isidentifier():
             name = "amlc_entry_script"  # never shadow an already imported module (e.g. json.py)
