@@ -543,6 +543,20 @@ def _alive(pid):
         return False
 
 
+class ScriptLocationTest(unittest.TestCase):
+    def test_entry_script_in_subfolder_imports_siblings(self):
+        files = {"src/util.py": "VALUE = 'from-util'\n",
+                 "src/entry.py": "import util\ndef init():\n    pass\ndef run(d):\n    return util.VALUE\n"}
+        with Server("raise SystemExit('not this one')\n", files=files,
+                    env={"AZUREML_ENTRY_SCRIPT": "src/entry.py"}) as s:
+            self.assertEqual(s.request("POST", "/score", body=b"").json(), "from-util")
+
+    def test_main_py_without_entry_script_variable(self):
+        files = {"main.py": "def init():\n    pass\ndef run(d):\n    return 'main'\n"}
+        with Server("raise SystemExit('not this one')\n", files=files, env={"AZUREML_ENTRY_SCRIPT": ""}) as s:
+            self.assertEqual(s.request("GET", "/score").json(), "main")
+
+
 class StartupFailureTest(unittest.TestCase):
     def test_init_failure_exits_non_zero_with_traceback(self):
         s = Server("def init():\n    raise ValueError('cannot load model xyz')\ndef run(d):\n    return 1\n",
