@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
 #include <vector>
 
 #include "amlc/core/error.hpp"
@@ -39,6 +40,45 @@ bool BlobStore::contains(const std::string& sha256) const {
 }
 
 StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_sha256) {
+  Batch batch;
+  StoredBlob b = put_file(source, known_sha256, batch);
+  commit(batch);
+  return b;
+}
+
+void BlobStore::commit(Batch& batch) {
+  if (batch.pending.empty()) return;
+  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) sys_fail("cannot open " + dir_.string());
+  if (::syncfs(dfd) != 0) {
+    int e = errno;
+    ::close(dfd);
+    errno = e;
+    sys_fail("cannot sync " + dir_.string());
+  }
+  std::set<fs::path> dirs;
+  for (auto& [tmp, final_path] : batch.pending) {
+    struct stat st {};
+    if (::stat(final_path.c_str(), &st) == 0) {  // stored meanwhile by someone else
+      ::unlink(tmp.c_str());
+      continue;
+    }
+    std::error_code ec;
+    fs::create_directories(final_path.parent_path(), ec);
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+      int e = errno;
+      ::close(dfd);
+      errno = e;
+      sys_fail("cannot store blob " + final_path.string());
+    }
+    dirs.insert(final_path.parent_path());
+  }
+  batch.pending.clear();
+  ::syncfs(dfd);  // the renames
+  ::close(dfd);
+}
+
+StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_sha256, Batch& batch) {
   if (!known_sha256.empty() && contains(known_sha256)) {
     struct stat st {};
     if (::stat(source.c_str(), &st) != 0) sys_fail("cannot read " + source.string());
@@ -70,8 +110,6 @@ StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_
       write_all(out, buf.data(), static_cast<size_t>(n), tmp);
       size += static_cast<uint64_t>(n);
     }
-    // Durable before it gets its final name: a blob under its hash is always complete.
-    if (::fdatasync(out) != 0) sys_fail("cannot sync " + tmp.string());
   } catch (...) {
     ::close(in);
     ::close(out);
@@ -87,13 +125,15 @@ StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_
     ::unlink(tmp.c_str());  // already stored (identical content)
     return {sha, size, false};
   }
-  std::error_code ec;
-  fs::create_directories(final_path.parent_path(), ec);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    errno = e;
-    sys_fail("cannot store blob " + final_path.string());
+  {
+    std::lock_guard lock(batch.mu);
+    for (const auto& [t, f] : batch.pending) {
+      if (f == final_path) {  // the same content twice in one batch
+        ::unlink(tmp.c_str());
+        return {sha, size, false};
+      }
+    }
+    batch.pending.emplace_back(tmp, final_path);
   }
   return {sha, size, true};
 }

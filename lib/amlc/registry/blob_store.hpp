@@ -3,7 +3,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace amlc {
 
@@ -25,6 +28,16 @@ class BlobStore {
   // Streams `source` into the store (hashing while copying, one pass), unless `known_sha256` is given
   // and already stored, in which case nothing is read. Durable: temp file + fsync + rename.
   StoredBlob put_file(const fs::path& source, const std::string& known_sha256 = {});
+
+  // Batched variant for many files: contents are written to temp files without a sync each; then
+  // commit() makes them all durable with one syncfs() and only then gives them their final names.
+  // A blob under its hash is therefore always complete, at the cost of one sync per batch.
+  struct Batch {
+    std::vector<std::pair<fs::path, fs::path>> pending;  // temp -> final
+    std::mutex mu;
+  };
+  StoredBlob put_file(const fs::path& source, const std::string& known_sha256, Batch& batch);
+  void commit(Batch& batch);
   StoredBlob put_bytes(std::string_view data);
 
   // Copies a blob to `target` (created or replaced atomically), byte-identical, with `mode`.

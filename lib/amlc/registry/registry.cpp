@@ -154,6 +154,7 @@ std::vector<Input> collect_inputs(const fs::path& path) {
 // Hashes and stores every input, in parallel (the store is content-addressed, so order does not matter).
 uint64_t store_inputs(const Workspace& ws, std::vector<Input>& inputs) {
   BlobStore store(ws.blobs_dir());
+  BlobStore::Batch batch;
   StatCache cache(ws.root() / "cache" / "statcache.json");
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> added_bytes{0};
@@ -172,7 +173,7 @@ uint64_t store_inputs(const Workspace& ws, std::vector<Input>& inputs) {
         Input& in = inputs[i];
         std::string abs = in.abs.string();
         std::string known = cache.lookup(abs, in.st).value_or("");
-        StoredBlob b = store.put_file(in.abs, known);
+        StoredBlob b = store.put_file(in.abs, known, batch);
         in.sha256 = b.sha256;
         in.size = b.size;
         if (b.added) added_bytes += b.size;
@@ -190,7 +191,11 @@ uint64_t store_inputs(const Workspace& ws, std::vector<Input>& inputs) {
   for (unsigned t = 1; t < n; ++t) threads.emplace_back(work);
   work();
   for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
+  if (error) {
+    for (auto& [tmp, final_path] : batch.pending) ::unlink(tmp.c_str());
+    std::rethrow_exception(error);
+  }
+  store.commit(batch);
   {
     FileLock guard = ws.lock();
     cache.save();
