@@ -25,8 +25,11 @@ std::map<std::string, std::string> string_map(const Document& doc, const std::st
   const json* obj = doc.find(pointer);
   if (!obj || obj->is_null()) return out;
   if (!obj->is_object()) doc.error(pointer, "expected a mapping of NAME: VALUE");
+  static const std::regex name_re("^[A-Za-z_][A-Za-z0-9_]*$");
   for (const auto& [k, v] : obj->items()) {
     std::string child = pointer + "/" + k;
+    if (!std::regex_match(k, name_re))
+      doc.error(child, "'" + k + "' is not a valid environment variable name", "use letters, digits and '_'");
     if (v.is_string()) out[k] = v.get<std::string>();
     else if (v.is_number_integer()) out[k] = std::to_string(v.get<long long>());
     else if (v.is_number()) out[k] = v.dump();

@@ -41,7 +41,11 @@ fs::path materialize_model(const Workspace& ws, const nlohmann::json& record) {
       if (rp.is_absolute() || rel.find("..") != std::string::npos)
         fail(ErrorKind::Damaged, "model " + name + ":" + std::to_string(version) + " has an unsafe file path '" + rel + "'");
       std::string sha = f.at("sha256").get<std::string>();
-      unsigned mode = f.value("mode", 0644u);
+      unsigned mode = 0644;
+      if (auto it = f.find("mode"); it != f.end()) {
+        if (it->is_string()) mode = static_cast<unsigned>(std::stoul(it->get<std::string>(), nullptr, 8));
+        else if (it->is_number_unsigned()) mode = it->get<unsigned>();
+      }
       fs::path dst = staging / rp;
       fs::create_directories(dst.parent_path());
       fs::path src = blobs.path_of(sha);
