@@ -1,0 +1,102 @@
+// Source snapshots: a deterministic .tar.gz of a source directory (ignore rules applied) and safe extraction.
+//
+//   auto info = archive::create_snapshot("src", "snap.tar.gz", {});   // sha256, files, bytes, excluded
+//   archive::extract_snapshot("snap.tar.gz", "/tmp/run/wd");           // refuses anything unsafe
+//
+// Determinism: entries in sorted order (depth first, names by byte order), pax (restricted) format,
+// mtime fixed at kSnapshotMtime, uid/gid 0 and no user/group names, modes 0644/0755 (files: 0755 if any
+// execute bit is set; directories 0755; symlinks 0777), gzip without name or timestamp. The same tree gives
+// the same bytes, hence the same sha256.
+//
+// What is left out: paths excluded by .amlignore/.gitignore (see ignore.hpp), any ".git" and ".amlc" entry,
+// `exclude_paths` (e.g. the workspace when it lies inside the source directory), sockets, fifos, devices,
+// and symlinks that leave the tree and do not point at a regular file (those that do are stored as that
+// file's content).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace amlc::archive {
+
+namespace fs = std::filesystem;
+
+inline constexpr int64_t kSnapshotMtime = 315532800;  // 1980-01-01T00:00:00Z
+
+struct SnapshotLimits {
+  uint64_t max_files = 2000;
+  uint64_t max_bytes = 300ull * 1024 * 1024;
+  // Defaults as az ml (2000 files, 300 MB), overridden by AMLC_SNAPSHOT_MAX_FILES / AMLC_SNAPSHOT_MAX_MB
+  // (a bad value is a Usage error naming the variable).
+  static SnapshotLimits from_env();
+};
+
+struct SourceEntry {
+  enum class Type { File, Dir, Symlink };
+  std::string path;  // relative to the root, '/'-separated
+  Type type = Type::File;
+  uint64_t size = 0;        // files only
+  bool executable = false;  // files only
+  std::string link_target;  // symlinks only
+  fs::path disk_path;       // what to read (the link's target for followed symlinks)
+};
+
+struct SourceListing {
+  std::vector<SourceEntry> entries;  // sorted; directories included
+  uint64_t files = 0;                // files and symlinks
+  uint64_t bytes = 0;                // sum of file sizes
+  uint64_t excluded = 0;             // paths left out (an excluded directory counts once)
+  std::vector<std::string> excluded_paths;
+  std::vector<std::string> warnings;  // e.g. "data -> /mnt/x: a symlink out of the tree to a directory, skipped"
+};
+
+struct WalkOptions {
+  std::vector<fs::path> exclude_paths;  // absolute paths never included (the workspace, the output file)
+};
+
+// Lists what a snapshot of `root` would hold. Usage error if `root` is not a directory.
+SourceListing list_source(const fs::path& root, const WalkOptions& options = {});
+
+// Throws a Usage error if the listing exceeds the limits, naming the 5 largest top-level entries.
+void check_limits(const fs::path& root, const SourceListing& listing, const SnapshotLimits& limits);
+
+struct SnapshotOptions {
+  SnapshotLimits limits;
+  int compression_level = 1;  // gzip level: 1 is several times faster than tar's default 6 for ~10% more bytes
+  std::vector<fs::path> exclude_paths;
+};
+
+struct SnapshotInfo {
+  fs::path path;
+  std::string sha256;
+  uint64_t files = 0;
+  uint64_t bytes = 0;  // uncompressed content
+  uint64_t excluded = 0;
+  uint64_t archive_bytes = 0;
+};
+
+// Writes the archive to `output` atomically (temp sibling, then rename). Checks the limits first.
+SnapshotInfo create_snapshot(const fs::path& source, const fs::path& output, const SnapshotOptions& options = {});
+// Archives an already computed listing (no limit check).
+SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing, const fs::path& output,
+                            int compression_level = 1);
+
+struct ExtractInfo {
+  uint64_t files = 0;
+  uint64_t dirs = 0;
+  uint64_t bytes = 0;
+};
+
+// Extracts `archive_path` into `dest` (created if missing; it must be empty). Refused, with the entry named:
+// absolute paths, ".." components, symlinks (or hard links) pointing outside `dest`, writing through a
+// symlink, device files, fifos and sockets. Permissions: the entry's rwx bits under the umask; no
+// setuid/setgid/sticky; no owners; mtimes are the extraction time. A refusal is a General error whose
+// message names the entry and the reason; `dest` may then hold a partial tree (extract into a staging dir).
+ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest);
+
+// "1.2 MB", "300 MB", "512 B".
+std::string human_bytes(uint64_t bytes);
+
+}  // namespace amlc::archive
