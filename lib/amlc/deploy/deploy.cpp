@@ -29,9 +29,11 @@ std::string ws_id(const Workspace& ws) {
 }
 
 // Serialises operations on one service (deploys can take minutes: the workspace lock is held only for writes).
+// The lock files live in the rebuildable cache, not among the records.
 FileLock service_lock(const Workspace& ws, const std::string& name) {
-  create_directories_durable(services_dir(ws));
-  return FileLock(services_dir(ws) / ("." + name + ".lock"));
+  fs::path dir = ws.root() / "cache" / "locks";
+  create_directories_durable(dir);
+  return FileLock(dir / ("service-" + name + ".lock"));
 }
 
 void save(const Workspace& ws, const json& record) {
@@ -63,7 +65,6 @@ void remove_containers(docker::Client& dc, const Workspace& ws, const std::strin
   docker::RemoveOptions ro;
   ro.force = true;
   ro.missing_ok = true;
-  dc.remove_container(container_name(service), ro);
   for (const auto& c : dc.list_containers({{"amlc.service", service}, {"amlc.workspace", ws_id(ws)}}, true))
     dc.remove_container(c.id, ro);
 }
@@ -126,7 +127,7 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   rec["imageTag"] = image_tag;
   rec["imageHash"] = image_hash;
   rec["imageBuilt"] = built;
-  rec["containerName"] = container_name(d.service);
+  rec["containerName"] = container_name(ws, d.service);
   rec["containerId"] = nullptr;
   rec["authEnabled"] = d.dc.auth_enabled;
   rec["createdTime"] = previous.is_object() ? previous.value("createdTime", now) : now;
@@ -146,7 +147,7 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   }
 
   docker::ContainerSpec spec;
-  spec.name = container_name(d.service);
+  spec.name = container_name(ws, d.service);
   spec.image = image_tag;
   spec.labels = {{"amlc.managed", "true"}, {"amlc.service", d.service}, {"amlc.workspace", ws_id(ws)},
                  {"amlc.image-hash", image_hash}};
@@ -310,14 +311,18 @@ json deploy(const Workspace& ws, const DeployRequest& req, Notes& notes, const P
   dcfg = apply_deploy_flags(std::move(dcfg), req.deploy_flags);
   if (!(req.timeout_seconds > 0)) usage_error("--timeout: expected a positive number of seconds");
 
-  FileLock slock = service_lock(ws, req.service);
-  json previous = read_service(ws, req.service).value_or(json(nullptr));
-  if (previous.is_object() && !req.overwrite && previous.value("state", "") != "Failed")
-    conflict("service '" + req.service + "' already exists (state " + previous.value("state", "?") + ")",
-             "pass --overwrite to replace it, or 'amlc service update -n " + req.service + "'");
+  auto check_conflict = [&](const json& previous) {
+    if (previous.is_object() && !req.overwrite && previous.value("state", "") != "Failed")
+      conflict("service '" + req.service + "' already exists (state " + previous.value("state", "?") + ")",
+               "pass --overwrite to replace it, or 'amlc service update -n " + req.service + "'");
+  };
+  check_conflict(read_service(ws, req.service).value_or(json(nullptr)));  // before touching anything
   Desired d{req.service, resolve_models(ws, req.model_ids), std::move(ic), std::move(dcfg)};
   docker::Client dc;
   dc.ping();
+  FileLock slock = service_lock(ws, req.service);
+  json previous = read_service(ws, req.service).value_or(json(nullptr));
+  check_conflict(previous);
   json rec = rollout(ws, dc, d, previous, req.timeout_seconds, progress);
   return public_view(rec);
 }
@@ -364,7 +369,6 @@ json remove(const Workspace& ws, const std::string& service, bool delete_image) 
   docker::RemoveOptions ro;
   ro.force = true;
   ro.missing_ok = true;
-  container_removed = dc.remove_container(container_name(service), ro);
   for (const auto& c : dc.list_containers({{"amlc.service", service}, {"amlc.workspace", ws_id(ws)}}, true))
     container_removed = dc.remove_container(c.id, ro) || container_removed;
   if (rec) {
@@ -385,22 +389,20 @@ json remove(const Workspace& ws, const std::string& service, bool delete_image) 
       }
     }
   }
-  std::error_code ec;
-  fs::remove(services_dir(ws) / ("." + service + ".lock"), ec);
   return {{"name", service}, {"deleted", rec.has_value() || container_removed},
           {"containerRemoved", container_removed}, {"imageRemoved", image_removed}};
 }
 
 namespace {
 
-json reconcile(json rec, docker::Client* dc, bool probe) {
+json reconcile(const Workspace& ws, json rec, docker::Client* dc, bool probe) {
   std::string recorded = rec.value("state", "Unknown");
   rec["recordedState"] = recorded;
   if (!dc) {
     rec["state"] = "Unknown";
     return rec;
   }
-  auto info = dc->find_container(rec.value("containerName", container_name(rec.value("name", ""))));
+  auto info = dc->find_container(rec.value("containerName", container_name(ws, rec.value("name", ""))));
   if (!info) {
     if (recorded != "Failed" && recorded != "Unhealthy") rec["state"] = "Missing";
     rec["containerState"] = nullptr;
@@ -424,7 +426,7 @@ json reconcile(json rec, docker::Client* dc, bool probe) {
 json show(const Workspace& ws, const std::string& service) {
   json rec = require_service(ws, service);
   docker::Client dc;
-  json out = reconcile(rec, &dc, true);
+  json out = reconcile(ws, rec, &dc, true);
   out.erase("deploymentConfig");
   return out;
 }
@@ -442,7 +444,7 @@ json list(const Workspace& ws, Notes& notes) {
       dc.reset();
     }
   }
-  for (auto& r : recs) out.push_back(public_view(reconcile(r, dc ? &*dc : nullptr, true)));
+  for (auto& r : recs) out.push_back(public_view(reconcile(ws, r, dc ? &*dc : nullptr, true)));
   return out;
 }
 
@@ -450,7 +452,7 @@ void logs(const Workspace& ws, const std::string& service, std::optional<int> ta
           const std::function<void(std::string_view)>& sink) {
   json rec = require_service(ws, service);
   docker::Client dc;
-  auto info = dc.find_container(rec.value("containerName", container_name(service)));
+  auto info = dc.find_container(rec.value("containerName", container_name(ws, service)));
   if (!info)
     not_found("service '" + service + "' has no container (state " + rec.value("state", "?") + ")",
               rec.value("error", json(nullptr)).is_string() ? "its last error is in 'amlc service show -n " + service + "'"
@@ -509,7 +511,7 @@ json regen_key(const Workspace& ws, const std::string& service, const std::strin
   }
   // The server reads the keys file at start: restart the container so the new key takes effect.
   docker::Client dc;
-  auto info = dc.find_container(rec.value("containerName", container_name(service)));
+  auto info = dc.find_container(rec.value("containerName", container_name(ws, service)));
   if (info && info->state.running) {
     say(progress, "restarting " + info->name + " to load the new key");
     dc.call_json("POST", "/containers/" + info->id + "/restart?t=5");

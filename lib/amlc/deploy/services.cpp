@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
@@ -16,7 +17,13 @@ fs::path service_record_path(const Workspace& ws, const std::string& name) { ret
 fs::path service_keys_path(const Workspace& ws, const std::string& name) {
   return services_dir(ws) / (name + ".keys.json");
 }
-std::string container_name(const std::string& service) { return "amlc-" + service; }
+std::string container_name(const Workspace& ws, const std::string& service) {
+  std::string id = ws.info().value("id", "");
+  std::string short_id;
+  for (char c : id)
+    if (std::isalnum(static_cast<unsigned char>(c)) && short_id.size() < 8) short_id += c;
+  return "amlc-" + service + (short_id.empty() ? "" : "-" + short_id);
+}
 
 std::optional<json> read_service(const Workspace& ws, const std::string& name) {
   if (!is_service_name(name)) return std::nullopt;

@@ -44,7 +44,8 @@ std::vector<std::string> services_using_model(const Workspace& ws, const std::st
 // `workspace check`: every record parses, has the required keys, names match files, keys files are 0600.
 void check_services(const Workspace& ws, std::vector<std::string>& problems, json& stats);
 
-// The container name of a service.
-std::string container_name(const std::string& service);
+// The container name of a service: amlc-<service>-<first 8 of the workspace id> (service names are only
+// unique within a workspace; the engine is shared).
+std::string container_name(const Workspace& ws, const std::string& service);
 
 }  // namespace amlc::deploy

@@ -1,0 +1,227 @@
+// Local deployments against the real Docker engine (base image amlc/python:3-bookworm): deploy, score over
+// HTTP, health states, auth, init() failure, port conflict, model-only redeploy without a build, delete.
+// Every test removes the containers of its workspace (by label) even when it fails.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "amlc/deploy/http.hpp"
+#include "amlc/docker/client.hpp"
+#include "support/harness.hpp"
+
+using namespace amlc::test;
+namespace dk = amlc::docker;
+
+namespace {
+
+const char* kScore = R"(import json, os
+
+def init():
+    global scale
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.json")) as f:
+        scale = json.load(f)["scale"]
+
+def run(raw):
+    data = json.loads(raw)["data"]
+    return {"result": [x * scale for x in data]}
+)";
+
+struct Deployment {
+  Workspace ws;
+  std::string ws_id;
+  Deployment() {
+    ws_id = read_json(ws.root() / "workspace.json")["id"];
+    write_text(ws.dir() / "app" / "score.py", kScore);
+    register_scale(2);
+  }
+  ~Deployment() {
+    try {
+      dk::Client dc;
+      dk::RemoveOptions ro;
+      ro.force = true;
+      ro.missing_ok = true;
+      for (const auto& c : dc.list_containers({{"amlc.workspace", ws_id}}, true)) dc.remove_container(c.id, ro);
+    } catch (...) {
+    }
+  }
+  static json read_json(const fs::path& p) { return json::parse(read_text(p)); }
+  json register_scale(int scale) {
+    write_text(ws.dir() / "model" / "model.json", "{\"scale\": " + std::to_string(scale) + "}");
+    return ws.ok({"model", "register", "-n", "scaler", "-p", (ws.dir() / "model" / "model.json").string()});
+  }
+  std::vector<std::string> deploy_args(const std::string& name, const std::string& model = "scaler:1") const {
+    return {"model", "deploy", "-n", name, "-m", model, "--es", (ws.dir() / "app" / "score.py").string(), "--timeout", "60"};
+  }
+  size_t containers() const {
+    dk::Client dc;
+    return dc.list_containers({{"amlc.workspace", ws_id}}, true).size();
+  }
+};
+
+std::optional<amlc::deploy::HttpResponse> post(const std::string& url, const std::string& body, const std::string& key = {}) {
+  std::vector<std::string> h = {"Content-Type: application/json"};
+  if (!key.empty()) h.push_back("Authorization: Bearer " + key);
+  return amlc::deploy::http_request("POST", url, body, h, 10000);
+}
+
+}  // namespace
+
+TEST_CASE("deploy a model, score it over HTTP, redeploy a new model version without a build, delete") {
+  Deployment d;
+  json svc = d.ws.ok(d.deploy_args("scaler-svc"));
+  CHECK(svc["state"] == "Healthy");
+  CHECK(svc["models"] == json::array({{{"name", "scaler"}, {"version", 1}}}));
+  std::string uri = svc["scoringUri"];
+  CHECK(uri.rfind("http://127.0.0.1:", 0) == 0);
+
+  auto r = post(uri, R"({"data": [1, 2, 3]})");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body) == json({{"result", {2, 4, 6}}}));
+  auto sw = amlc::deploy::http_request("GET", svc["swaggerUri"], "", {}, 5000);
+  REQUIRE(sw);
+  CHECK(sw->status == 200);
+
+  json out = d.ws.ok({"service", "run", "-n", "scaler-svc", "-d", R"({"data": [5]})"});
+  CHECK(out == json({{"result", {10}}}));
+  json listed = d.ws.ok({"service", "list"});
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["state"] == "Healthy");
+  json shown = d.ws.ok({"service", "show", "-n", "scaler-svc"});
+  CHECK(shown["scoringUri"] == uri);
+  CHECK(shown["imageTag"] == svc["imageTag"]);
+  Result logs = d.ws.run({"service", "logs", "-n", "scaler-svc", "--tail", "20"});
+  CHECK(logs.code == 0);
+  CHECK(logs.out.find("init() succeeded") != std::string::npos);
+
+  // Only the model version changes: same image, no build, new answers; the port is kept.
+  d.register_scale(3);
+  json upd = d.ws.ok({"service", "update", "-n", "scaler-svc", "-m", "scaler:2", "--timeout", "60"});
+  CHECK(upd["imageBuilt"] == false);
+  CHECK(upd["imageTag"] == svc["imageTag"]);
+  CHECK(upd["port"] == svc["port"]);
+  CHECK(d.ws.ok({"service", "run", "-n", "scaler-svc", "-d", R"({"data": [5]})"}) == json({{"result", {15}}}));
+  json again = d.ws.ok([&] {
+    auto a = d.deploy_args("scaler-svc", "scaler:1");
+    a.push_back("--overwrite");
+    return a;
+  }());
+  CHECK(again["imageBuilt"] == false);
+
+  // Without --overwrite an existing service is a conflict.
+  CHECK(d.ws.run(d.deploy_args("scaler-svc")).code == 4);
+
+  // A container removed behind amlc's back shows as Missing; reload brings it back without a build.
+  {
+    dk::Client dc;
+    dk::RemoveOptions ro;
+    ro.force = true;
+    dc.remove_container(again["containerId"], ro);
+  }
+  CHECK(d.ws.ok({"service", "show", "-n", "scaler-svc"})["state"] == "Missing");
+  json rel = d.ws.ok({"service", "reload", "-n", "scaler-svc", "--timeout", "60"});
+  CHECK(rel["state"] == "Healthy");
+  CHECK(rel["imageBuilt"] == false);
+
+  json del = d.ws.ok({"service", "delete", "-n", "scaler-svc"});
+  CHECK(del["deleted"] == true);
+  CHECK(d.containers() == 0);
+  CHECK_FALSE(fs::exists(d.ws.root() / "services" / "scaler-svc.json"));
+  CHECK_FALSE(post(uri, R"({"data": [1]})").has_value());
+  json del2 = d.ws.ok({"service", "delete", "-n", "scaler-svc"});
+  CHECK(del2["deleted"] == false);
+  CHECK(d.ws.ok({"model", "delete", "-i", "scaler:1"}).is_object());  // no longer used
+}
+
+TEST_CASE("auth: 401 without a key, 200 with either key; regen-key replaces the primary key") {
+  Deployment d;
+  auto args = d.deploy_args("auth-svc");
+  args.insert(args.end(), {"--ae", "true"});
+  json svc = d.ws.ok(args);
+  CHECK(svc["authEnabled"] == true);
+  std::string uri = svc["scoringUri"];
+  json keys = d.ws.ok({"service", "get-keys", "-n", "auth-svc"});
+  std::string primary = keys["primaryKey"], secondary = keys["secondaryKey"];
+  CHECK(primary.size() >= 16);
+  CHECK(primary != secondary);
+
+  auto r = post(uri, R"({"data": [1]})");
+  REQUIRE(r);
+  CHECK(r->status == 401);
+  CHECK(post(uri, R"({"data": [1]})", primary)->status == 200);
+  CHECK(post(uri, R"({"data": [1]})", secondary)->status == 200);
+  CHECK(d.ws.ok({"service", "run", "-n", "auth-svc", "-d", R"({"data": [1]})"}) == json({{"result", {2}}}));
+
+  json regen = d.ws.ok({"service", "regen-key", "-n", "auth-svc", "--key", "Primary", "--set-key", "new-primary-key-1"});
+  CHECK(regen["primaryKey"] == "new-primary-key-1");
+  CHECK(regen["secondaryKey"] == secondary);
+  CHECK(post(uri, R"({"data": [1]})", primary)->status == 401);
+  CHECK(post(uri, R"({"data": [1]})", "new-primary-key-1")->status == 200);
+  CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
+}
+
+TEST_CASE("init() failure: Failed with the traceback in the error, no container left behind") {
+  Deployment d;
+  write_text(d.ws.dir() / "bad" / "score.py", "def init():\n    raise ValueError('model file is corrupt: boom')\n\ndef run(d):\n    return d\n");
+  Result r = d.ws.run({"model", "deploy", "-n", "bad-svc", "-m", "scaler:1", "--es",
+                       (d.ws.dir() / "bad" / "score.py").string(), "--timeout", "60"});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("ValueError: model file is corrupt: boom") != std::string::npos);
+  CHECK(r.err.find("init()") != std::string::npos);
+  CHECK(d.containers() == 0);
+  json shown = d.ws.ok({"service", "show", "-n", "bad-svc"});
+  CHECK(shown["state"] == "Failed");
+  CHECK(shown["error"].get<std::string>().find("boom") != std::string::npos);
+  // A Failed service can be replaced without --overwrite.
+  json ok = d.ws.ok(d.deploy_args("bad-svc"));
+  CHECK(ok["state"] == "Healthy");
+}
+
+TEST_CASE("port conflict: a port already listening on 127.0.0.1 -> exit 4, nothing recorded, no container") {
+  Deployment d;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  auto before = snapshot_tree(d.ws.root() / "services");
+  auto args = d.deploy_args("port-svc");
+  args.insert(args.end(), {"--po", std::to_string(port)});
+  Result r = d.ws.run(args);
+  ::close(fd);
+  CHECK(r.code == 4);
+  CHECK(r.err.find(std::to_string(port)) != std::string::npos);
+  CHECK(snapshot_tree(d.ws.root() / "services") == before);
+  CHECK(d.containers() == 0);
+}
+
+TEST_CASE("model package builds a self-contained image with the model baked in") {
+  Deployment d;
+  json pkg = d.ws.ok({"model", "package", "-m", "scaler:1", "--es", (d.ws.dir() / "app" / "score.py").string(),
+                      "--image-name", "amlc-test-pkg:scaler"});
+  CHECK(pkg["imageName"] == "amlc-test-pkg:scaler");
+  dk::Client dc;
+  CHECK(dc.image_exists("amlc-test-pkg:scaler"));
+  // The image runs standalone: the model is inside.
+  dk::ContainerSpec spec;
+  spec.image = "amlc-test-pkg:scaler";
+  spec.labels = {{"amlc.workspace", d.ws_id}};
+  spec.cmd = {"python3", "-c", "import json,os; print(json.load(open(os.environ['AZUREML_MODEL_DIR'] + '/model.json')))"};
+  std::string id = dc.create_container(spec).id;
+  dc.start_container(id);
+  CHECK(dc.wait_container(id) == 0);
+  CHECK(dc.container_logs(id).out.find("'scale': 2") != std::string::npos);
+  dk::RemoveOptions ro;
+  ro.force = true;
+  dc.remove_container(id, ro);
+  dc.remove_image("amlc-test-pkg:scaler", ro);
+}

@@ -1,0 +1,123 @@
+// model deploy / service commands through the real binary, without needing a Docker engine:
+// config errors (file:line:col, exit 2, workspace untouched), conflicts, not-found, daemon unavailable (exit 5),
+// model delete refused while a service uses the model.
+#include <doctest/doctest.h>
+
+#include "support/harness.hpp"
+
+using namespace amlc::test;
+
+namespace {
+
+struct Fixture {
+  Workspace ws;
+  Fixture() {
+    write_text(ws.dir() / "app" / "score.py", "def init():\n    pass\n\ndef run(d):\n    return d\n");
+    write_text(ws.dir() / "app" / "model.json", "{\"w\": 1}\n");
+    ws.ok({"model", "register", "-n", "m", "-p", (ws.dir() / "app" / "model.json").string()});
+  }
+  fs::path app(const std::string& rel) const { return ws.dir() / "app" / rel; }
+  RunOptions no_docker() const {
+    RunOptions o;
+    o.env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock";
+    return o;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("deploy: a bad inference config fails with file:line:col, exit 2, and changes nothing") {
+  Fixture f;
+  write_text(f.app("ic.json"), "{\n  \"entryScript\": \"score.py\",\n  \"extraDockerfileStep\": \"x\"\n}\n");
+  auto before = snapshot_tree(f.ws.root());
+  Result r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1", "--ic", f.app("ic.json").string()}, f.no_docker());
+  CHECK(r.code == 2);
+  CHECK(r.err.find("ic.json:3:3") != std::string::npos);
+  CHECK(r.err.find("extraDockerfileSteps") != std::string::npos);  // did you mean
+  CHECK(snapshot_tree(f.ws.root()) == before);
+}
+
+TEST_CASE("deploy: bad deployment config and bad flags are usage errors") {
+  Fixture f;
+  write_text(f.app("ic.yml"), "entryScript: score.py\n");
+  write_text(f.app("dc.yml"), "computeType: ACI\n");
+  Result r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1", "--ic", f.app("ic.yml").string(), "--dc",
+                       f.app("dc.yml").string()}, f.no_docker());
+  CHECK(r.code == 2);
+  CHECK(r.err.find("dc.yml:1:") != std::string::npos);
+  CHECK(r.err.find("not supported locally") != std::string::npos);
+
+  r = f.ws.run({"model", "deploy", "-n", "Bad_Name", "-m", "m:1", "--ic", f.app("ic.yml").string()}, f.no_docker());
+  CHECK(r.code == 2);
+  CHECK(r.err.find("invalid service name") != std::string::npos);
+
+  r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1", "--es", f.app("score.py").string(), "--po", "0"},
+               f.no_docker());
+  CHECK(r.code == 2);
+  r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1"}, f.no_docker());
+  CHECK(r.code == 2);
+  CHECK(r.err.find("entry script") != std::string::npos);
+}
+
+TEST_CASE("deploy: unknown model -> exit 3; no Docker engine -> exit 5; nothing recorded") {
+  Fixture f;
+  Result r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "nope:1", "--es", f.app("score.py").string()},
+                      f.no_docker());
+  CHECK(r.code == 3);
+  r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1", "--es", f.app("score.py").string()}, f.no_docker());
+  CHECK(r.code == 5);
+  CHECK_FALSE(fs::exists(f.ws.root() / "services" / "svc-one.json"));
+  r = f.ws.run({"service", "show", "-n", "svc-one"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("no service named 'svc-one'") != std::string::npos);
+  r = f.ws.run({"service", "list"}, f.no_docker());
+  CHECK(r.code == 0);
+  CHECK(r.json_out() == json::array());
+}
+
+TEST_CASE("deploy: an existing service is a conflict (exit 4) without --overwrite; model delete is refused") {
+  Fixture f;
+  json rec = {{"name", "svc-one"}, {"state", "Healthy"}, {"port", 1}, {"imageTag", "amlc-img:x"},
+              {"createdTime", "2026-01-01T00:00:00.000Z"}, {"models", json::array({{{"name", "m"}, {"version", 1}}})},
+              {"containerName", "amlc-svc-one"}, {"authEnabled", false}};
+  write_text(f.ws.root() / "services" / "svc-one.json", rec.dump(2));
+  auto before = snapshot_tree(f.ws.root() / "services");
+  Result r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1", "--es", f.app("score.py").string()});
+  CHECK(r.code == 4);
+  CHECK(r.err.find("--overwrite") != std::string::npos);
+  CHECK(snapshot_tree(f.ws.root() / "services") == before);
+
+  r = f.ws.run({"model", "delete", "-i", "m:1"});
+  CHECK(r.code == 4);
+  CHECK(r.err.find("svc-one") != std::string::npos);
+
+  Result keys = f.ws.run({"service", "get-keys", "-n", "svc-one"});
+  CHECK(keys.code == 2);  // auth is off
+  CHECK(f.ws.ok({"workspace", "check"})["ok"] == true);
+}
+
+TEST_CASE("model package --output-path writes a Dockerfile and context with the models baked in") {
+  Fixture f;
+  fs::path out = f.ws.dir() / "pkg";
+  json j = f.ws.ok({"model", "package", "-m", "m:1", "--es", f.app("score.py").string(), "--output-path", out.string()},
+                   f.no_docker());
+  CHECK(j["outputPath"] == out.string());
+  std::string dockerfile = read_text(out / "Dockerfile");
+  CHECK(dockerfile.find("COPY azureml-models/ /var/azureml-app/azureml-models/") != std::string::npos);
+  CHECK(dockerfile.find("AZUREML_MODEL_DIR=\"/var/azureml-app/azureml-models/m/1\"") != std::string::npos);
+  CHECK(read_text(out / "azureml-models" / "m" / "1" / "model.json") == "{\"w\": 1}\n");
+  CHECK(fs::exists(out / "app" / "score.py"));
+  CHECK(fs::exists(out / "amlc-python" / "amlc_scoring" / "server.py"));
+  Result again = f.ws.run({"model", "package", "-m", "m:1", "--es", f.app("score.py").string(), "--output-path", out.string()});
+  CHECK(again.code == 4);
+}
+
+TEST_CASE("deploy and service commands have --help with examples") {
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"model", "deploy"}, {"model", "package"}, {"service", "run"},
+                                       {"service", "update"}, {"service", "delete"}, {"service", "regen-key"}}) {
+    cmd.push_back("--help");
+    Result r = run_amlc(cmd);
+    CHECK(r.code == 0);
+    CHECK(r.out.find("Examples:") != std::string::npos);
+  }
+}
