@@ -225,3 +225,32 @@ TEST_CASE("model package builds a self-contained image with the model baked in")
   dc.remove_container(id, ro);
   dc.remove_image("amlc-test-pkg:scaler", ro);
 }
+
+TEST_CASE("health states: Unhealthy after the timeout (slow init), Stopped when the container stops, run() errors exit 1") {
+  Deployment d;
+  write_text(d.ws.dir() / "slow" / "score.py",
+             "import time\n\ndef init():\n    print('loading a very slow model', flush=True)\n    time.sleep(30)\n\n"
+             "def run(d):\n    return d\n");
+  Result r = d.ws.run({"model", "deploy", "-n", "slow-svc", "-m", "scaler:1", "--es",
+                       (d.ws.dir() / "slow" / "score.py").string(), "--timeout", "2"});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("unhealthy") != std::string::npos);
+  CHECK(r.err.find("loading a very slow model") != std::string::npos);
+  CHECK(d.containers() == 0);
+  CHECK(d.ws.ok({"service", "show", "-n", "slow-svc"})["state"] == "Unhealthy");
+  CHECK(d.ws.ok({"service", "delete", "-n", "slow-svc"})["deleted"] == true);
+
+  json svc = d.ws.ok(d.deploy_args("stop-svc"));
+  // run() raising: the server answers 500, `service run` exits 1 with the message.
+  Result bad = d.ws.run({"service", "run", "-n", "stop-svc", "-d", "not json"});
+  CHECK(bad.code == 1);
+  CHECK(bad.err.find("HTTP 500") != std::string::npos);
+  {
+    dk::Client dc;
+    dc.stop_container(svc["containerId"], 5);
+  }
+  json listed = d.ws.ok({"service", "list"});
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["state"] == "Stopped");
+  CHECK(d.ws.ok({"service", "reload", "-n", "stop-svc", "--timeout", "60"})["state"] == "Healthy");
+}
