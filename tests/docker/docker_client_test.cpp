@@ -78,7 +78,7 @@ Client& daemon_client() {
     REQUIRE_MESSAGE(dc.image_exists(kBase), "the base image " << kBase
                                                                << " is missing: run `bash scripts/docker-setup.sh`");
   } catch (const Error& e) {
-    FAIL("these tests need a Docker engine (CI starts one with `bash scripts/docker-setup.sh`): " << e.what() << " ("
+    FAIL("these tests need a Docker engine (CI starts one with `bash scripts/docker-setup.sh`): " << std::string(e.what()) << " ("
                                                                                                   << e.hint() << ")");
   }
   return dc;
@@ -196,6 +196,23 @@ TEST_CASE("docker client: a failing build step throws BuildFailed with the step'
     CHECK(std::find(e.log_tail().begin(), e.log_tail().end(), "boom-out") != e.log_tail().end());
   }
   CHECK_FALSE(dc.image_exists(tag));
+}
+
+TEST_CASE("docker client: a build FROM a missing base image fails fast with the no-pull hint") {
+  Client& dc = daemon_client();
+  Cleanup cleanup(dc);
+  std::string tag = "amlc-test/" + cleanup.id + ":nobase";
+  cleanup.images.push_back(tag);
+  std::string missing = "amlc-test/" + cleanup.id + "-base:1";
+  BuildOptions o;
+  o.tag = tag;
+  try {
+    dc.build_image_from_memory(make_tar({{"Dockerfile", "FROM " + missing + "\nRUN true\n"}}), o);
+    FAIL("the build succeeded");
+  } catch (const BuildFailed& e) {
+    CHECK(std::string(e.what()).find("the base image " + missing + " does not exist locally") != std::string::npos);
+    CHECK(e.hint().find("bash scripts/docker-setup.sh") != std::string::npos);
+  }
 }
 
 TEST_CASE("docker client: run a container, wait for its exit code, demultiplexed logs, list by label") {

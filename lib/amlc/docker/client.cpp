@@ -331,8 +331,24 @@ struct Client::Impl {
     send(req, "cannot build image " + o.tag);
     parser.finish();
     if (parser.failed()) {
-      throw BuildFailed("building image " + o.tag + " failed: " + trim(parser.error()), build_hint(parser.error()),
-                        parser.tail());
+      std::string hint = build_hint(parser.error());
+      std::string message = "building image " + o.tag + " failed: " + trim(parser.error());
+      auto tail = parser.tail();
+      if (hint == missing_image_hint()) {
+        // "Step 1/2 : FROM base:tag" as the last step: the base image is missing and cannot be pulled.
+        for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
+          if (!starts_with(*it, "Step ")) continue;
+          auto pos = it->find(" : FROM ");
+          if (pos != std::string::npos) {
+            std::string base = trim(it->substr(pos + 8));
+            base = base.substr(0, base.find(' '));
+            message = "building image " + o.tag + " failed: the base image " + base +
+                      " does not exist locally and cannot be pulled (" + trim(parser.error()) + ")";
+          }
+          break;
+        }
+      }
+      throw BuildFailed(message, hint, std::move(tail));
     }
     BuildResult result;
     result.image_id = parser.image_id();
