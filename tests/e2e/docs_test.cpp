@@ -43,6 +43,12 @@ TEST_CASE("completions/ hold exactly what 'amlc completion SHELL' prints") {
 TEST_CASE("every command has --help with an example, and is in the man page and README") {
   auto paths = command_paths();
   CHECK(paths.size() > 15);
+  TempDir tmp;
+  auto gen = run_process("/bin/bash", {std::string(AMLC_SOURCE_DIR) + "/scripts/gen-man.sh", (tmp / "amlc.1").string()},
+                         {.env = {{"AMLC", AMLC_BIN}}});
+  REQUIRE_MESSAGE(gen.code == 0, gen.err);
+  CHECK_MESSAGE(read_text(tmp / "amlc.1") == read_text(fs::path(AMLC_SOURCE_DIR) / "man" / "amlc.1"),
+                "man/amlc.1 is stale: run scripts/gen-man.sh");
   std::string man = read_text(fs::path(AMLC_SOURCE_DIR) / "man" / "amlc.1");
   std::string readme = read_text(fs::path(AMLC_SOURCE_DIR) / "README.md");
   for (const auto& p : paths) {
