@@ -304,7 +304,7 @@ TEST_CASE("docker client: follow logs of a running container, stop, kill") {
   CHECK(dc.wait_container(sleeper) == 137);
 }
 
-TEST_CASE("docker client: publish port 5001 on 127.0.0.1 with a daemon-chosen host port; busy port -> Conflict") {
+TEST_CASE("docker client: publish port 5001 on 127.0.0.1 with a daemon-chosen host port, a busy port -> Conflict") {
   Client& dc = daemon_client();
   Cleanup cleanup(dc);
   ContainerSpec s;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -106,7 +107,7 @@ TEST_CASE("docker stream: JSON-lines build progress split at every byte, errorDe
   }
 }
 
-TEST_CASE("docker stream: build success takes the last aux.ID; \\n-only lines (Podman) work too") {
+TEST_CASE("docker stream: build success takes the last aux.ID, LF-only lines (Podman) work too") {
   std::string s =
       "{\"stream\":\"Step 1/1 : FROM x\\n\"}\n{\"aux\":{\"ID\":\"sha256:aaa\"}}\n{\"aux\":{\"ID\":\"sha256:bbb\"}}\n"
       "{\"stream\":\"Successfully built bbb\\n\"}\n{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1}}\n"
@@ -144,7 +145,7 @@ TEST_CASE("docker stream: multiplexed log frames split across reads, several fra
   CHECK(d.incomplete());
 }
 
-TEST_CASE("docker stream: TTY (raw) logs pass through; stream type 3 is a daemon error") {
+TEST_CASE("docker stream: TTY (raw) logs pass through, stream type 3 is a daemon error") {
   std::string out;
   LogDemuxer raw([&](LogStream s, std::string_view d) {
     CHECK(s == LogStream::Stdout);
@@ -343,7 +344,7 @@ TEST_CASE("docker fake: version negotiation uses min(client max, server) in ever
   }
 }
 
-TEST_CASE("docker fake: chunked build stream with errorDetail -> BuildFailed with the last log lines; no Expect") {
+TEST_CASE("docker fake: chunked build stream with errorDetail -> BuildFailed with the last log lines, no Expect") {
   std::string context(3 << 20, 'c');  // 3 MiB: curl would add Expect: 100-continue above 1 MiB
   FakeDockerServer srv([](const FakeRequest& r) -> std::optional<FakeResponse> {
     if (r.path() != "/v1.41/build") return std::nullopt;
@@ -388,7 +389,7 @@ TEST_CASE("docker fake: chunked build stream with errorDetail -> BuildFailed wit
   CHECK(b.target.find("labels=%7B%22amlc.managed%22%3A%22true%22%7D") != std::string::npos);
 }
 
-TEST_CASE("docker fake: build from a file succeeds with aux ID; missing base image gets the no-pull hint") {
+TEST_CASE("docker fake: build from a file succeeds with aux ID, a missing base image gets the no-pull hint") {
   amlc::TempDir tmp;
   auto tar = tmp.path() / "ctx.tar";
   {
@@ -430,7 +431,7 @@ TEST_CASE("docker fake: build from a file succeeds with aux ID; missing base ima
   }
 }
 
-TEST_CASE("docker fake: logs are demultiplexed across chunk boundaries; TTY containers are raw") {
+TEST_CASE("docker fake: logs are demultiplexed across chunk boundaries, TTY containers are raw") {
   bool tty = false;
   std::string mux = frame(1, "hello\n") + frame(2, "err\n") + frame(1, "bye\n");
   FakeDockerServer srv([&](const FakeRequest& r) -> std::optional<FakeResponse> {
@@ -517,7 +518,7 @@ TEST_CASE("docker fake: 404/409/500 answers map to NotFound/Conflict/General") {
   CHECK_FALSE(dc.remove_image("ghost:1", {.force = true, .volumes = false, .missing_ok = true}));
 }
 
-TEST_CASE("docker fake: create sends the documented ContainerConfig/HostConfig; inspect parses state and ports") {
+TEST_CASE("docker fake: create sends the documented ContainerConfig/HostConfig, inspect parses state and ports") {
   nlohmann::json sent;
   FakeDockerServer srv([&](const FakeRequest& r) -> std::optional<FakeResponse> {
     if (r.path() == "/v1.41/containers/create") {
@@ -585,7 +586,7 @@ TEST_CASE("docker fake: create sends the documented ContainerConfig/HostConfig; 
   CHECK(info.labels.at("amlc.service") == "svc");
 }
 
-TEST_CASE("docker fake: wait returns the exit code; a wait error throws; a timeout returns nullopt") {
+TEST_CASE("docker fake: wait returns the exit code, a wait error throws, a timeout returns nullopt") {
   FakeDockerServer srv([](const FakeRequest& r) -> std::optional<FakeResponse> {
     if (r.path() == "/v1.41/containers/ok/wait") return FakeResponse::json(200, R"({"StatusCode":3,"Error":null})");
     if (r.path() == "/v1.41/containers/bad/wait")
@@ -661,4 +662,28 @@ TEST_CASE("docker fake: socket missing or refusing -> DockerUnavailable") {
   DockerError e3 = catch_docker([&] { refused.ping(); });
   CHECK(e3.kind() == ErrorKind::DockerUnavailable);
   CHECK(e3.detail().find("stale socket") != std::string::npos);
+}
+
+TEST_CASE("docker fake: SIGINT during a blocking wait aborts it with Interrupted (exit 130)") {
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, nullptr, &old_int);
+  sigaction(SIGTERM, nullptr, &old_term);
+  amlc::install_interrupt_handlers();
+  amlc::reset_interrupted();
+  FakeDockerServer srv([](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (r.path() != "/v1.41/containers/c1/wait") return std::nullopt;
+    ::raise(SIGINT);  // "Ctrl-C" while the daemon keeps the wait open
+    FakeResponse resp;
+    resp.hang = true;
+    return resp;
+  });
+  Client dc(srv.endpoint());
+  auto t0 = std::chrono::steady_clock::now();
+  DockerError e = catch_docker([&] { dc.wait_container("c1"); });
+  CHECK(e.kind() == ErrorKind::Interrupted);
+  CHECK(exit_code(e.kind()) == 130);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  amlc::reset_interrupted();
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
 }
