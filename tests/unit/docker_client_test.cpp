@@ -683,6 +683,10 @@ TEST_CASE("docker fake: SIGINT during a blocking wait aborts it with Interrupted
   CHECK(e.kind() == ErrorKind::Interrupted);
   CHECK(exit_code(e.kind()) == 130);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  // Short cleanup calls still work while the interrupt flag is set.
+  REQUIRE(amlc::interrupted());
+  CHECK_FALSE(dc.remove_container("c1", {.force = true, .volumes = false, .missing_ok = true}));
+  CHECK(srv.api_requests().back().method == "DELETE");
   amlc::reset_interrupted();
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);

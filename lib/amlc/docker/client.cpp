@@ -328,6 +328,7 @@ struct Client::Impl {
     else req.body = mem;
     req.sink = [&parser](std::string_view d) { parser.feed(d); };
     req.should_stop = o.should_stop;
+    req.interruptible = true;
     send(req, "cannot build image " + o.tag);
     parser.finish();
     if (parser.failed()) {
@@ -613,7 +614,10 @@ void Client::container_logs(const std::string& id, const LogOptions& o, const Lo
   if (o.since) q += "&since=" + std::to_string(*o.since);
   LogDemuxer demux(on_data, tty);
   http::Request req = impl_->plain("GET", impl_->path(q));
-  if (o.follow) req.timeout = std::chrono::milliseconds(0);
+  if (o.follow) {
+    req.timeout = std::chrono::milliseconds(0);
+    req.interruptible = true;
+  }
   req.should_stop = o.should_stop;
   req.sink = [&demux](std::string_view d) { demux.feed(d); };
   impl_->send(req, "cannot read the logs of container " + id);
@@ -679,6 +683,7 @@ int64_t Client::wait_container(const std::string& id, WaitCondition condition, c
       "POST", impl_->path("/containers/" + url_encode(id) + "/wait?condition=" + condition_name(condition)));
   req.timeout = std::chrono::milliseconds(0);
   req.should_stop = should_stop;
+  req.interruptible = true;
   http::Response r = impl_->send(req, "cannot wait for container " + id);
   return wait_result(id, r.body);
 }
@@ -719,6 +724,7 @@ void Client::put_archive(const std::string& id, const std::string& path, std::st
   http::Request req = impl_->plain(
       "PUT", impl_->path("/containers/" + url_encode(id) + "/archive?path=" + url_encode(path)));
   req.timeout = std::chrono::milliseconds(0);
+  req.interruptible = true;
   req.content_type = "application/x-tar";
   req.has_body = true;
   req.body = tar;
@@ -729,6 +735,7 @@ void Client::put_archive_file(const std::string& id, const std::string& path, co
   http::Request req = impl_->plain(
       "PUT", impl_->path("/containers/" + url_encode(id) + "/archive?path=" + url_encode(path)));
   req.timeout = std::chrono::milliseconds(0);
+  req.interruptible = true;
   req.content_type = "application/x-tar";
   req.has_body = true;
   req.body_file = tar_file;
@@ -740,6 +747,7 @@ std::string Client::get_archive(const std::string& id, const std::string& path) 
   http::Request req = impl_->plain(
       "GET", impl_->path("/containers/" + url_encode(id) + "/archive?path=" + url_encode(path)));
   req.timeout = std::chrono::milliseconds(0);
+  req.interruptible = true;
   req.sink = [&out](std::string_view d) { out.append(d); };
   impl_->send(req, "cannot copy " + path + " out of container " + id);
   return out;

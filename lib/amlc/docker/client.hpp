@@ -131,8 +131,10 @@ struct VersionInfo {
 
 // Called for every build output line (the `stream` text split into lines, ANSI codes removed, no '\n').
 using LineCallback = std::function<void(std::string_view line)>;
-// Polled from the transfer callbacks of long operations: return true to abort (throws Interrupted).
-// amlc::interrupted() is always checked as well.
+// Polled from the transfer callbacks (about once a second when idle): return true to abort (throws Interrupted).
+// Long/unbounded operations (build, logs with follow, wait_container, put/get_archive) also abort when
+// amlc::interrupted() (SIGINT/SIGTERM); short bounded calls (inspect, list, create, start, stop, kill, remove,
+// wait_container_for) do not, so cleanup after Ctrl-C still works.
 using StopPredicate = std::function<bool()>;
 
 struct BuildOptions {

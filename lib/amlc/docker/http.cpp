@@ -43,7 +43,7 @@ struct Transfer {
 
   bool must_stop() {
     if (stopped) return true;
-    if (amlc::interrupted()) return stopped = true;
+    if (req->interruptible && amlc::interrupted()) return stopped = true;
     if (req->should_stop) {
       try {
         if (req->should_stop()) return stopped = true;

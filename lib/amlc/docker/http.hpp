@@ -57,6 +57,9 @@ struct Request {
   // If set, a 2xx body is streamed here instead of being collected.
   std::function<void(std::string_view)> sink;
   StopPredicate should_stop;
+  // Long/unbounded calls abort on amlc::interrupted(); short bounded calls do not, so that cleanup after
+  // Ctrl-C (stop, remove, inspect) still works.
+  bool interruptible = false;
 };
 
 struct Response {
