@@ -14,6 +14,7 @@ namespace {
 struct Node {
   std::vector<std::string> subcommands;
   std::vector<std::string> options;  // long and short names
+  std::vector<std::string> values;   // positional choices (completion's shells)
 };
 
 void walk(CLI::App* app, const std::string& path, std::map<std::string, Node>& out) {
@@ -25,7 +26,7 @@ void walk(CLI::App* app, const std::string& path, std::map<std::string, Node>& o
   for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; })) {
     if (sub->get_name() == "completion" && path.empty()) {
       node.subcommands.push_back("completion");
-      out["completion"].subcommands = {"bash", "zsh", "fish"};
+      out["completion"].values = {"bash", "zsh", "fish"};
       continue;
     }
     node.subcommands.push_back(sub->get_name());
@@ -36,6 +37,7 @@ void walk(CLI::App* app, const std::string& path, std::map<std::string, Node>& o
 std::string words_of(const Node& n) {
   std::string s;
   for (const auto& w : n.subcommands) s += (s.empty() ? "" : " ") + w;
+  for (const auto& w : n.values) s += (s.empty() ? "" : " ") + w;
   for (const auto& w : n.options) s += (s.empty() ? "" : " ") + w;
   return s;
 }
@@ -117,6 +119,7 @@ std::string fish_script(const std::map<std::string, Node>& tree) {
   for (const auto& [path, node] : tree) {
     std::string cond = "test (__amlc_path) = '" + path + "'";
     for (const auto& w : node.subcommands) s += "complete -c amlc -f -n \"" + cond + "\" -a '" + w + "'\n";
+    for (const auto& w : node.values) s += "complete -c amlc -f -n \"" + cond + "\" -a '" + w + "'\n";
     for (const auto& o : node.options) {
       if (o.rfind("--", 0) == 0) s += "complete -c amlc -n \"" + cond + "\" -l '" + o.substr(2) + "'\n";
       else s += "complete -c amlc -n \"" + cond + "\" -s '" + o.substr(1) + "'\n";
