@@ -1,0 +1,951 @@
+#include "amlc/runs/executor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "amlc/assets/assets.hpp"
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/core/signals.hpp"
+#include "amlc/core/util.hpp"
+#include "amlc/docker/client.hpp"
+#include "amlc/registry/blob_store.hpp"
+#include "amlc/runs/metrics.hpp"
+#include "amlc/runs/store.hpp"
+
+extern char** environ;
+
+namespace amlc::runs {
+
+namespace {
+
+constexpr const char* kContainerRunDir = "/amlc/run";
+constexpr const char* kContainerPythonDir = "/amlc/python";
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+void write_all_fd(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;  // logs are best effort once the run is going; the record is what matters
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+int open_append(const fs::path& p) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) sys_fail("cannot open " + p.string());
+  return fd;
+}
+
+std::string signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGKILL: return "SIGKILL";
+    case SIGINT: return "SIGINT";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGABRT: return "SIGABRT";
+    case SIGHUP: return "SIGHUP";
+    case SIGPIPE: return "SIGPIPE";
+    default: return "signal " + std::to_string(sig);
+  }
+}
+
+// PATH lookup with the run's PATH (the child's environment), done before spawning.
+std::string resolve_program(const std::string& prog, const std::map<std::string, std::string>& env, const fs::path& cwd) {
+  if (prog.find('/') != std::string::npos) {
+    fs::path p = prog;
+    return (p.is_absolute() ? p : cwd / p).string();
+  }
+  auto it = env.find("PATH");
+  std::string path = it != env.end() ? it->second : "/usr/local/bin:/usr/bin:/bin";
+  for (const auto& d : split(path, ':')) {
+    fs::path cand = fs::path(d.empty() ? "." : d) / prog;
+    if (::access(cand.c_str(), X_OK) == 0) {
+      struct stat st {};
+      if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return cand.string();
+    }
+  }
+  return {};
+}
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string s = *e;
+    auto eq = s.find('=');
+    if (eq != std::string::npos) env[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  return env;
+}
+
+std::string rel_inside(const fs::path& source_dir, const std::string& script) {
+  fs::path p = script;
+  std::string rel;
+  if (p.is_absolute()) {
+    fs::path r = p.lexically_normal().lexically_relative(fs::absolute(source_dir).lexically_normal());
+    rel = r.generic_string();
+  } else {
+    rel = p.lexically_normal().generic_string();
+  }
+  if (rel.empty() || rel == "." || rel.rfind("..", 0) == 0) {
+    usage_error("script '" + script + "' is not inside the source directory " + source_dir.string(),
+                "scripts run from the run's snapshot of --source-directory; move it there or point "
+                "--source-directory at its folder");
+  }
+  return rel;
+}
+
+void extract_into(const Workspace& ws, const std::string& sha, const fs::path& wd, bool reuse) {
+  BlobStore blobs(ws.blobs_dir());
+  fs::path blob = blobs.path_of(sha);
+  if (!blobs.contains(sha)) {
+    fail(ErrorKind::Damaged, "the run's snapshot " + sha + " is missing from the blob store",
+         "run 'amlc workspace check'; resubmit the run");
+  }
+  if (!reuse) {
+    archive::extract_snapshot(blob, wd);
+    return;
+  }
+  fs::path cache = ws.root() / "cache" / "snapshots" / sha;
+  std::error_code ec;
+  if (!fs::is_directory(cache, ec)) {
+    fs::create_directories(cache.parent_path());
+    fs::path staging = temp_sibling(cache);
+    archive::extract_snapshot(blob, staging);
+    if (::rename(staging.c_str(), cache.c_str()) != 0) fs::remove_all(staging, ec);  // another process won
+  }
+  fs::copy(cache, wd, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+  if (ec) fail(ErrorKind::General, "cannot copy the snapshot into " + wd.string() + ": " + ec.message());
+}
+
+}  // namespace
+
+json SnapshotRef::to_json() const {
+  return {{"sha256", sha256}, {"files", files}, {"bytes", bytes}, {"excluded", excluded}, {"archiveBytes", archive_bytes}};
+}
+
+SnapshotRef store_snapshot(const Workspace& ws, const fs::path& source_dir, const archive::SnapshotLimits& limits) {
+  archive::WalkOptions wo;
+  wo.exclude_paths = {ws.root()};
+  auto listing = archive::list_source(source_dir, wo);
+  archive::check_limits(source_dir, listing, limits);
+  fs::create_directories(ws.tmp_dir());
+  fs::path tmp = temp_sibling(ws.tmp_dir() / "snapshot.tar.gz");
+  struct Remove {
+    fs::path p;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  } remove{tmp};
+  auto info = archive::write_snapshot(source_dir, listing, tmp);
+  BlobStore(ws.blobs_dir()).put_file(tmp, info.sha256);
+  SnapshotRef ref;
+  ref.sha256 = info.sha256;
+  ref.files = info.files;
+  ref.bytes = info.bytes;
+  ref.excluded = info.excluded;
+  ref.archive_bytes = info.archive_bytes;
+  return ref;
+}
+
+std::vector<std::string> resolve_command(const RunRequest& r) {
+  std::vector<std::string> argv = r.command;
+  if (!argv.empty()) {
+    if (!r.script.empty()) argv.push_back(r.script);
+    argv.insert(argv.end(), r.arguments.begin(), r.arguments.end());
+    return argv;
+  }
+  if (r.script.empty()) usage_error("nothing to run: give a SCRIPT, or 'command' in the run configuration");
+  std::string ext = fs::path(r.script).extension().string();
+  if (ext == ".py") argv = {r.interpreter, r.script};
+  else if (ext == ".sh") argv = {"bash", r.script};
+  else if (ext == ".R" || ext == ".r") argv = {"Rscript", r.script};
+  else argv = {"./" + r.script};
+  argv.insert(argv.end(), r.arguments.begin(), r.arguments.end());
+  return argv;
+}
+
+json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pid) {
+  RunRequest req = req_in;
+  // 1. Validate everything before writing anything.
+  validate_experiment_name(req.experiment);
+  if (req.run_id.empty()) req.run_id = new_run_id(req.experiment);
+  validate_run_id(req.run_id);
+  if (!req.parent_run_id.empty()) validate_run_id(req.parent_run_id);
+  if (req.target != "local" && req.target != "docker") {
+    std::string near = closest_match(req.target, {"local", "docker"});
+    usage_error("unknown target '" + req.target + "'",
+                near.empty() ? "use --target local or --target docker" : "did you mean '" + near + "'?");
+  }
+  if (!req.snapshot) {
+    std::error_code ec;
+    if (!fs::is_directory(req.source_dir, ec)) {
+      not_found("source directory " + req.source_dir.string() + " does not exist" +
+                    (fs::exists(req.source_dir, ec) ? " (it is " + describe_file_type(req.source_dir) + ")" : ""),
+                "pass an existing folder with --source-directory");
+    }
+  }
+  if (!req.script.empty()) {
+    req.script = rel_inside(req.source_dir, req.script);
+    if (!req.snapshot) {
+      fs::path sp = req.source_dir / req.script;
+      std::error_code ec;
+      if (!fs::is_regular_file(sp, ec)) {
+        not_found("script '" + req.script + "' not found in source directory " +
+                      fs::absolute(req.source_dir).lexically_normal().string() +
+                      (fs::exists(sp, ec) ? " (it is " + describe_file_type(sp) + ")" : ""),
+                  "the script path is relative to --source-directory (default: the current folder)");
+      }
+      std::string ext = sp.extension().string();
+      if (req.command.empty() && ext != ".py" && ext != ".sh" && ext != ".R" && ext != ".r" &&
+          ::access(sp.c_str(), X_OK) != 0) {
+        usage_error("script '" + req.script + "' is neither a .py/.sh/.R file nor executable",
+                    "chmod +x it, or give 'command' in the run configuration (e.g. command: [perl])");
+      }
+    }
+  }
+  std::vector<std::string> argv = resolve_command(req);
+  if (!req.metrics_regex.empty()) MetricPattern check(req.metrics_regex, req.metrics_regex_where);
+  if (req.grace_seconds < 0) usage_error("the cancel grace period must be >= 0 seconds");
+  if (req.target == "docker") {
+    docker::Client dc;
+    dc.ping();
+    dc.require_image(req.image);
+  }
+  fs::path final_dir = run_dir_for(ws, req.experiment, req.run_id);
+  {
+    std::error_code ec;
+    if (find_run_dir(ws, req.run_id) || fs::exists(final_dir, ec)) {
+      conflict("run '" + req.run_id + "' already exists", "choose another run id");
+    }
+  }
+  // 2. Snapshot (content-addressed: writing it twice is harmless).
+  SnapshotRef snap = req.snapshot ? *req.snapshot : store_snapshot(ws, req.source_dir, req.limits);
+
+  // 3. The record, staged then renamed into place.
+  json env = json::object();
+  for (const auto& [k, v] : req.environment) env[k] = v;
+  json tags = json::object();
+  for (const auto& [k, v] : req.tags) tags[k] = v;
+  json record = {
+      {"runId", req.run_id},
+      {"experimentName", req.experiment},
+      {"runType", req.run_type},
+      {"parentRunId", req.parent_run_id.empty() ? json() : json(req.parent_run_id)},
+      {"target", req.target},
+      {"status", kNotStarted},
+      {"statusHistory", json::array()},
+      {"createdUtc", now_iso8601()},
+      {"startTimeUtc", nullptr},
+      {"endTimeUtc", nullptr},
+      {"exitCode", nullptr},
+      {"error", nullptr},
+      {"tags", tags},
+      {"properties", req.properties.is_object() ? req.properties : json::object()},
+      {"runDefinition",
+       {{"script", req.script.empty() ? json() : json(req.script)},
+        {"arguments", req.arguments},
+        {"command", argv},
+        {"sourceDirectory", req.snapshot ? json() : json(fs::absolute(req.source_dir).lexically_normal().string())},
+        {"target", req.target},
+        {"environment",
+         {{"environmentVariables", env},
+          {"python", {{"interpreterPath", req.interpreter}}},
+          {"docker", {{"enabled", req.target == "docker"}, {"baseImage", req.target == "docker" ? json(req.image) : json()}}}}},
+        {"metrics", {{"regex", req.metrics_regex.empty() ? json() : json(req.metrics_regex)}, {"fromStdout", req.metrics_from_stdout}}},
+        {"cancelGracePeriodSeconds", req.grace_seconds},
+        {"maxRunDurationSeconds", req.max_duration_seconds > 0 ? json(req.max_duration_seconds) : json()}}},
+      {"snapshot", snap.to_json()},
+      {"supervisor", supervisor_info(supervisor_pid > 0 ? supervisor_pid : static_cast<int>(::getpid()))},
+      {"logFiles", {{"stdout", "logs/stdout.txt"}, {"stderr", "logs/stderr.txt"}, {"combined", "logs/run.log"}}},
+  };
+  set_status(record, kNotStarted);
+  set_status(record, kQueued);
+
+  FileLock guard = ws.lock();
+  std::error_code ec;
+  if (fs::exists(final_dir, ec)) conflict("run '" + req.run_id + "' already exists", "choose another run id");
+  fs::create_directories(ws.tmp_dir());
+  fs::path staging = temp_sibling(ws.tmp_dir() / ("run-" + req.run_id));
+  try {
+    fs::create_directories(staging / "logs");
+    fs::create_directories(staging / "outputs");
+    write_file_atomic(staging / "run.json", record_text(record));
+    create_directories_durable(final_dir.parent_path());
+    rename_durable(staging, final_dir);
+  } catch (...) {
+    fs::remove_all(staging, ec);
+    throw;
+  }
+  // The index entry: a relative symlink, created under a temp name and renamed into place.
+  fs::create_directories(index_dir(ws));
+  fs::path link = index_dir(ws) / req.run_id;
+  fs::path tmp_link = temp_sibling(link);
+  fs::create_symlink(fs::path("..") / "experiments" / req.experiment / "runs" / req.run_id, tmp_link, ec);
+  if (!ec && ::rename(tmp_link.c_str(), link.c_str()) != 0) fs::remove(tmp_link, ec);
+  return record;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Execution
+
+struct Execution::Impl {
+  fs::path ws_root;
+  fs::path dir;
+  std::string run_id;
+  json rec;
+  std::string target;
+  bool echo = false;
+  double grace = 10;
+  double max_duration = 0;
+  double started = 0;  // monotonic
+  bool finished = false;
+
+  // Output.
+  int out_fd = -1, err_fd = -1;  // read ends
+  int log_out = -1, log_err = -1, log_all = -1;
+  std::string line_buf;  // partial stdout line for metric matching
+  std::optional<MetricPattern> pattern;
+  std::unique_ptr<MetricsWriter> metrics;
+  std::unique_ptr<MetricsTail> raw;
+  double last_raw_poll = 0;
+  double last_marker_check = 0;
+
+  // Local process.
+  pid_t pid = -1;
+
+  // Docker.
+  std::string container_id;
+  std::unique_ptr<docker::Client> dc;
+  std::thread waiter;
+  std::atomic<bool> container_done{false};
+  std::atomic<long long> container_exit{-1};
+  std::string container_error;
+  std::mutex mu;
+
+  // Cancel / timeout.
+  bool cancel_requested = false;
+  std::string cancel_reason;
+  double term_sent_at = -1;
+  bool kill_sent = false;
+  bool timed_out = false;
+
+  ~Impl() {
+    if (waiter.joinable()) {
+      if (dc && !container_id.empty()) {
+        try {
+          dc->kill_container(container_id, "SIGKILL");
+        } catch (const std::exception&) {
+        }
+      }
+      waiter.join();
+    }
+    close_fd(out_fd);
+    close_fd(err_fd);
+    close_fd(log_out);
+    close_fd(log_err);
+    close_fd(log_all);
+  }
+
+  void pump(int fd, bool is_out) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return;  // EAGAIN: nothing more now
+      }
+      if (n == 0) {
+        if (is_out) close_fd(out_fd);
+        else close_fd(err_fd);
+        if (is_out && !line_buf.empty()) {
+          match_line(line_buf);
+          line_buf.clear();
+        }
+        return;
+      }
+      size_t len = static_cast<size_t>(n);
+      write_all_fd(is_out ? log_out : log_err, buf, len);
+      write_all_fd(log_all, buf, len);
+      if (echo) write_all_fd(STDERR_FILENO, buf, len);
+      if (is_out && pattern) {
+        size_t start = 0;
+        for (size_t i = 0; i < len; ++i) {
+          if (buf[i] == '\n') {
+            line_buf.append(buf + start, i - start);
+            match_line(line_buf);
+            line_buf.clear();
+            start = i + 1;
+          }
+        }
+        line_buf.append(buf + start, len - start);
+        if (line_buf.size() > 65536) line_buf.clear();  // a giant line is no metric
+      }
+    }
+  }
+
+  void match_line(const std::string& line) {
+    std::string l = line;
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    for (auto& [name, text] : pattern->find_all(l)) {
+      auto v = parse_metric_number(text);
+      if (v) metrics->add(name, *v, "scalar", "stdout");
+    }
+  }
+
+  void poll_raw(bool force) {
+    double now = monotonic_seconds();
+    if (!force && now - last_raw_poll < 0.05) return;
+    last_raw_poll = now;
+    for (const auto& line : raw->poll_lines()) metrics->add_raw_line(line);
+  }
+
+  void signal_run(int sig) {
+    if (target == "docker") {
+      if (!dc || container_id.empty()) return;
+      try {
+        dc->kill_container(container_id, sig == SIGKILL ? "SIGKILL" : "SIGTERM");
+      } catch (const std::exception&) {
+        // Already stopped, or the daemon is gone: the waiter thread will notice.
+      }
+      return;
+    }
+    if (pid > 0) ::kill(-pid, sig);
+  }
+
+  void request_cancel(const std::string& reason) {
+    if (finished || cancel_requested) return;
+    cancel_requested = true;
+    cancel_reason = reason;
+    try {
+      update_run(dir, [&](json& r) {
+        if (!r.contains("cancelRequested") || r["cancelRequested"].is_null()) {
+          r["cancelRequested"] = {{"time", now_iso8601()}, {"reason", reason}};
+        }
+        return false;
+      });
+    } catch (const std::exception&) {
+    }
+    signal_run(SIGTERM);
+    term_sent_at = monotonic_seconds();
+  }
+
+  void check_marker() {
+    double now = monotonic_seconds();
+    if (now - last_marker_check < 0.1) return;
+    last_marker_check = now;
+    if (!cancel_requested) {
+      struct stat st {};
+      if (::stat((dir / "cancel").c_str(), &st) == 0) {
+        std::string reason = "canceled";
+        if (auto t = read_file_if_exists(dir / "cancel"); t && !trim(*t).empty()) reason = trim(*t);
+        request_cancel(reason);
+      }
+    }
+    if (!cancel_requested && max_duration > 0 && now - started > max_duration) {
+      timed_out = true;
+      cancel_requested = true;
+      cancel_reason = "exceeded maxRunDurationSeconds (" + std::to_string(static_cast<long long>(max_duration)) + " s)";
+      signal_run(SIGTERM);
+      term_sent_at = now;
+    }
+    if (cancel_requested && !kill_sent && term_sent_at >= 0 && now - term_sent_at >= grace) {
+      signal_run(SIGKILL);
+      kill_sent = true;
+    }
+  }
+
+  void finalize(std::optional<int> exit_code, int term_signal, const std::string& error_text) {
+    if (out_fd >= 0) pump(out_fd, true);
+    if (err_fd >= 0) pump(err_fd, false);
+    if (!line_buf.empty() && pattern) {
+      match_line(line_buf);
+      line_buf.clear();
+    }
+    close_fd(out_fd);
+    close_fd(err_fd);
+    if (raw) poll_raw(true);
+    if (metrics) metrics->sync();
+    std::string status;
+    json error = nullptr;
+    if (timed_out) {
+      status = kFailed;
+      error = {{"message", "the run " + cancel_reason}};
+    } else if (cancel_requested) {
+      status = kCanceled;
+    } else if (!error_text.empty()) {
+      status = kFailed;
+      error = {{"message", error_text}};
+    } else if (exit_code && *exit_code == 0) {
+      status = kCompleted;
+    } else {
+      status = kFailed;
+      error = {{"message", term_signal ? "the script was killed by " + signal_name(term_signal)
+                                       : "the script exited with code " + std::to_string(exit_code.value_or(-1))}};
+    }
+    json tags = metrics ? json(metrics->tags()) : json::object();
+    size_t count = metrics ? metrics->count() : 0;
+    rec = update_run(dir, [&](json& r) {
+      set_status(r, status);
+      r["exitCode"] = exit_code ? json(*exit_code) : (term_signal ? json(128 + term_signal) : json());
+      if (term_signal) r["signal"] = signal_name(term_signal);
+      r["error"] = error;
+      if (cancel_requested && !timed_out) {
+        if (!r.contains("cancelRequested") || r["cancelRequested"].is_null()) {
+          r["cancelRequested"] = {{"time", now_iso8601()}, {"reason", cancel_reason}};
+        }
+      }
+      if (!tags.empty()) {
+        if (!r.contains("tags") || !r["tags"].is_object()) r["tags"] = json::object();
+        for (const auto& [k, v] : tags.items()) r["tags"][k] = v.is_string() ? v : json(v.dump());
+      }
+      r["metricsCount"] = count;
+      return true;
+    });
+    std::error_code ec;
+    fs::remove_all(dir / "wd", ec);
+    close_fd(log_out);
+    close_fd(log_err);
+    close_fd(log_all);
+    finished = true;
+  }
+};
+
+Execution::Execution() : impl_(std::make_unique<Impl>()) {}
+Execution::~Execution() = default;
+
+bool Execution::finished() const { return impl_->finished; }
+const std::string& Execution::run_id() const { return impl_->run_id; }
+const fs::path& Execution::dir() const { return impl_->dir; }
+json Execution::record() const { return impl_->rec; }
+
+std::vector<int> Execution::fds() const {
+  std::vector<int> v;
+  if (impl_->out_fd >= 0) v.push_back(impl_->out_fd);
+  if (impl_->err_fd >= 0) v.push_back(impl_->err_fd);
+  return v;
+}
+
+void Execution::cancel(const std::string& reason) { impl_->request_cancel(reason); }
+
+std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::string& run_id, const StartOptions& options) {
+  std::unique_ptr<Execution> ex(new Execution());
+  Impl& m = *ex->impl_;
+  m.ws_root = ws.root();
+  m.run_id = run_id;
+  m.dir = run_dir(ws, run_id);
+  m.echo = options.echo;
+  json cancel_req;
+  m.rec = update_run(m.dir, [&](json& r) {
+    std::string st = r.value("status", "");
+    if (st != kQueued && st != kNotStarted) {
+      conflict("run '" + run_id + "' is " + st + "; only a Queued run can be started");
+    }
+    r["supervisor"] = supervisor_info(::getpid());
+    cancel_req = r.value("cancelRequested", json());
+    set_status(r, kPreparing);
+    return false;
+  });
+  const json def = m.rec["runDefinition"];
+  m.target = m.rec.value("target", "local");
+  m.grace = def.value("cancelGracePeriodSeconds", 10.0);
+  m.max_duration = def.value("maxRunDurationSeconds", json()).is_number() ? def["maxRunDurationSeconds"].get<double>() : 0;
+  struct stat st {};
+  if ((!cancel_req.is_null()) || ::stat((m.dir / "cancel").c_str(), &st) == 0) {
+    m.cancel_requested = true;
+    m.cancel_reason = "canceled before it started";
+    m.finalize(std::nullopt, 0, "");
+    return ex;
+  }
+
+  fs::path wd = m.dir / "wd";
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  try {
+    std::error_code ec;
+    fs::remove_all(wd, ec);
+    extract_into(ws, m.rec["snapshot"].value("sha256", ""), wd, options.reuse_extracted);
+    fs::create_directories(m.dir / "outputs");
+    fs::create_directories(m.dir / "logs");
+    if (fs::exists(fs::symlink_status(wd / "outputs"))) fs::remove_all(wd / "outputs");
+    fs::create_symlink("../outputs", wd / "outputs");
+    m.log_out = open_append(m.dir / "logs" / "stdout.txt");
+    m.log_err = open_append(m.dir / "logs" / "stderr.txt");
+    m.log_all = open_append(m.dir / "logs" / "run.log");
+    m.metrics = std::make_unique<MetricsWriter>(m.dir / "metrics.jsonl");
+    m.raw = std::make_unique<MetricsTail>(m.dir / "metrics.raw.jsonl");
+    {
+      int fd = open_append(m.dir / "metrics.raw.jsonl");  // exists before the script starts
+      ::close(fd);
+    }
+    const json& mdef = def.value("metrics", json::object());
+    if (mdef.value("fromStdout", true)) {
+      std::string rx = mdef.value("regex", json()).is_string() ? mdef["regex"].get<std::string>() : kDefaultMetricsRegex;
+      m.pattern.emplace(rx);
+    }
+    fs::path helpers = assets::materialize(ws.root() / "cache");
+    argv = def.value("command", std::vector<std::string>{});
+    if (argv.empty()) fail(ErrorKind::Damaged, "run " + run_id + " has no command in its record");
+    bool docker = m.target == "docker";
+    if (!docker) env = current_environment();
+    const json user_env = def["environment"].value("environmentVariables", json::object());
+    for (const auto& [k, v] : user_env.items()) {
+      env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    std::string rd = docker ? kContainerRunDir : m.dir.string();
+    std::string py = docker ? kContainerPythonDir : helpers.string();
+    env["AMLC_RUN_ID"] = run_id;
+    env["AZUREML_RUN_ID"] = run_id;
+    env["AMLC_EXPERIMENT"] = m.rec.value("experimentName", "");
+    env["AZUREML_EXPERIMENT_NAME"] = m.rec.value("experimentName", "");
+    env["AMLC_OUTPUTS_DIR"] = rd + "/outputs";
+    env["AMLC_METRICS_FILE"] = rd + "/metrics.raw.jsonl";
+    env["AMLC_PARENT_RUN_ID"] = m.rec.value("parentRunId", json()).is_string() ? m.rec["parentRunId"].get<std::string>() : "";
+    auto pp = env.find("PYTHONPATH");
+    env["PYTHONPATH"] = py + (pp != env.end() && !pp->second.empty() ? ":" + pp->second : "");
+    if (!env.count("PYTHONUNBUFFERED")) env["PYTHONUNBUFFERED"] = "1";
+
+    int outp[2], errp[2];
+    if (::pipe2(outp, O_CLOEXEC) != 0) sys_fail("cannot create a pipe");
+    if (::pipe2(errp, O_CLOEXEC) != 0) {
+      ::close(outp[0]);
+      ::close(outp[1]);
+      sys_fail("cannot create a pipe");
+    }
+    m.out_fd = outp[0];
+    m.err_fd = errp[0];
+    ::fcntl(m.out_fd, F_SETFL, O_NONBLOCK);
+    ::fcntl(m.err_fd, F_SETFL, O_NONBLOCK);
+
+    if (!docker) {
+      std::string prog = resolve_program(argv[0], env, wd);
+      if (prog.empty() || ::access(prog.c_str(), X_OK) != 0) {
+        ::close(outp[1]);
+        ::close(errp[1]);
+        std::string msg = "cannot run '" + argv[0] + "': " +
+                          (prog.empty() ? std::string("not found on PATH") : std::string(std::strerror(errno)));
+        write_all_fd(m.log_err, (msg + "\n").data(), msg.size() + 1);
+        write_all_fd(m.log_all, (msg + "\n").data(), msg.size() + 1);
+        if (m.echo) write_all_fd(STDERR_FILENO, ("amlc: " + msg + "\n").data(), msg.size() + 7);
+        m.finalize(std::nullopt, 0, msg);
+        return ex;
+      }
+      std::vector<std::string> env_strings;
+      for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+      std::vector<char*> envp, cargv;
+      for (auto& s : env_strings) envp.push_back(s.data());
+      envp.push_back(nullptr);
+      for (auto& s : argv) cargv.push_back(s.data());
+      cargv.push_back(nullptr);
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+      posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
+      posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
+      posix_spawn_file_actions_addchdir_np(&fa, wd.c_str());
+      posix_spawnattr_t attr;
+      posix_spawnattr_init(&attr);
+      sigset_t def_sigs, empty;
+      sigemptyset(&def_sigs);
+      sigaddset(&def_sigs, SIGINT);
+      sigaddset(&def_sigs, SIGTERM);
+      sigaddset(&def_sigs, SIGPIPE);
+      sigaddset(&def_sigs, SIGHUP);
+      sigemptyset(&empty);
+      posix_spawnattr_setsigdefault(&attr, &def_sigs);
+      posix_spawnattr_setsigmask(&attr, &empty);
+      posix_spawnattr_setpgroup(&attr, 0);
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+      pid_t pid = -1;
+      int rc = ::posix_spawn(&pid, prog.c_str(), &fa, &attr, cargv.data(), envp.data());
+      posix_spawn_file_actions_destroy(&fa);
+      posix_spawnattr_destroy(&attr);
+      ::close(outp[1]);
+      ::close(errp[1]);
+      if (rc != 0) {
+        std::string msg = "cannot run '" + argv[0] + "': " + std::strerror(rc);
+        write_all_fd(m.log_err, (msg + "\n").data(), msg.size() + 1);
+        m.finalize(std::nullopt, 0, msg);
+        return ex;
+      }
+      m.pid = pid;
+      json proc = supervisor_info(pid);
+      proc["pgid"] = pid;
+      m.started = monotonic_seconds();
+      m.rec = update_run(m.dir, [&](json& r) {
+        r["process"] = proc;
+        set_status(r, kRunning);
+        return true;
+      });
+      return ex;
+    }
+
+    // Docker: the same run in a container; the run folder and the helpers are mounted.
+    m.dc = std::make_unique<docker::Client>();
+    docker::ContainerSpec spec;
+    spec.image = m.rec["runDefinition"]["environment"]["docker"].value("baseImage", kDefaultDockerImage);
+    spec.cmd = argv;
+    spec.env = env;
+    spec.env["HOME"] = "/tmp";
+    spec.working_dir = std::string(kContainerRunDir) + "/wd";
+    spec.user = std::to_string(::getuid()) + ":" + std::to_string(::getgid());
+    spec.labels = {{"amlc.managed", "true"}, {"amlc.run", run_id}};
+    spec.mounts.push_back({m.dir.string(), kContainerRunDir, false, "bind"});
+    spec.mounts.push_back({helpers.string(), kContainerPythonDir, true, "bind"});
+    spec.name = "amlc-run-" + to_lower(run_id);
+    if (spec.name.size() > 120) spec.name = "amlc-run-" + random_hex(8);
+    for (char& c : spec.name)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '-';
+    m.container_id = m.dc->create_container(spec).id;
+    m.rec = update_run(m.dir, [&](json& r) {
+      r["containerId"] = m.container_id;
+      return false;
+    });
+    m.dc->start_container(m.container_id);
+    m.started = monotonic_seconds();
+    m.rec = update_run(m.dir, [&](json& r) {
+      set_status(r, kRunning);
+      return true;
+    });
+    int wout = outp[1], werr = errp[1];
+    Impl* self = &m;
+    m.waiter = std::thread([self, wout, werr] {
+      std::string err;
+      try {
+        docker::LogOptions lo;
+        lo.follow = true;
+        self->dc->container_logs(self->container_id, lo, [&](docker::LogStream s, std::string_view data) {
+          write_all_fd(s == docker::LogStream::Stderr ? werr : wout, data.data(), data.size());
+        });
+        self->container_exit = self->dc->wait_container(self->container_id);
+      } catch (const std::exception& e) {
+        err = e.what();
+        try {
+          auto code = self->dc->wait_container_for(self->container_id, std::chrono::milliseconds(2000));
+          if (code) self->container_exit = *code;
+        } catch (const std::exception&) {
+        }
+      }
+      {
+        std::lock_guard<std::mutex> lock(self->mu);
+        self->container_error = err;
+      }
+      ::close(wout);
+      ::close(werr);
+      self->container_done = true;
+    });
+    return ex;
+  } catch (const Error& e) {
+    m.finalize(std::nullopt, 0, std::string("the run could not be started: ") + e.what());
+    return ex;
+  } catch (const std::exception& e) {
+    m.finalize(std::nullopt, 0, std::string("the run could not be started: ") + e.what());
+    return ex;
+  }
+}
+
+bool Execution::poll(int timeout_ms) {
+  Impl& m = *impl_;
+  if (m.finished) return true;
+  std::vector<pollfd> pfds;
+  if (m.out_fd >= 0) pfds.push_back({m.out_fd, POLLIN, 0});
+  if (m.err_fd >= 0) pfds.push_back({m.err_fd, POLLIN, 0});
+  if (!pfds.empty()) {
+    int n = ::poll(pfds.data(), pfds.size(), timeout_ms);
+    if (n > 0) {
+      for (const auto& p : pfds) {
+        if (!p.revents) continue;
+        if (p.fd == m.out_fd) m.pump(m.out_fd, true);
+        else if (p.fd == m.err_fd) m.pump(m.err_fd, false);
+      }
+    }
+  } else if (timeout_ms > 0) {
+    ::usleep(static_cast<useconds_t>(std::min(timeout_ms, 50)) * 1000);
+  }
+  m.poll_raw(false);
+  m.check_marker();
+
+  if (m.target == "docker") {
+    if (!m.container_done) return false;
+    if (m.out_fd >= 0 || m.err_fd >= 0) {
+      // Drain what the log thread wrote before closing its ends.
+      if (m.out_fd >= 0) m.pump(m.out_fd, true);
+      if (m.err_fd >= 0) m.pump(m.err_fd, false);
+    }
+    if (m.waiter.joinable()) m.waiter.join();
+    long long code = m.container_exit;
+    std::string err;
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      err = m.container_error;
+    }
+    try {
+      m.dc->remove_container(m.container_id, {.force = true, .volumes = true, .missing_ok = true});
+    } catch (const std::exception&) {
+    }
+    if (code < 0) {
+      m.finalize(std::nullopt, 0, err.empty() ? "the container ended without an exit code" : "docker: " + err);
+    } else {
+      int c = static_cast<int>(code);
+      int sig = (c > 128 && c < 160 && m.cancel_requested) ? c - 128 : 0;
+      m.finalize(c, sig, "");
+    }
+    return true;
+  }
+
+  if (m.pid <= 0) return false;
+  siginfo_t info{};
+  info.si_pid = 0;
+  if (::waitid(P_PID, static_cast<id_t>(m.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    if (errno == EINTR) return false;
+    sys_fail("cannot wait for run " + m.run_id);
+  }
+  if (info.si_pid == 0) return false;  // still running
+  // Exited: kill what is left of its process group (the leader is not reaped yet, so the pgid is still ours).
+  ::kill(-m.pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(m.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  m.pid = -1;
+  if (WIFEXITED(status)) m.finalize(WEXITSTATUS(status), 0, "");
+  else if (WIFSIGNALED(status)) m.finalize(std::nullopt, WTERMSIG(status), "");
+  else m.finalize(std::nullopt, 0, "the script ended in an unknown way");
+  return true;
+}
+
+std::vector<Execution*> wait_any(const std::vector<Execution*>& executions, int timeout_ms) {
+  std::vector<pollfd> pfds;
+  for (auto* e : executions) {
+    if (!e || e->finished()) continue;
+    for (int fd : e->fds()) pfds.push_back({fd, POLLIN, 0});
+  }
+  // Processes that closed their output are only noticed by polling: cap the sleep.
+  int t = std::min(timeout_ms, 50);
+  if (!pfds.empty()) ::poll(pfds.data(), pfds.size(), t);
+  else if (t > 0) ::usleep(static_cast<useconds_t>(t) * 1000);
+  std::vector<Execution*> done;
+  for (auto* e : executions) {
+    if (!e || e->finished()) continue;
+    if (e->poll(0)) done.push_back(e);
+  }
+  return done;
+}
+
+json cancel_run(const Workspace& ws, const std::string& run_id, const std::string& reason, double wait_seconds) {
+  fs::path dir = run_dir(ws, run_id);
+  json rec = reconcile(ws, dir);
+  std::string st = rec.value("status", "");
+  if (st == kCanceled) return rec;
+  if (is_terminal(st)) {
+    conflict("run '" + run_id + "' already finished: " + st, "only a run that is not finished can be canceled");
+  }
+  rec = update_run(dir, [&](json& r) {
+    if (!r.contains("cancelRequested") || r["cancelRequested"].is_null()) {
+      r["cancelRequested"] = {{"time", now_iso8601()}, {"reason", reason}, {"byPid", static_cast<int>(::getpid())}};
+    }
+    return true;
+  });
+  write_file_atomic(dir / "cancel", reason + "\n");
+  auto signal_group = [&](int sig) {
+    json proc = read_run_record(dir).value("process", json());
+    if (!proc.is_object()) return;
+    int pgid = proc.value("pgid", 0);
+    long long ticks = proc.value("startTicks", -1LL);
+    json check = supervisor_info(pgid);
+    if (pgid > 0 && ticks >= 0 && check.value("startTicks", -2LL) == ticks) ::kill(-pgid, sig);
+  };
+  signal_group(SIGTERM);
+  double grace = rec["runDefinition"].value("cancelGracePeriodSeconds", 10.0);
+  double t0 = monotonic_seconds();
+  bool killed = false;
+  while (monotonic_seconds() - t0 < wait_seconds) {
+    rec = reconcile(ws, dir);
+    if (is_terminal(rec.value("status", ""))) return rec;
+    if (!killed && monotonic_seconds() - t0 > grace + 1) {
+      signal_group(SIGKILL);
+      killed = true;
+    }
+    ::usleep(20000);
+  }
+  return read_run_record(dir);
+}
+
+int spawn_supervisor(const Workspace& ws, const std::string& run_id) {
+  fs::path dir = run_dir(ws, run_id);
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> args = {self, "-w", ws.root().string(), "run", "_supervise", "-r", run_id};
+  std::vector<char*> cargv;
+  for (auto& s : args) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  fs::path log = dir / "logs" / "supervisor.txt";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t def_sigs, empty;
+  sigemptyset(&def_sigs);
+  sigaddset(&def_sigs, SIGINT);
+  sigaddset(&def_sigs, SIGTERM);
+  sigaddset(&def_sigs, SIGPIPE);
+  sigaddset(&def_sigs, SIGHUP);
+  sigemptyset(&empty);
+  posix_spawnattr_setsigdefault(&attr, &def_sigs);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, self.c_str(), &fa, &attr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    update_run(dir, [&](json& r) {
+      r["error"] = {{"message", std::string("cannot start the run's supervisor: ") + std::strerror(rc)}};
+      set_status(r, kFailed);
+      return true;
+    });
+    fail(ErrorKind::General, std::string("cannot start the run's supervisor: ") + std::strerror(rc));
+  }
+  json info = supervisor_info(pid);
+  update_run(dir, [&](json& r) {
+    // The supervisor may already have recorded itself; only replace our own (exiting) pid.
+    if (r.value("supervisor", json::object()).value("pid", 0) == static_cast<int>(::getpid())) r["supervisor"] = info;
+    return true;
+  });
+  return pid;
+}
+
+json supervise(const Workspace& ws, const std::string& run_id, bool echo) {
+  auto ex = Execution::start(ws, run_id, {.echo = echo, .reuse_extracted = false});
+  bool canceled = false;
+  while (!ex->poll(200)) {
+    if (interrupted() && !canceled) {
+      ex->cancel(std::string("interrupted (") + (interrupt_signal() == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+      canceled = true;
+    }
+  }
+  return ex->record();
+}
+
+}  // namespace amlc::runs

@@ -1,0 +1,279 @@
+#include "amlc/runs/metrics.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/util.hpp"
+
+namespace amlc::runs {
+
+std::optional<double> Metric::number() const {
+  if (value.is_number()) return value.get<double>();
+  if (value.is_string()) {
+    const std::string& s = value.get_ref<const std::string&>();
+    if (s == "NaN") return std::nan("");
+    if (s == "Infinity") return HUGE_VAL;
+    if (s == "-Infinity") return -HUGE_VAL;
+  }
+  return std::nullopt;
+}
+
+json Metric::to_json() const {
+  return {{"name", name}, {"value", value}, {"step", step}, {"time", time}, {"kind", kind}, {"source", source}};
+}
+
+std::optional<Metric> Metric::from_json(const json& j) {
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() || !j.contains("value")) return std::nullopt;
+  Metric m;
+  m.name = j["name"].get<std::string>();
+  m.value = j["value"];
+  if (j.contains("step") && j["step"].is_number_integer()) m.step = j["step"].get<int64_t>();
+  if (j.contains("time") && j["time"].is_number()) m.time = j["time"].get<double>();
+  if (j.contains("kind") && j["kind"].is_string()) m.kind = j["kind"].get<std::string>();
+  if (j.contains("source") && j["source"].is_string()) m.source = j["source"].get<std::string>();
+  return m;
+}
+
+std::optional<json> parse_metric_number(const std::string& text_in) {
+  std::string text = trim(text_in);
+  if (text.empty()) return std::nullopt;
+  std::string lower = to_lower(text);
+  std::string body = lower;
+  bool neg = false;
+  if (!body.empty() && (body[0] == '+' || body[0] == '-')) {
+    neg = body[0] == '-';
+    body = body.substr(1);
+  }
+  if (body == "nan") return json("NaN");
+  if (body == "inf" || body == "infinity") return json(neg ? "-Infinity" : "Infinity");
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0') return std::nullopt;
+  if (std::isinf(v)) return json(v < 0 ? "-Infinity" : "Infinity");
+  // Keep integers as integers ("epoch=3" -> 3).
+  if (text.find_first_of(".eE") == std::string::npos && std::fabs(v) < 9e15) return json(static_cast<int64_t>(v));
+  return json(v);
+}
+
+// --- MetricPattern ------------------------------------------------------------------------------------------
+
+MetricPattern::MetricPattern(const std::string& regex, const std::string& where) : source_(regex) {
+  // Translate named groups (std::regex has none) and count capture groups.
+  std::string out;
+  size_t group = 0;
+  std::optional<size_t> name_g, value_g;
+  bool in_class = false;
+  for (size_t i = 0; i < regex.size(); ++i) {
+    char c = regex[i];
+    if (c == '\\' && i + 1 < regex.size()) {
+      out += c;
+      out += regex[++i];
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      out += c;
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out += c;
+      if (i + 1 < regex.size() && regex[i + 1] == '^') out += regex[++i];
+      if (i + 1 < regex.size() && regex[i + 1] == ']') out += regex[++i];
+      continue;
+    }
+    if (c == '(') {
+      if (i + 1 < regex.size() && regex[i + 1] == '?') {
+        size_t name_start = 0;
+        if (regex.compare(i + 1, 3, "?P<") == 0) name_start = i + 4;
+        else if (regex.compare(i + 1, 2, "?<") == 0 && i + 3 < regex.size() && regex[i + 3] != '=' && regex[i + 3] != '!')
+          name_start = i + 3;
+        if (name_start) {
+          size_t close = regex.find('>', name_start);
+          if (close == std::string::npos) {
+            usage_error((where.empty() ? "" : where + ": ") + "metrics regex '" + regex + "' has an unterminated group name");
+          }
+          std::string gname = regex.substr(name_start, close - name_start);
+          ++group;
+          if (gname == "name") name_g = group;
+          else if (gname == "value") value_g = group;
+          out += '(';
+          i = close;
+          continue;
+        }
+        out += c;  // (?: (?= (?! : not capturing
+        continue;
+      }
+      ++group;
+    }
+    out += c;
+  }
+  try {
+    re_ = std::regex(out, std::regex::ECMAScript | std::regex::optimize);
+  } catch (const std::regex_error& e) {
+    usage_error((where.empty() ? "" : where + ": ") + "metrics regex '" + regex + "' does not compile: " + e.what(),
+                "use ECMAScript syntax; name the groups (?<name>...) and (?<value>...), or use groups 1 and 2");
+  }
+  if (name_g || value_g) {
+    if (!name_g || !value_g) {
+      usage_error((where.empty() ? "" : where + ": ") + "metrics regex '" + regex + "' names only one of the groups 'name' and 'value'",
+                  "name both groups, or use unnamed groups 1 (name) and 2 (value)");
+    }
+    name_group_ = *name_g;
+    value_group_ = *value_g;
+  } else if (group < 2) {
+    usage_error((where.empty() ? "" : where + ": ") + "metrics regex '" + regex + "' has " + std::to_string(group) +
+                    " capture group(s); it needs two (name, value)",
+                "e.g. '^(\\w+): ([0-9.]+)$' or named groups (?<name>...) (?<value>...)");
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> MetricPattern::find_all(const std::string& line) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (line.find('=') == std::string::npos && source_ == kDefaultMetricsRegex) return out;  // fast path
+  for (auto it = std::sregex_iterator(line.begin(), line.end(), re_); it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    if (m.size() <= std::max(name_group_, value_group_)) continue;
+    if (!m[name_group_].matched || !m[value_group_].matched) continue;
+    out.emplace_back(m[name_group_].str(), m[value_group_].str());
+  }
+  return out;
+}
+
+// --- MetricsWriter ------------------------------------------------------------------------------------------
+
+MetricsWriter::MetricsWriter(fs::path file) : file_(std::move(file)) {
+  fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) sys_fail("cannot open " + file_.string());
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MetricsWriter::add(const std::string& name, json value, const std::string& kind, const std::string& source,
+                        double time) {
+  Metric m;
+  m.name = name;
+  m.value = std::move(value);
+  m.kind = kind;
+  m.source = source;
+  m.time = time > 0 ? time : now_unix();
+  m.step = ++steps_[name];
+  if (kind == "tag") tags_[name] = m.value;
+  std::string line = m.to_json().dump() + "\n";
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot write " + file_.string());
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  ++count_;
+}
+
+bool MetricsWriter::add_raw_line(const std::string& line) {
+  std::string t = trim(line);
+  if (t.empty()) return false;
+  json j;
+  try {
+    j = json::parse(t);
+  } catch (const json::exception&) {
+    // Python's json.dumps writes NaN / Infinity / -Infinity as bare words: quote them and retry.
+    static const std::regex bare(R"((:\s*)(-?Infinity|NaN)(\s*[,}\]]))");
+    try {
+      j = json::parse(std::regex_replace(t, bare, "$1\"$2\"$3"));
+    } catch (const json::exception&) {
+      return false;
+    }
+  }
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() || !j.contains("value")) return false;
+  std::string name = j["name"].get<std::string>();
+  if (name.empty()) return false;
+  json value = j["value"];
+  std::string kind = j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "scalar";
+  if (kind != "scalar" && kind != "list" && kind != "row" && kind != "tag" && kind != "table" && kind != "image") {
+    kind = "scalar";
+  }
+  if (kind == "scalar") {
+    if (value.is_string()) {
+      auto n = parse_metric_number(value.get<std::string>());
+      if (n) value = *n;
+    } else if (value.is_number_float() && !std::isfinite(value.get<double>())) {
+      double d = value.get<double>();
+      value = std::isnan(d) ? json("NaN") : json(d < 0 ? "-Infinity" : "Infinity");
+    } else if (value.is_null()) {
+      value = "NaN";
+    }
+  }
+  double time = j.contains("time") && j["time"].is_number() ? j["time"].get<double>() : 0;
+  add(name, std::move(value), kind, "file", time);
+  return true;
+}
+
+void MetricsWriter::sync() {
+  if (fd_ >= 0) ::fsync(fd_);
+}
+
+// --- MetricsTail ---------------------------------------------------------------------------------------------
+
+MetricsTail::MetricsTail(fs::path file) : file_(std::move(file)) {}
+
+std::vector<std::string> MetricsTail::poll_lines() {
+  std::vector<std::string> lines;
+  int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return lines;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(offset_));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (n == 0) break;
+    offset_ += static_cast<uint64_t>(n);
+    partial_.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  size_t start = 0;
+  for (;;) {
+    size_t nl = partial_.find('\n', start);
+    if (nl == std::string::npos) break;
+    lines.push_back(partial_.substr(start, nl - start));
+    start = nl + 1;
+  }
+  partial_.erase(0, start);
+  return lines;
+}
+
+std::vector<Metric> MetricsTail::poll() {
+  std::vector<Metric> out;
+  for (const auto& line : poll_lines()) {
+    if (line.empty()) continue;
+    try {
+      auto m = Metric::from_json(json::parse(line));
+      if (m) out.push_back(std::move(*m));
+      else ++skipped_;
+    } catch (const json::exception&) {
+      ++skipped_;
+    }
+  }
+  return out;
+}
+
+std::vector<Metric> read_metrics(const fs::path& file) {
+  MetricsTail tail(file);
+  return tail.poll();
+}
+
+}  // namespace amlc::runs

@@ -1,0 +1,372 @@
+#include "amlc/runs/store.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <regex>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/core/hash.hpp"
+#include "amlc/core/util.hpp"
+#include "amlc/docker/client.hpp"
+#include "amlc/registry/blob_store.hpp"
+
+namespace amlc::runs {
+
+namespace {
+
+bool valid_name(const std::string& s, bool allow_dot) {
+  if (s.empty() || s.size() > 255) return false;
+  if (!std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-') continue;
+    if (allow_dot && c == '.') continue;
+    return false;
+  }
+  return true;
+}
+
+void write_plain(const fs::path& path, const std::string& text) {
+  fs::path tmp = temp_sibling(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) sys_fail("cannot create " + tmp.string());
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      errno = err;
+      sys_fail("cannot write " + tmp.string());
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    sys_fail("cannot rename " + tmp.string());
+  }
+}
+
+long long proc_start_ticks(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = s.rfind(')');
+  if (close_paren == std::string::npos) return -1;
+  // Fields after the command: state(3) ppid(4) ... starttime(22).
+  std::string rest = s.substr(close_paren + 2);
+  size_t field = 3, pos = 0;
+  while (field < 22 && pos != std::string::npos) {
+    pos = rest.find(' ', pos);
+    if (pos != std::string::npos) ++pos;
+    ++field;
+  }
+  if (pos == std::string::npos) return -1;
+  return std::atoll(rest.c_str() + pos);
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+}  // namespace
+
+bool is_terminal(const std::string& status) {
+  return status == kCompleted || status == kFailed || status == kCanceled;
+}
+
+const std::vector<std::string>& status_names() {
+  static const std::vector<std::string> names{kNotStarted, kQueued, kPreparing, kRunning,
+                                              kCompleted, kFailed, kCanceled};
+  return names;
+}
+
+void validate_experiment_name(const std::string& name) {
+  if (!valid_name(name, false)) {
+    usage_error("experiment name '" + name + "' is not valid",
+                "use 1-255 letters, digits, '_' or '-', starting with a letter or digit");
+  }
+}
+
+void validate_run_id(const std::string& id) {
+  if (!valid_name(id, true)) {
+    usage_error("run id '" + id + "' is not valid", "use 1-255 letters, digits, '_', '-' or '.', starting with a letter or digit");
+  }
+}
+
+std::string new_run_id(const std::string& experiment) {
+  return experiment + "_" + std::to_string(static_cast<long long>(now_unix())) + "_" + random_hex(4);
+}
+
+fs::path experiments_dir(const Workspace& ws) { return ws.root() / "experiments"; }
+fs::path index_dir(const Workspace& ws) { return ws.root() / "runs"; }
+
+fs::path run_dir_for(const Workspace& ws, const std::string& experiment, const std::string& run_id) {
+  return experiments_dir(ws) / experiment / "runs" / run_id;
+}
+
+std::optional<fs::path> find_run_dir(const Workspace& ws, const std::string& run_id) {
+  if (!valid_name(run_id, true)) return std::nullopt;
+  std::error_code ec;
+  fs::path link = index_dir(ws) / run_id;
+  if (fs::is_symlink(link, ec)) {
+    fs::path target = fs::read_symlink(link, ec);
+    if (!ec) {
+      fs::path dir = (link.parent_path() / target).lexically_normal();
+      if (fs::is_regular_file(dir / "run.json", ec)) return dir;
+    }
+  }
+  // No index entry (e.g. a crash between the rename and the link): scan the experiments.
+  if (!fs::is_directory(experiments_dir(ws), ec)) return std::nullopt;
+  for (const auto& exp : fs::directory_iterator(experiments_dir(ws), ec)) {
+    fs::path dir = exp.path() / "runs" / run_id;
+    if (fs::is_regular_file(dir / "run.json", ec)) return dir;
+  }
+  return std::nullopt;
+}
+
+fs::path run_dir(const Workspace& ws, const std::string& run_id) {
+  auto dir = find_run_dir(ws, run_id);
+  if (!dir) {
+    // "Did you mean" over the index.
+    std::vector<std::string> ids;
+    std::error_code ec;
+    if (fs::is_directory(index_dir(ws), ec)) {
+      for (const auto& e : fs::directory_iterator(index_dir(ws), ec)) ids.push_back(e.path().filename().string());
+    }
+    std::string near = closest_match(run_id, ids);
+    not_found("run '" + run_id + "' not found in workspace " + ws.root().string(),
+              near.empty() ? "list runs with 'amlc run list'" : "did you mean '" + near + "'?");
+  }
+  return *dir;
+}
+
+json load_run(const Workspace& ws, const std::string& run_id) { return read_run_record(run_dir(ws, run_id)); }
+
+fs::path outputs_dir(const Workspace& ws, const std::string& run_id) { return run_dir(ws, run_id) / "outputs"; }
+
+json read_run_record(const fs::path& dir) { return read_record(dir / "run.json"); }
+
+void write_run_record(const fs::path& dir, const json& record, bool durable) {
+  if (durable) write_file_atomic(dir / "run.json", record_text(record));
+  else write_plain(dir / "run.json", record_text(record));
+}
+
+json update_run(const fs::path& dir, const std::function<bool(json&)>& fn) {
+  FileLock lock(dir / ".lock");
+  json record = read_run_record(dir);
+  bool durable = fn(record);
+  write_run_record(dir, record, durable);
+  return record;
+}
+
+void set_status(json& record, const std::string& status) {
+  std::string now = now_iso8601();
+  record["status"] = status;
+  if (!record.contains("statusHistory") || !record["statusHistory"].is_array()) record["statusHistory"] = json::array();
+  record["statusHistory"].push_back({{"status", status}, {"time", now}});
+  if (status == kRunning && record.value("startTimeUtc", json()).is_null()) record["startTimeUtc"] = now;
+  if (is_terminal(status)) record["endTimeUtc"] = now;
+}
+
+json supervisor_info(int pid) {
+  return {{"pid", pid}, {"startTicks", proc_start_ticks(pid)}, {"host", hostname()}};
+}
+
+bool supervisor_alive(const json& info) {
+  if (!info.is_object() || !info.contains("pid")) return false;
+  int pid = info.value("pid", 0);
+  if (pid <= 0) return false;
+  if (info.value("host", hostname()) != hostname()) return true;  // another machine: cannot tell, assume alive
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  long long ticks = info.value("startTicks", -1LL);
+  long long now_ticks = proc_start_ticks(pid);
+  if (now_ticks < 0) return false;
+  if (ticks >= 0 && ticks != now_ticks) return false;  // the pid was reused
+  // A zombie (exited, not yet reaped) is not alive either.
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = s.rfind(')');
+  if (close_paren != std::string::npos && close_paren + 2 < s.size() && s[close_paren + 2] == 'Z') return false;
+  return true;
+}
+
+json reconcile(const Workspace& ws, const fs::path& dir) {
+  (void)ws;
+  json record = read_run_record(dir);
+  if (is_terminal(record.value("status", ""))) return record;
+  if (supervisor_alive(record.value("supervisor", json()))) return record;
+  return update_run(dir, [&](json& r) {
+    if (is_terminal(r.value("status", ""))) return false;
+    if (supervisor_alive(r.value("supervisor", json()))) return false;
+    // Kill what is left of the run: its process group (if the leader is still the one we started) or container.
+    const json proc = r.value("process", json());
+    if (proc.is_object() && proc.contains("pgid")) {
+      int pgid = proc.value("pgid", 0);
+      long long ticks = proc.value("startTicks", -1LL);
+      if (pgid > 0 && ticks >= 0 && proc_start_ticks(pgid) == ticks) ::kill(-pgid, SIGKILL);
+    }
+    if (r.contains("containerId") && r["containerId"].is_string()) {
+      try {
+        docker::Client dc;
+        dc.remove_container(r["containerId"].get<std::string>(), {.force = true, .volumes = false, .missing_ok = true});
+      } catch (const std::exception&) {
+        // No daemon: nothing more we can do; the record still must not claim Running.
+      }
+    }
+    bool cancel = r.contains("cancelRequested") && !r["cancelRequested"].is_null();
+    int sup_pid = r.value("supervisor", json::object()).value("pid", 0);
+    r["error"] = {{"message", "the supervising amlc process (pid " + std::to_string(sup_pid) +
+                                  ") ended before the run finished"}};
+    set_status(r, cancel ? kCanceled : kFailed);
+    std::error_code ec;
+    fs::remove_all(dir / "wd", ec);
+    return true;
+  });
+}
+
+std::vector<json> list_runs(const Workspace& ws, const ListFilter& filter) {
+  std::vector<json> out;
+  std::error_code ec;
+  if (!filter.experiment.empty()) validate_experiment_name(filter.experiment);
+  std::vector<fs::path> exp_dirs;
+  if (!filter.experiment.empty()) {
+    exp_dirs.push_back(experiments_dir(ws) / filter.experiment);
+  } else if (fs::is_directory(experiments_dir(ws), ec)) {
+    for (const auto& e : fs::directory_iterator(experiments_dir(ws), ec)) exp_dirs.push_back(e.path());
+  }
+  for (const auto& exp : exp_dirs) {
+    fs::path runs = exp / "runs";
+    if (!fs::is_directory(runs, ec)) continue;
+    for (const auto& r : fs::directory_iterator(runs, ec)) {
+      if (!fs::is_regular_file(r.path() / "run.json", ec)) continue;
+      json rec;
+      try {
+        rec = reconcile(ws, r.path());
+      } catch (const Error&) {
+        continue;  // a damaged record: 'workspace check' reports it
+      }
+      if (!filter.status.empty() && rec.value("status", "") != filter.status) continue;
+      if (!filter.parent_run_id.empty() && rec.value("parentRunId", json()) != filter.parent_run_id) continue;
+      bool tags_ok = true;
+      for (const auto& [k, v] : filter.tags) {
+        const json tags = rec.value("tags", json::object());
+        if (!tags.contains(k) || (!v.empty() && tags[k] != v)) tags_ok = false;
+      }
+      if (!tags_ok) continue;
+      out.push_back(std::move(rec));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const json& a, const json& b) {
+    std::string ca = a.value("createdUtc", ""), cb = b.value("createdUtc", "");
+    if (ca != cb) return ca > cb;
+    return a.value("runId", "") > b.value("runId", "");
+  });
+  if (filter.last > 0 && out.size() > filter.last) out.resize(filter.last);
+  return out;
+}
+
+std::vector<json> list_experiments(const Workspace& ws) {
+  std::vector<json> out;
+  std::error_code ec;
+  if (!fs::is_directory(experiments_dir(ws), ec)) return out;
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(experiments_dir(ws), ec)) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  for (const auto& d : dirs) {
+    size_t count = 0;
+    std::string last_id, last_time;
+    for (const auto& r : fs::directory_iterator(d / "runs", ec)) {
+      if (!fs::is_regular_file(r.path() / "run.json", ec)) continue;
+      ++count;
+      try {
+        json rec = read_run_record(r.path());
+        std::string t = rec.value("createdUtc", "");
+        if (t > last_time || (t == last_time && rec.value("runId", "") > last_id)) {
+          last_time = t;
+          last_id = rec.value("runId", "");
+        }
+      } catch (const Error&) {
+      }
+    }
+    out.push_back({{"name", d.filename().string()},
+                   {"runCount", count},
+                   {"lastRunId", last_id.empty() ? json() : json(last_id)},
+                   {"lastCreatedUtc", last_time.empty() ? json() : json(last_time)}});
+  }
+  return out;
+}
+
+void check_runs(const Workspace& ws, std::vector<std::string>& problems, json& stats) {
+  std::error_code ec;
+  size_t runs = 0;
+  BlobStore blobs(ws.blobs_dir());
+  if (fs::is_directory(experiments_dir(ws), ec)) {
+    for (const auto& exp : fs::directory_iterator(experiments_dir(ws), ec)) {
+      for (const auto& r : fs::directory_iterator(exp.path() / "runs", ec)) {
+        if (r.path().filename().string().find(".tmp.") != std::string::npos) continue;
+        fs::path file = r.path() / "run.json";
+        ++runs;
+        json rec;
+        try {
+          rec = read_run_record(r.path());
+        } catch (const std::exception& e) {
+          problems.push_back(e.what());
+          continue;
+        }
+        std::string id = r.path().filename().string();
+        if (rec.value("runId", "") != id) {
+          problems.push_back(file.string() + ": runId '" + rec.value("runId", "") + "' does not match its folder '" + id + "'");
+        }
+        if (rec.value("experimentName", "") != exp.path().filename().string()) {
+          problems.push_back(file.string() + ": experimentName does not match its folder");
+        }
+        std::string status = rec.value("status", "");
+        if (std::find(status_names().begin(), status_names().end(), status) == status_names().end()) {
+          problems.push_back(file.string() + ": unknown status '" + status + "'");
+        }
+        const json snap = rec.value("snapshot", json());
+        if (snap.is_object() && snap.contains("sha256")) {
+          std::string sha = snap.value("sha256", "");
+          if (!is_sha256_hex(sha) || !blobs.contains(sha)) {
+            problems.push_back(file.string() + ": snapshot blob " + sha + " is missing from the blob store");
+          }
+        }
+        fs::path link = index_dir(ws) / id;
+        if (!fs::is_symlink(link, ec)) {
+          problems.push_back(link.string() + ": index entry for run " + id + " is missing");
+        } else {
+          fs::path target = (link.parent_path() / fs::read_symlink(link, ec)).lexically_normal();
+          if (target != r.path().lexically_normal()) {
+            problems.push_back(link.string() + ": index entry points at " + target.string() + ", not " + r.path().string());
+          }
+        }
+      }
+    }
+  }
+  // Index entries must point at existing runs.
+  if (fs::is_directory(index_dir(ws), ec)) {
+    for (const auto& e : fs::directory_iterator(index_dir(ws), ec)) {
+      if (!fs::exists(e.path() / "run.json", ec)) {
+        problems.push_back(e.path().string() + ": index entry points at no run");
+      }
+    }
+  }
+  stats["runs"] = runs;
+}
+
+}  // namespace amlc::runs

@@ -1,0 +1,98 @@
+// Run records on disk.
+//
+//   <ws>/experiments/<exp>/runs/<id>/run.json        the record (atomic writes, under <id>/.lock)
+//                                   /logs/stdout.txt, stderr.txt, run.log (both streams, as they came)
+//                                   /outputs/         files the script wrote to ./outputs
+//                                   /metrics.jsonl    {"name","value","step","time","kind","source"} per line
+//                                   /metrics.raw.jsonl  what the script appends ($AMLC_METRICS_FILE)
+//                                   /wd/              the working directory while the run executes
+//                                   /cancel           marker: a cancel was requested
+//   <ws>/runs/<id> -> ../experiments/<exp>/runs/<id>  index: find a run by id alone
+//   snapshot: in the blob store (<ws>/blobs/sha256/..), named by run.json "snapshot.sha256"
+//
+// Status: NotStarted -> Queued -> Preparing -> Running -> Completed | Failed | Canceled. Every transition
+// is written to run.json ("status", "statusHistory"); Queued, Running and the final status are fsynced.
+// Record updates are read-modify-write under the run's own lock (<run dir>/.lock): one writer at a time per
+// run without serialising unrelated runs on the workspace lock.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "amlc/workspace/workspace.hpp"
+
+namespace amlc::runs {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// Status names (az ml's RunStatus spellings).
+inline constexpr const char* kNotStarted = "NotStarted";
+inline constexpr const char* kQueued = "Queued";
+inline constexpr const char* kPreparing = "Preparing";
+inline constexpr const char* kRunning = "Running";
+inline constexpr const char* kCompleted = "Completed";
+inline constexpr const char* kFailed = "Failed";
+inline constexpr const char* kCanceled = "Canceled";
+bool is_terminal(const std::string& status);
+const std::vector<std::string>& status_names();
+
+// --- for the registry (cmd_model.cpp) and everyone else -----------------------------------------------------
+// The record; NotFound if there is no such run. Has "runId", "experimentName", "status".
+json load_run(const Workspace& ws, const std::string& run_id);
+fs::path run_dir(const Workspace& ws, const std::string& run_id);      // NotFound if missing
+fs::path outputs_dir(const Workspace& ws, const std::string& run_id);  // <run dir>/outputs
+
+// --- names and paths -------------------------------------------------------------------------------------------
+// Experiment names: ^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$ (Usage error otherwise).
+void validate_experiment_name(const std::string& name);
+// Run ids: ^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$.
+void validate_run_id(const std::string& id);
+// "<experiment>_<unix seconds>_<8 hex>".
+std::string new_run_id(const std::string& experiment);
+fs::path experiments_dir(const Workspace& ws);
+fs::path run_dir_for(const Workspace& ws, const std::string& experiment, const std::string& run_id);
+fs::path index_dir(const Workspace& ws);  // <ws>/runs
+std::optional<fs::path> find_run_dir(const Workspace& ws, const std::string& run_id);
+
+// --- records ---------------------------------------------------------------------------------------------------
+json read_run_record(const fs::path& dir);  // Damaged if unreadable
+// Writes run.json atomically; `durable` adds the fsyncs (file and directory).
+void write_run_record(const fs::path& dir, const json& record, bool durable);
+// Locks the run, reads run.json, calls fn, writes the result back (durable if fn returns true). Returns it.
+json update_run(const fs::path& dir, const std::function<bool(json& record)>& fn);
+// Appends {"status", "time"} to statusHistory and sets status (and startTimeUtc/endTimeUtc where due).
+void set_status(json& record, const std::string& status);
+
+// --- queries ---------------------------------------------------------------------------------------------------
+struct ListFilter {
+  std::string experiment;              // "" = all
+  std::string status;                  // "" = any
+  std::map<std::string, std::string> tags;  // all must match (empty value: tag present)
+  std::string parent_run_id;           // "" = any
+  size_t last = 0;                     // 0 = all; else the newest N
+};
+// Newest first (by createdUtc, then id). Reconciles runs whose supervisor is gone (see reconcile).
+std::vector<json> list_runs(const Workspace& ws, const ListFilter& filter);
+// {"name", "runCount", "lastRunId", "lastCreatedUtc"} per experiment, by name.
+std::vector<json> list_experiments(const Workspace& ws);
+
+// --- supervision -----------------------------------------------------------------------------------------------
+// {"pid", "startTicks", "host"} of this process (startTicks: /proc/<pid>/stat field 22, to detect pid reuse).
+json supervisor_info(int pid);
+bool supervisor_alive(const json& info);
+// A run that is not finished but whose supervisor is gone becomes Failed (or Canceled if a cancel was
+// requested); its leftover process group / container is killed. Returns the (possibly updated) record.
+json reconcile(const Workspace& ws, const fs::path& dir);
+
+// `workspace check` hook: every run record parses and names its run, the index points at it, the snapshot blob
+// exists, no finished run still has a working directory.
+void check_runs(const Workspace& ws, std::vector<std::string>& problems, json& stats);
+
+}  // namespace amlc::runs
