@@ -84,19 +84,20 @@ int main(int argc, char** argv) {
     };
     std::vector<Variant> vs{{"amlc_random", "random", {}}, {"amlc_bayesian", "bayesian", {}}};
     if (variants) {
+      vs.push_back({"amlc_tpe", "tpe", {}});
       TpeOptions uni;
       uni.multivariate = false;
-      vs.push_back({"amlc_tpe_univariate", "bayesian", uni});
+      vs.push_back({"amlc_tpe_univariate", "tpe", uni});
     }
     for (const auto& v : vs) {
-      std::string yaml = "parameters:\n" + prob.yaml_params + "sampling: " + v.sampling +
+      std::string yaml = "parameters:\n" + prob.yaml_params + "sampling: " + (v.sampling == "tpe" ? std::string("bayesian") : v.sampling) +
                          "\nprimary_metric: {name: f, goal: minimize}\nmax_total_runs: " + std::to_string(trials) + "\nmax_concurrent_runs: 1\n";
       SweepConfig cfg = parse_config_text(yaml, prob.name + ".yml");
       std::vector<double> regrets;
       auto t0 = std::chrono::steady_clock::now();
       for (int s = 0; s < seeds; ++s) {
         std::unique_ptr<Sampler> sampler;
-        if (v.sampling == "bayesian") sampler = std::make_unique<TpeSampler>(cfg, static_cast<std::uint64_t>(s), v.opt);
+        if (v.sampling == "tpe") sampler = std::make_unique<TpeSampler>(cfg, static_cast<std::uint64_t>(s), v.opt);
         else sampler = make_sampler(cfg, static_cast<std::uint64_t>(s));
         History h;
         double best = INFINITY;

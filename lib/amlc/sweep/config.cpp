@@ -208,7 +208,11 @@ class ExprParser {
   size_t pos_ = 0;
 };
 
-std::string show(double d) { return format_value(json(d)); }
+std::string show(double d) {  // shortest round-trip form, no ".0" (as the user wrote it)
+  char buf[64];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  return ec == std::errc() ? std::string(buf, p) : std::to_string(d);
+}
 
 // Validates argument counts/ranges and fills `out`. `where` is the pointer used in errors.
 void build_parameter(const config::Document& doc, const std::string& where, Parameter& out, const std::vector<Arg>& args) {

@@ -146,7 +146,16 @@ SweepState replay(const std::vector<json>& records, const std::string& source) {
         st.config = r.at("config");
         st.seed = r.at("seed").get<std::uint64_t>();
       } else if (ev == "sweep_resumed") {
-        // informational; trial_started records reset the series
+        // the interrupted trials go back to the queue (same params); their next trial_started restarts them
+        for (const auto& i : r.at("requeued")) {
+          int idx = i.get<int>();
+          if (idx < 0 || idx >= static_cast<int>(st.trials.size())) damaged(where, "sweep_resumed names unknown trial " + std::to_string(idx));
+          TrialRecord& t = st.trials[static_cast<size_t>(idx)];
+          if (t.status != TrialStatus::Running) continue;
+          t.status = TrialStatus::Queued;
+          t.metrics.clear();
+          t.best.reset();
+        }
       } else if (ev == "trial_created") {
         int idx = r.at("index").get<int>();
         const json& params = r.at("params");

@@ -4,7 +4,7 @@
 //
 // Events (every record has "event" and "time"):
 //   sweep_started   {config: SweepConfig::to_json(), seed}
-//   sweep_resumed   {requeued: [index...]}
+//   sweep_resumed   {requeued: [index...]}     (those Running trials go back to Queued: same params, series cleared)
 //   trial_created   {index, params}
 //   trial_started   {index}                      (a re-start after resume clears the trial's metric series)
 //   trial_metric    {index, interval, value}     (interval = 1-based position in the series)

@@ -106,7 +106,7 @@ std::unique_ptr<Sampler> make_sampler(const SweepConfig& cfg, std::uint64_t seed
   switch (cfg.sampling) {
     case SamplingType::Random: return std::make_unique<RandomSampler>(cfg, seed);
     case SamplingType::Grid: return std::make_unique<GridSampler>(cfg);
-    case SamplingType::Bayesian: return std::make_unique<TpeSampler>(cfg, seed);
+    case SamplingType::Bayesian: return std::make_unique<GpSampler>(cfg, seed);
   }
   return std::make_unique<RandomSampler>(cfg, seed);
 }
@@ -159,8 +159,8 @@ bool GridSampler::exhausted(const History& history) const { return static_cast<l
 
 // ---------------------------------------------------------------- TPE
 
-TpeSampler::TpeSampler(SweepConfig cfg, std::uint64_t seed, TpeOptions opt) : cfg_(std::move(cfg)), seed_(seed), opt_(opt) {
-  for (const auto& p : cfg_.parameters) {
+SearchSpace::SearchSpace(const SweepConfig& cfg) : params_(cfg.parameters) {
+  for (const auto& p : params_) {
     Dim d;
     switch (p.kind) {
       case ExprKind::Choice:
@@ -190,10 +190,16 @@ TpeSampler::TpeSampler(SweepConfig cfg, std::uint64_t seed, TpeOptions opt) : cf
   }
 }
 
-std::vector<double> TpeSampler::to_internal(const json& params) const {
-  std::vector<double> x(cfg_.parameters.size());
-  for (size_t j = 0; j < cfg_.parameters.size(); ++j) {
-    const Parameter& p = cfg_.parameters[j];
+json SearchSpace::random(std::mt19937_64& rng) const {
+  json params = json::object();
+  for (const auto& p : params_) params[p.name] = sample_parameter(p, rng);
+  return params;
+}
+
+std::vector<double> SearchSpace::to_internal(const json& params) const {
+  std::vector<double> x(params_.size());
+  for (size_t j = 0; j < params_.size(); ++j) {
+    const Parameter& p = params_[j];
     if (!params.contains(p.name)) return {};
     const json& v = params.at(p.name);
     const Dim& d = dims_[j];
@@ -217,10 +223,10 @@ std::vector<double> TpeSampler::to_internal(const json& params) const {
   return x;
 }
 
-json TpeSampler::from_internal(const std::vector<double>& x) const {
+json SearchSpace::from_internal(const std::vector<double>& x) const {
   json params = json::object();
-  for (size_t j = 0; j < cfg_.parameters.size(); ++j) {
-    const Parameter& p = cfg_.parameters[j];
+  for (size_t j = 0; j < params_.size(); ++j) {
+    const Parameter& p = params_[j];
     double v = x[j];
     switch (p.kind) {
       case ExprKind::Choice: params[p.name] = p.options[static_cast<size_t>(std::clamp<double>(std::nearbyint(v), 0, static_cast<double>(p.options.size() - 1)))]; break;
@@ -237,6 +243,9 @@ json TpeSampler::from_internal(const std::vector<double>& x) const {
   }
   return params;
 }
+
+TpeSampler::TpeSampler(SweepConfig cfg, std::uint64_t seed, TpeOptions opt)
+    : cfg_(std::move(cfg)), seed_(seed), opt_(opt), space_(cfg_), dims_(space_.dims()) {}
 
 namespace {
 

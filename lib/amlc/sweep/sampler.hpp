@@ -94,6 +94,29 @@ class GridSampler : public Sampler {
   long long size_ = 0;
 };
 
+// The search space in internal coordinates (what the model-based samplers work on): categorical choice
+// index; randint as an integer dimension [0, upper-1]; uniform/quniform on [lo, hi]; loguniform/qloguniform
+// on their log range [lo, hi]; the normal family on mu +- 3 sigma (not allowed for bayesian by the config).
+class SearchSpace {
+ public:
+  struct Dim {
+    bool categorical = false;
+    int n_choices = 0;
+    double low = 0, high = 1;  // internal range
+    double step = 0;           // 1 for randint (integer dimension), 0 otherwise
+  };
+  explicit SearchSpace(const SweepConfig& cfg);
+  const std::vector<Dim>& dims() const { return dims_; }
+  // Empty when the params do not fit the space (missing name, unknown choice, not a number).
+  std::vector<double> to_internal(const json& params) const;
+  json from_internal(const std::vector<double>& x) const;
+  json random(std::mt19937_64& rng) const;  // as RandomSampler
+
+ private:
+  std::vector<Parameter> params_;
+  std::vector<Dim> dims_;
+};
+
 struct TpeOptions {
   int n_startup_trials = 10;
   int n_ei_candidates = 24;
@@ -108,22 +131,49 @@ class TpeSampler : public Sampler {
   std::vector<json> suggest(int n, const History& history) override;
 
   // Internal coordinates (what the estimator models) <-> parameter values. Exposed for tests.
-  std::vector<double> to_internal(const json& params) const;
-  json from_internal(const std::vector<double>& x) const;
+  std::vector<double> to_internal(const json& params) const { return space_.to_internal(params); }
+  json from_internal(const std::vector<double>& x) const { return space_.from_internal(x); }
 
  private:
-  struct Dim {
-    bool categorical = false;
-    int n_choices = 0;
-    double low = 0, high = 1;  // internal range
-    double step = 0;           // 1 for randint (integer dimension), 0 otherwise
-  };
   json propose(int index, const History& history, const std::vector<std::pair<std::vector<double>, double>>& liars);
 
   SweepConfig cfg_;
   std::uint64_t seed_;
   TpeOptions opt_;
-  std::vector<Dim> dims_;
+  SearchSpace space_;
+  std::vector<SearchSpace::Dim> dims_;
+};
+
+// Gaussian-process Bayesian optimisation with expected improvement: the default for "bayesian".
+//  - Startup: the first n_startup_trials (10) trials with a value are random (identical to RandomSampler).
+//  - Model: inputs scaled to the unit cube (categorical dims compared by equality), outputs standardised;
+//    Matern-5/2 kernel with one length scale per dimension (ARD), signal variance and noise variance,
+//    fitted by maximising the log marginal likelihood (plus a weak log-normal prior on the length
+//    scales) with a deterministic pattern search in log space.
+//  - Acquisition: log expected improvement over the best observed value, maximised over 1000 random
+//    points, then Gaussian perturbations around the best observations and the best candidates, then a
+//    shrinking local search. Integer dims are rounded before evaluation.
+//  - Concurrency: constant liar: running/queued trials and the proposals made earlier in the same
+//    suggest() call join the conditioning data with the worst observed value.
+//  - At most 250 observations are modelled (the 50 best and the 200 most recent) to bound the cost.
+struct GpOptions {
+  int n_startup_trials = 10;
+  int n_candidates = 1000;
+  bool constant_liar = true;
+  int max_points = 250;
+};
+
+class GpSampler : public Sampler {
+ public:
+  GpSampler(SweepConfig cfg, std::uint64_t seed, GpOptions opt = {});
+  std::vector<json> suggest(int n, const History& history) override;
+
+ private:
+  json propose(int index, const History& history, const std::vector<std::vector<double>>& pending);
+  SweepConfig cfg_;
+  std::uint64_t seed_;
+  GpOptions opt_;
+  SearchSpace space_;
 };
 
 }  // namespace amlc::sweep

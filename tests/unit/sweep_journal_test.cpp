@@ -1,0 +1,207 @@
+// Sweep journal: write, replay, torn last line, duplicates, damage, resume.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
+#include "amlc/sweep/journal.hpp"
+#include "support/harness.hpp"
+
+using namespace amlc::sweep;
+
+namespace {
+
+SweepConfig small_config() {
+  return parse_config_text("parameters:\n  x: uniform(0, 1)\n  k: choice(1, 2)\nsampling: random\nprimary_metric: {name: acc, goal: maximize}\n"
+                           "max_total_runs: 6\nmax_concurrent_runs: 2\nseed: 11\npolicy: {type: MedianStoppingPolicy, delay_evaluation: 1}\n",
+                           "s.yml");
+}
+
+void append_raw(const std::filesystem::path& p, const std::string& s) {
+  std::ofstream f(p, std::ios::app | std::ios::binary);
+  f << s;
+}
+
+}  // namespace
+
+TEST_CASE("journal: records replay into the sweep state") {
+  amlc::test::TempDir tmp;
+  auto path = tmp / "journal.jsonl";
+  SweepConfig cfg = small_config();
+  Journal j(path);
+  j.sweep_started(cfg, 11);
+  auto sampler = make_sampler(cfg, 11);
+  auto params = sampler->suggest(3, {});
+  for (int i = 0; i < 3; ++i) j.trial_created(i, params[static_cast<size_t>(i)]);
+  j.trial_started(0);
+  j.trial_started(1);
+  j.trial_metric(0, 1, 0.5);
+  j.trial_metric(0, 2, 0.7);
+  j.trial_metric(1, 1, 0.1);
+  Decision d{1, 1, "median_stopping", json{{"median", 0.3}}, "below the median"};
+  j.trial_canceled(1, d);
+  j.trial_finished(1, TrialStatus::Canceled, 0.1);
+  j.trial_finished(0, TrialStatus::Completed, 0.7);
+  j.trial_started(2);
+
+  SweepState st = replay(path);
+  CHECK(st.started);
+  CHECK(st.seed == 11);
+  CHECK(SweepConfig::from_json(st.config).to_json() == cfg.to_json());
+  REQUIRE(st.created() == 3);
+  CHECK(st.trials[0].params == params[0]);
+  CHECK(st.trials[0].status == TrialStatus::Completed);
+  CHECK(*st.trials[0].best == 0.7);
+  CHECK(st.trials[0].metrics == std::vector<double>{0.5, 0.7});
+  CHECK(st.trials[1].status == TrialStatus::Canceled);
+  REQUIRE(st.trials[1].canceled_by);
+  CHECK(st.trials[1].canceled_by->numbers["median"] == 0.3);
+  CHECK(*st.trials[1].best == 0.1);
+  CHECK(st.trials[2].status == TrialStatus::Running);
+  CHECK(st.count(TrialStatus::Completed) == 1);
+  CHECK(st.count(TrialStatus::Canceled) == 1);
+  CHECK(st.active() == 1);
+  CHECK_FALSE(st.torn_tail);
+  auto h = st.history(Goal::Maximize);
+  CHECK(*h[0].value == 0.7);
+  auto series = st.series();
+  REQUIRE(series.size() == 3);
+  CHECK(series[2].running);
+  CHECK_FALSE(series[0].running);
+}
+
+TEST_CASE("journal: a torn last line is ignored and repaired before the next append") {
+  amlc::test::TempDir tmp;
+  auto path = tmp / "journal.jsonl";
+  SweepConfig cfg = small_config();
+  {
+    Journal j(path);
+    j.sweep_started(cfg, 11);
+    j.trial_created(0, json{{"x", 0.5}, {"k", 1}});
+    j.trial_started(0);
+  }
+  append_raw(path, R"({"event": "trial_finished", "index": 0, "stat)");
+  bool torn = false;
+  auto recs = read_journal(path, &torn);
+  CHECK(torn);
+  CHECK(recs.size() == 3);
+  SweepState st = replay(path);
+  CHECK(st.torn_tail);
+  CHECK(st.trials[0].status == TrialStatus::Running);
+  // a complete-looking last line without its newline is also torn
+  {
+    Journal j(path);  // cuts the torn tail
+    CHECK(amlc::read_file(path).back() == '\n');
+    j.trial_finished(0, TrialStatus::Completed, 0.9);
+  }
+  st = replay(path);
+  CHECK_FALSE(st.torn_tail);
+  CHECK(st.trials[0].status == TrialStatus::Completed);
+  // an unparsable line in the middle is damage
+  append_raw(path, "garbage\n");
+  append_raw(path, R"({"event": "sweep_finished", "status": "Completed"})" "\n");
+  try {
+    replay(path);
+    FAIL("expected damage");
+  } catch (const amlc::Error& e) {
+    CHECK(e.kind() == amlc::ErrorKind::Damaged);
+    CHECK(std::string(e.what()) == path.string() + ":5: not a journal record");
+  }
+}
+
+TEST_CASE("journal: duplicate records never count a trial twice") {
+  std::vector<json> recs{
+      {{"event", "sweep_started"}, {"config", small_config().to_json()}, {"seed", 11}},
+      {{"event", "sweep_started"}, {"config", small_config().to_json()}, {"seed", 11}},
+      {{"event", "trial_created"}, {"index", 0}, {"params", {{"x", 0.1}, {"k", 2}}}},
+      {{"event", "trial_created"}, {"index", 0}, {"params", {{"x", 0.1}, {"k", 2}}}},
+      {{"event", "trial_started"}, {"index", 0}},
+      {{"event", "trial_started"}, {"index", 0}},
+      {{"event", "trial_metric"}, {"index", 0}, {"interval", 1}, {"value", 0.3}},
+      {{"event", "trial_metric"}, {"index", 0}, {"interval", 1}, {"value", 0.3}},
+      {{"event", "trial_finished"}, {"index", 0}, {"status", "Failed"}, {"best", 0.3}},
+      {{"event", "trial_finished"}, {"index", 0}, {"status", "Failed"}, {"best", 0.3}},
+      {{"event", "trial_finished"}, {"index", 0}, {"status", "Completed"}, {"best", 0.3}},
+  };
+  SweepState st = replay(recs);
+  REQUIRE(st.created() == 1);
+  CHECK(st.trials[0].metrics == std::vector<double>{0.3});
+  CHECK(st.trials[0].starts == 1);
+  CHECK(st.count(TrialStatus::Failed) == 1);
+  CHECK(st.count(TrialStatus::Completed) == 0);
+  CHECK(st.ignored == 6);
+  // same index with other params is damage; so is a gap
+  recs.push_back({{"event", "trial_created"}, {"index", 0}, {"params", {{"x", 0.2}, {"k", 2}}}});
+  CHECK_THROWS_AS(replay(recs), amlc::Error);
+  std::vector<json> gap{{{"event", "trial_created"}, {"index", 1}, {"params", json::object()}}};
+  CHECK_THROWS_WITH(replay(gap, "j"), "j: trial 1 created before trial 0");
+}
+
+TEST_CASE("journal: resume re-queues interrupted trials with the same params and feeds values to the sampler") {
+  amlc::test::TempDir tmp;
+  auto path = tmp / "journal.jsonl";
+  SweepConfig cfg = small_config();
+  std::vector<json> params;
+  {
+    Journal j(path);
+    j.sweep_started(cfg, 11);
+    auto sampler = make_sampler(cfg, 11);
+    params = sampler->suggest(2, {});
+    j.trial_created(0, params[0]);
+    j.trial_created(1, params[1]);
+    j.trial_started(0);
+    j.trial_started(1);
+    j.trial_metric(0, 1, 0.4);
+    j.trial_finished(0, TrialStatus::Completed, 0.4);
+    j.trial_metric(1, 1, 0.2);
+    // crash here: trial 1 was running
+  }
+  SweepState st = replay(path);
+  SweepConfig back = SweepConfig::from_json(st.config);
+  auto sampler = make_sampler(back, st.seed);
+  CHECK(st.active() == 1);
+  auto requeued = st.requeue_interrupted();
+  CHECK(requeued == std::vector<int>{1});
+  CHECK(st.trials[1].params == params[1]);
+  CHECK(st.trials[1].metrics.empty());
+  CHECK(st.queued() == std::vector<int>{1});
+  // slots: 2 concurrent, 1 queued -> 1 new trial may be created, 1 queued may start
+  CHECK(st.can_create(back, *sampler, back.goal) == 1);
+  CHECK(st.can_start(back) == std::vector<int>{1});
+  auto h = st.history(back.goal);
+  CHECK(*h[0].value == 0.4);
+  CHECK(h[1].status == TrialStatus::Queued);
+  // the sampler proposes trial 2 exactly as the uninterrupted sweep would
+  auto next = sampler->suggest(1, h);
+  CHECK(next[0] == RandomSampler(cfg, 11).suggest(3, {})[2]);
+  Journal j(path);
+  j.sweep_resumed(requeued);
+  j.trial_started(1);
+  j.trial_metric(1, 1, 0.6);
+  j.trial_finished(1, TrialStatus::Completed, 0.6);
+  SweepState after = replay(path);
+  CHECK(after.trials[1].starts == 2);
+  CHECK(after.trials[1].metrics == std::vector<double>{0.6});
+  CHECK(after.count(TrialStatus::Completed) == 2);
+  CHECK_FALSE(after.done(back, *sampler, back.goal));  // 4 more runs allowed
+}
+
+TEST_CASE("journal: max_failures stops creating and starting trials") {
+  SweepConfig cfg = small_config();  // max_failures default = min(6, max(3, 1)) = 3
+  CHECK(cfg.max_failures == 3);
+  SweepState st;
+  for (int i = 0; i < 3; ++i) {
+    TrialRecord t;
+    t.index = i;
+    t.status = TrialStatus::Failed;
+    st.trials.push_back(t);
+  }
+  TrialRecord q;
+  q.index = 3;
+  st.trials.push_back(q);
+  auto sampler = make_sampler(cfg, 1);
+  CHECK(st.can_create(cfg, *sampler, cfg.goal) == 0);
+  CHECK(st.can_start(cfg).empty());
+  CHECK(st.done(cfg, *sampler, cfg.goal));
+}
