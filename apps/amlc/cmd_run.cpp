@@ -141,7 +141,7 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
     sub->add_option("--target,--ct", o->target, "Where to run: local (default) or docker");
     sub->add_option("--run-id", o->run_id, "Run id (default: <experiment>_<unix time>_<8 hex>)");
     sub->add_flag("--async", o->async, "Return at once; the run continues in the background");
-    sub->add_option("--tag,--tags", o->tags, "Tag key=value (repeatable)");
+    sub->add_option("--tag,--tags", o->tags, "Tag key=value (repeatable)")->allow_extra_args(false);
     sub->add_option("script", o->script_and_args,
                     "SCRIPT [ARGS...]: everything after SCRIPT is passed to it verbatim");
     sub->positionals_at_end(true);
@@ -235,7 +235,7 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
     sub->add_option("-e,--experiment-name", o->experiment, "Only this experiment");
     sub->add_option("--status", o->status, "Only runs with this status")->check(CLI::IsMember(runs::status_names()));
     sub->add_option("--last", o->last, "How many (default 10; 0 = all)");
-    sub->add_option("--tag,--tags", o->tags, "Only runs with tag key=value (or key) (repeatable)");
+    sub->add_option("--tag,--tags", o->tags, "Only runs with tag key=value (or key) (repeatable)")->allow_extra_args(false);
     sub->add_option("--parent-run-id", o->parent, "Only children of this run");
     add_examples(sub, {"amlc run list -o table", "amlc run list -e mnist --status Failed --last 0"});
     on_run(sub, ctx, [o](Context& c) {
