@@ -198,6 +198,12 @@ TEST_CASE("model cache: materialized once from the blob store, then reused") {
   CHECK(test::read_text(dir / "model.bin") == "weights");
   CHECK(test::read_text(dir / "sub" / "vocab.txt") == "vocab");
   CHECK(materialize_model(ws, rec) == dir);
+  // The same version number with other files (re-registered after a delete) is not served stale.
+  json reused = rec;
+  reused["files"] = json::array({{{"path", "model.bin"}, {"sha256", b2.sha256}, {"size", 5}, {"mode", "0644"}}});
+  CHECK(materialize_model(ws, reused) == dir);
+  CHECK(test::read_text(dir / "model.bin") == "vocab");
+  CHECK_FALSE(fs::exists(dir / "sub"));
   json bad = rec;
   bad["version"] = 5;
   bad["files"][0]["path"] = "../escape";

@@ -8,6 +8,7 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
+#include "amlc/core/hash.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/registry/blob_store.hpp"
 #include "amlc/registry/registry.hpp"
@@ -28,9 +29,17 @@ fs::path materialize_model(const Workspace& ws, const nlohmann::json& record) {
     fail(ErrorKind::Damaged, "model record lacks name/version", "run 'amlc workspace check'", e.what());
   }
   fs::path target = model_cache_dir(ws, name, version);
+  // A sibling marker names the exact file list: a version number reused after a delete is not served stale.
+  const std::string digest = sha256_hex(record.value("files", nlohmann::json::array()).dump());
+  const fs::path marker = target.parent_path() / (std::to_string(version) + ".files-sha256");
   std::error_code ec;
-  if (fs::is_directory(target, ec)) return target;
+  if (fs::is_directory(target, ec)) {
+    if (trim(read_file_if_exists(marker).value_or("")) == digest) return target;
+    fs::path old = temp_sibling(target);
+    if (::rename(target.c_str(), old.c_str()) == 0) fs::remove_all(old, ec);
+  }
   create_directories_durable(target.parent_path());
+  write_file_atomic(marker, digest + "\n");
   fs::path staging = temp_sibling(target);
   BlobStore blobs(ws.blobs_dir());
   try {
