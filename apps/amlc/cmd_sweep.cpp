@@ -1,9 +1,370 @@
-// Placeholder: filled in by the sweep work.
+// amlc sweep submit|resume|list|show|best|cancel, amlc run submit-hyperdrive (az ml's spelling).
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "amlc/core/error.hpp"
+#include "amlc/core/signals.hpp"
+#include "amlc/core/util.hpp"
+#include "amlc/registry/registry.hpp"
+#include "amlc/runs/executor.hpp"
+#include "amlc/runs/runconfig.hpp"
+#include "amlc/runs/store.hpp"
+#include "amlc/sweep/config.hpp"
+#include "amlc/sweep/scheduler.hpp"
+#include "amlc/sweep/store.hpp"
+#include "amlc/workspace/check.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {
 
-void add_sweep_commands(CLI::App&, Context&) {}
-void add_run_hyperdrive_command(CLI::App*, Context&) {}
+namespace {
+
+const std::vector<output::Column>& sweep_columns() {
+  static const std::vector<output::Column> cols{{"SweepId", "/sweepId"},       {"Experiment", "/experimentName"},
+                                                {"Status", "/status"},         {"Trials", "/trials/total"},
+                                                {"Completed", "/trials/completed"}, {"BestRunId", "/bestRunId"},
+                                                {"BestMetric", "/bestMetric"}};
+  return cols;
+}
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+struct SubmitOpts {
+  std::string config_file;
+  std::string source_dir = ".";
+  std::string experiment = "default";
+  std::string runconfig;
+  std::string target;
+  long long seed = -1;
+  bool async = false;
+  std::vector<std::string> script_and_args;
+};
+
+// HyperDrive's lookup: FILE as a path if it exists, else a file of that name under the source directory's
+// .azureml/ or ./.azureml/.
+fs::path find_hyperdrive_file(const std::string& name, const fs::path& source_dir) {
+  std::error_code ec;
+  std::vector<fs::path> tried = {name, source_dir / ".azureml" / name, fs::path(".azureml") / name};
+  for (const auto& p : tried)
+    if (fs::is_regular_file(p, ec)) return p;
+  std::vector<std::string> shown;
+  for (const auto& p : tried) shown.push_back(p.string());
+  not_found("HyperDrive configuration '" + name + "' not found (looked at " + join(shown, ", ") + ")",
+            "pass the path of the sweep YAML file");
+}
+
+// The scheduler's callbacks: a redrawn progress line on a TTY, a line per finished trial with --verbose.
+sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
+  sweep::ScheduleOptions so;
+  const bool tty = c.stderr_tty;
+  if (tty) {
+    so.on_progress = [id](const sweep::Progress& p) {
+      int done = p.completed + p.failed + p.canceled;
+      std::string line = "sweep " + id + ": " + std::to_string(done) + "/" + std::to_string(p.total) + " done (" +
+                         std::to_string(p.completed) + " completed, " + std::to_string(p.failed) + " failed, " +
+                         std::to_string(p.canceled) + " canceled), " + std::to_string(p.running) + " running" +
+                         (p.best ? ", best " + num(*p.best) + " (" + p.best_run_id + ")" : "");
+      std::cerr << "\r\033[K" << line << std::flush;
+    };
+  }
+  so.on_trial_finished = [&c, tty](const json& t) {
+    if (tty || !c.verbose) return;
+    std::string line = "amlc: trial " + t.value("runId", std::string()) + " " + t.value("status", std::string()) +
+                       " " + t["parameters"].dump() +
+                       (t["bestMetric"].is_number() ? " best=" + num(t["bestMetric"].get<double>()) : "");
+    if (t.contains("canceledReason")) line += " (" + t["canceledReason"].get<std::string>() + ")";
+    c.info(line, true);
+  };
+  so.on_warning = [&c, tty](const std::string& w) {
+    if (tty) std::cerr << "\r\033[K";
+    c.info("amlc: warning: " + w, true);
+  };
+  return so;
+}
+
+// Prints the final summary and turns the sweep's end into the exit code.
+int finish_sweep(Context& c, json summary) {
+  if (c.stderr_tty) std::cerr << "\n";
+  bool interrupted_here = summary.value("interrupted", false);
+  summary.erase("interrupted");
+  c.print(summary, sweep_columns());
+  std::string id = summary.value("sweepId", "");
+  std::string status = summary.value("status", "");
+  if (status == sweep::kSweepCompleted) return 0;
+  json err = summary.value("error", json());
+  std::string msg = err.is_object() ? err.value("message", std::string()) : std::string();
+  std::string details = err.is_object() && err.value("details", json()).is_string() ? err["details"].get<std::string>() : "";
+  if (interrupted_here) fail(ErrorKind::Interrupted, "sweep " + id + " canceled (interrupted)", "its record: 'amlc sweep show " + id + "'");
+  fail(ErrorKind::General, "sweep " + id + " " + (status == sweep::kSweepCanceled ? "was canceled" : "failed") +
+                               (msg.empty() ? "" : ": " + msg) + (details.empty() ? "" : "\n" + details),
+       "see the trials with 'amlc sweep show " + id + "'");
+}
+
+int submit(Context& c, const SubmitOpts& o, bool az_spelling) {
+  // 1. Everything validated before anything is written.
+  if (!o.script_and_args.empty() && !o.script_and_args[0].empty() && o.script_and_args[0][0] == '-') {
+    usage_error("unknown option '" + o.script_and_args[0] + "' before the script",
+                "options of amlc go before SCRIPT; everything after SCRIPT is passed to it");
+  }
+  fs::path cfg_path = az_spelling ? find_hyperdrive_file(o.config_file, o.source_dir) : fs::path(o.config_file);
+  sweep::SubmitRequest req;
+  req.config = sweep::load_config(cfg_path);
+  req.config_file = cfg_path.string();
+  runs::RunRequest& r = req.run;
+  r.experiment = o.experiment;
+  r.source_dir = o.source_dir;
+  if (!o.runconfig.empty()) {
+    fs::path rcp = runs::find_run_config(o.runconfig, o.source_dir);
+    runs::RunConfig rc = runs::load_run_config(rcp);
+    req.runconfig_file = rcp.string();
+    if (rc.script) r.script = *rc.script;
+    if (rc.arguments) r.arguments = *rc.arguments;
+    if (rc.command) r.command = *rc.command;
+    if (rc.target) r.target = *rc.target;
+    if (rc.interpreter) r.interpreter = *rc.interpreter;
+    if (rc.base_image) r.image = *rc.base_image;
+    r.environment = rc.environment_variables;
+    if (rc.metrics_regex) {
+      r.metrics_regex = *rc.metrics_regex;
+      r.metrics_regex_where = rc.metrics_regex_where;
+    }
+    r.metrics_from_stdout = rc.metrics_from_stdout;
+    if (rc.max_files) r.limits.max_files = *rc.max_files;
+    if (rc.max_mb) r.limits.max_bytes = *rc.max_mb * 1024 * 1024;
+    if (rc.grace_seconds) r.grace_seconds = *rc.grace_seconds;
+    if (rc.max_duration_seconds) r.max_duration_seconds = *rc.max_duration_seconds;
+  }
+  auto env_limits = archive::SnapshotLimits::from_env();
+  if (std::getenv("AMLC_SNAPSHOT_MAX_FILES")) r.limits.max_files = env_limits.max_files;
+  if (std::getenv("AMLC_SNAPSHOT_MAX_MB")) r.limits.max_bytes = env_limits.max_bytes;
+  if (!o.script_and_args.empty()) {
+    r.script = o.script_and_args[0];
+    r.arguments.assign(o.script_and_args.begin() + 1, o.script_and_args.end());
+  }
+  if (!o.target.empty()) r.target = o.target;
+  if (r.script.empty() && r.command.empty()) {
+    usage_error("no script given", az_spelling ? "amlc run submit-hyperdrive --hyperdrive-configuration-name FILE -c RUNCONFIG SCRIPT [ARGS...]"
+                                               : "amlc sweep submit -f sweep.yml [options] SCRIPT [ARGS...]");
+  }
+  if (o.seed >= 0) req.seed = static_cast<std::uint64_t>(o.seed);
+  for (const auto& w : req.config.warnings) c.info("amlc: warning: " + w, true);
+
+  // 2. Write.
+  Workspace& ws = c.workspace();
+  json rec = sweep::create_sweep(ws, req);
+  std::string id = rec["sweepId"];
+  if (o.async) {
+    sweep::spawn_sweep_supervisor(ws, id);
+    c.info("amlc: sweep " + id + " submitted; follow it with 'amlc sweep show " + id + "'", true);
+    c.print(sweep::sweep_summary(ws, id), sweep_columns());
+    return 0;
+  }
+  c.info("amlc: sweep " + id + " (" + std::to_string(req.config.max_total_runs) + " trials, " +
+             std::to_string(req.config.max_concurrent_runs) + " at a time)",
+         true);
+  return finish_sweep(c, sweep::run_sweep(ws, id, schedule_options(c, id)));
+}
+
+void add_submit_options(CLI::App* sub, SubmitOpts& o) {
+  sub->add_option("--source-directory", o.source_dir, "Folder to snapshot and run the trials in (default: .)");
+  sub->add_option("-e,--experiment-name", o.experiment, "Experiment (default: default)");
+  sub->add_option("--target,--ct", o.target, "Where the trials run: local (default) or docker");
+  sub->add_flag("--async", o.async, "Return at once; a background process runs the sweep");
+  sub->add_option("script", o.script_and_args,
+                  "SCRIPT [ARGS...]: passed to every trial verbatim, followed by the trial's --name value pairs");
+  sub->positionals_at_end(true);
+}
+
+}  // namespace
+
+void add_run_hyperdrive_command(CLI::App* run_group, Context& ctx) {
+  auto o = std::make_shared<SubmitOpts>();
+  CLI::App* sub = run_group->add_subcommand("submit-hyperdrive", "Submit a HyperDrive sweep (az ml's spelling of 'amlc sweep submit')");
+  sub->add_option("--hyperdrive-configuration-name", o->config_file, "The HyperDrive YAML file")->required();
+  sub->add_option("-c,--run-configuration-name", o->runconfig,
+                  "Run configuration (required, as az): a file, or NAME for .azureml/NAME.runconfig")
+      ->required();
+  sub->add_option("--seed", o->seed, "Sampler seed (default: the file's seed, else random; recorded)");
+  add_submit_options(sub, *o);
+  add_examples(sub, {"amlc run submit-hyperdrive --hyperdrive-configuration-name hd.yml -c sklearn -e tune train.py",
+                     "amlc run submit-hyperdrive --hyperdrive-configuration-name hd.yml -c .azureml/train.runconfig --async train.py --epochs 3"});
+  on_run(sub, ctx, [o](Context& c) { return submit(c, *o, true); });
+}
+
+void add_sweep_commands(CLI::App& app, Context& ctx) {
+  amlc::register_checker("sweeps", &sweep::check_sweeps);
+  CLI::App* group = add_group(app, "sweep", "Hyperparameter sweeps (HyperDrive-compatible)",
+                              {"amlc sweep submit -f sweep.yml train.py --epochs 3", "amlc sweep list -o table",
+                               "amlc sweep best SWEEP_ID --register-model churn --asset-path outputs/model.pkl"});
+  {
+    auto o = std::make_shared<SubmitOpts>();
+    CLI::App* sub = group->add_subcommand("submit", "Run a sweep: trials of SCRIPT with sampled parameters");
+    sub->add_option("-f,--file", o->config_file, "Sweep configuration (az HyperDrive YAML or amlc's native form)")->required();
+    sub->add_option("-c,--run-configuration-name", o->runconfig, "Run configuration: a file, or NAME for .azureml/NAME.runconfig");
+    sub->add_option("--seed", o->seed, "Sampler seed (default: the file's seed, else random; recorded)");
+    add_submit_options(sub, *o);
+    add_examples(sub, {"amlc sweep submit -f sweep.yml train.py --epochs 3",
+                       "amlc sweep submit -f sweep.yml -e tune --seed 7 --async --source-directory src train.py"});
+    on_run(sub, ctx, [o](Context& c) { return submit(c, *o, false); });
+  }
+  {
+    auto id = std::make_shared<std::string>();
+    CLI::App* sub = group->add_subcommand("resume", "Continue a sweep whose amlc process ended (crash, kill, reboot)");
+    sub->add_option("id", *id, "Sweep id")->required();
+    add_examples(sub, {"amlc sweep resume default_sweep_1763764800_1a2b3c4d"});
+    on_run(sub, ctx, [id](Context& c) {
+      return finish_sweep(c, sweep::run_sweep(c.workspace(), *id, schedule_options(c, *id)));
+    });
+  }
+  {
+    auto id = std::make_shared<std::string>();
+    CLI::App* sub = group->add_subcommand("_supervise", "Internal: run a sweep in the background");
+    sub->group("");  // hidden
+    sub->add_option("id", *id, "Sweep id")->required();
+    on_run(sub, ctx, [id](Context& c) {
+      sweep::ScheduleOptions so;
+      so.on_warning = [&c](const std::string& w) { c.info("amlc: warning: " + w, true); };
+      json s = sweep::run_sweep(c.workspace(), *id, so);
+      return s.value("status", "") == sweep::kSweepCompleted ? 0 : 1;
+    });
+  }
+  {
+    auto exp = std::make_shared<std::string>();
+    CLI::App* sub = group->add_subcommand("list", "List sweeps, newest first");
+    sub->add_option("-e,--experiment-name", *exp, "Only this experiment");
+    add_examples(sub, {"amlc sweep list -o table", "amlc sweep list -e tune"});
+    on_run(sub, ctx, [exp](Context& c) {
+      json rows = json::array();
+      for (auto& s : sweep::list_sweeps(c.workspace(), *exp)) {
+        s.erase("config");
+        s.erase("runDefinition");
+        rows.push_back(std::move(s));
+      }
+      c.print(rows, sweep_columns());
+      return 0;
+    });
+  }
+  {
+    auto id = std::make_shared<std::string>();
+    CLI::App* sub = group->add_subcommand("show", "A sweep with its trials, best first (goal-aware)");
+    sub->add_option("id", *id, "Sweep id")->required();
+    add_examples(sub, {"amlc sweep show SWEEP_ID", "amlc sweep show SWEEP_ID -o table"});
+    on_run(sub, ctx, [id](Context& c) {
+      Workspace& ws = c.workspace();
+      json s = sweep::sweep_summary(ws, *id, true);
+      // Trials whose process is gone must not look Running.
+      for (auto& t : s["trialRuns"]) {
+        if (t["status"] != "Running" || !t["runId"].is_string()) continue;
+        if (auto d = runs::find_run_dir(ws, t["runId"].get<std::string>())) t["runStatus"] = runs::reconcile(ws, *d).value("status", "");
+      }
+      if (c.format() == output::Format::Table || c.format() == output::Format::Tsv) {
+        json rows = json::array();
+        for (const auto& t : s["trialRuns"]) {
+          json row = t;
+          row["parameters"] = t["parameters"].dump();
+          rows.push_back(row);
+        }
+        c.print(rows, {{"RunId", "/runId"},
+                       {"Status", "/status"},
+                       {"BestMetric", "/bestMetric"},
+                       {"Parameters", "/parameters"},
+                       {"CanceledReason", "/canceledReason"}});
+        return 0;
+      }
+      c.print(s);
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string id;
+      std::string model;
+      std::string asset_path;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand(
+        "best", "The best trial (each trial's best logged primary-metric value, as az's get_best_run_by_primary_metric)");
+    sub->add_option("id", o->id, "Sweep id")->required();
+    sub->add_option("--register-model", o->model, "Register the best trial's file as this model (with --asset-path)");
+    sub->add_option("--asset-path", o->asset_path, "Path inside the best run, e.g. outputs/model.pkl");
+    add_examples(sub, {"amlc sweep best SWEEP_ID",
+                       "amlc sweep best SWEEP_ID --register-model churn --asset-path outputs/model.pkl"});
+    on_run(sub, ctx, [o](Context& c) {
+      if (!o->model.empty() && o->asset_path.empty()) usage_error("--register-model needs --asset-path", "e.g. --asset-path outputs/model.pkl");
+      if (o->model.empty() && !o->asset_path.empty()) usage_error("--asset-path needs --register-model NAME");
+      fs::path rel = fs::path(o->asset_path).lexically_normal();
+      if (!o->model.empty()) {
+        validate_model_name(o->model);
+        std::string first = rel.empty() ? "" : rel.begin()->string();
+        if (rel.is_absolute() || rel.empty() || first == ".." || rel == ".") {
+          usage_error("--asset-path '" + o->asset_path + "' must be a relative path inside the run", "e.g. outputs/model.pkl");
+        }
+      }
+      Workspace& ws = c.workspace();
+      json best = sweep::best_trial(ws, o->id);
+      if (!o->model.empty()) {
+        std::string run_id = best["runId"];
+        fs::path run = runs::run_dir(ws, run_id);
+        fs::path file = run / rel;
+        std::error_code ec;
+        fs::path canon_run = fs::weakly_canonical(run, ec);
+        fs::path canon = fs::weakly_canonical(file, ec);
+        auto mismatch = std::mismatch(canon_run.begin(), canon_run.end(), canon.begin(), canon.end());
+        if (mismatch.first != canon_run.end()) {
+          usage_error("--asset-path '" + o->asset_path + "' leaves the run's folder", "e.g. outputs/model.pkl");
+        }
+        if (!fs::exists(file, ec)) {
+          not_found("the best run " + run_id + " has no file '" + o->asset_path + "'",
+                    "see its outputs with 'amlc run download -r " + run_id + " -d DIR'");
+        }
+        registry::RegisterRequest rr;
+        rr.name = o->model;
+        rr.path = file;
+        rr.run_id = run_id;
+        rr.experiment_name = best.value("experimentName", "");
+        rr.asset_path = rel.generic_string();
+        rr.properties["sweepId"] = o->id;
+        rr.properties["hyperparameters"] = best["parameters"].dump();
+        if (best["metric"]["value"].is_number()) rr.properties[best["metric"].value("name", "metric")] = num(best["metric"]["value"].get<double>());
+        best["model"] = registry::register_model(ws, rr);
+      }
+      c.print(best, {{"RunId", "/runId"}, {"Metric", "/metric/value"}, {"Status", "/status"}});
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string id;
+      std::string reason = "canceled by the user";
+      double wait = 60;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("cancel", "Cancel a sweep: its running trials are canceled, no new ones start");
+    sub->add_option("id", o->id, "Sweep id")->required();
+    sub->add_option("--reason", o->reason, "Why (kept in the record)");
+    sub->add_option("--wait", o->wait, "Seconds to wait for the sweep to end (default 60)");
+    add_examples(sub, {"amlc sweep cancel SWEEP_ID", "amlc sweep cancel SWEEP_ID --reason 'wrong data'"});
+    on_run(sub, ctx, [o](Context& c) {
+      json s = sweep::cancel_sweep(c.workspace(), o->id, o->reason, o->wait);
+      c.print(s, sweep_columns());
+      if (!sweep::sweep_status_terminal(s.value("status", ""))) {
+        fail(ErrorKind::General, "sweep " + o->id + " has not ended after " + num(o->wait) + " s",
+             "check it with 'amlc sweep show " + o->id + "'");
+      }
+      return 0;
+    });
+  }
+}
 
 }  // namespace amlc::cli

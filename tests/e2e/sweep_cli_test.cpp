@@ -1,0 +1,595 @@
+// End-to-end tests of `amlc sweep ...` and `amlc run submit-hyperdrive` against the real binary.
+// Trials are tiny python3 scripts written by the tests; values are deterministic functions of the parameters.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "support/harness.hpp"
+
+using namespace amlc::test;
+
+namespace {
+
+// A sweep source folder with `script` as train.py.
+fs::path make_source(const Workspace& ws, const std::string& script, const std::string& name = "src") {
+  fs::path dir = ws.dir() / name;
+  write_text(dir / "train.py", script);
+  return dir;
+}
+
+std::vector<json> journal(const Workspace& ws, const std::string& id) {
+  std::vector<json> out;
+  std::istringstream in(read_text(ws.root() / "sweeps" / id / "journal.jsonl"));
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+// Waits for `cond` with a deadline (no fixed sleeps).
+bool wait_for(const std::function<bool()>& cond, double seconds) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
+// amlc started in the background (its own process, not a new group), output to files.
+struct Background {
+  pid_t pid = -1;
+  fs::path out, err;
+  Background(const Workspace& ws, std::vector<std::string> args, const fs::path& logdir) {
+    out = logdir / "bg.out";
+    err = logdir / "bg.err";
+    args.insert(args.begin(), {AMLC_BIN, "-w", ws.root().string()});
+    pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(AMLC_BIN, argv.data());
+      ::_exit(127);
+    }
+  }
+  // Exit code, or -1 if it has not ended within `seconds`.
+  int wait(double seconds) {
+    int code = -1;
+    wait_for([&] {
+      int st = 0;
+      pid_t r = ::waitpid(pid, &st, WNOHANG);
+      if (r == pid) {
+        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        pid = -1;
+        return true;
+      }
+      return false;
+    }, seconds);
+    return code;
+  }
+  ~Background() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+std::string sweep_id_from_journal_dir(const Workspace& ws) {
+  std::string id;
+  std::error_code ec;
+  if (!fs::is_directory(ws.root() / "sweeps", ec)) return id;
+  for (const auto& e : fs::directory_iterator(ws.root() / "sweeps")) id = e.path().filename().string();
+  return id;
+}
+
+int count_running_trials(const Workspace& ws, const std::string& id) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(ws.root() / "runs", ec)) {
+    if (e.path().filename().string().rfind(id, 0) != 0) continue;
+    try {
+      json r = json::parse(read_text(e.path() / "run.json"));
+      if (r["status"] == "Running") ++n;
+    } catch (...) {
+    }
+  }
+  return n;
+}
+
+const char* kQuadratic = R"(import argparse, sys
+p = argparse.ArgumentParser()
+p.add_argument('--x', type=float)
+p.add_argument('--y', type=float)
+a = p.parse_args()
+print('accuracy=%r' % (1 - (a.x - 0.3) ** 2 - (a.y - 0.6) ** 2))
+)";
+
+}  // namespace
+
+TEST_CASE("sweep: random sweep end to end, concurrency honoured, best correct, best registered as a model") {
+  Workspace ws;
+  fs::path marks = ws.dir() / "marks.txt";
+  std::string script = std::string(R"(import argparse, os, time, sys
+p = argparse.ArgumentParser()
+p.add_argument('--x', type=float)
+p.add_argument('--y', type=float)
+p.add_argument('--tag')
+a = p.parse_args()
+def mark(what):
+    with open(')") + marks.string() + R"(', 'a') as f:
+        f.write('%s %.6f %s\n' % (what, time.time(), os.environ['AMLC_RUN_ID']))
+mark('start')
+time.sleep(0.05)
+v = 1 - (a.x - 0.3) ** 2 - (a.y - 0.6) ** 2
+os.makedirs('outputs', exist_ok=True)
+open('outputs/model.pkl', 'w').write('%r %r %s' % (a.x, a.y, a.tag))
+print('accuracy=%r' % v)
+mark('end')
+)";
+  fs::path src = make_source(ws, script);
+  write_text(ws.dir() / "sweep.yml", R"(sampling:
+  type: random
+  parameter_space:
+  - name: --x
+    expression: uniform
+    values: [0, 1]
+  - name: y
+    expression: uniform
+    values: [0, 1]
+policy:
+  type: NoTerminationPolicy
+primary_metric_name: accuracy
+primary_metric_goal: maximize
+max_total_runs: 8
+max_concurrent_runs: 2
+seed: 11
+)");
+  auto r = ws.run({"sweep", "submit", "-f", (ws.dir() / "sweep.yml").string(), "--source-directory", src.string(), "-e", "tune",
+                   "train.py", "--tag", "hello"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["status"] == "Completed");
+  CHECK(s["experimentName"] == "tune");
+  CHECK(s["primaryMetric"]["name"] == "accuracy");
+  CHECK(s["primaryMetric"]["goal"] == "Maximize");
+  CHECK(s["trials"]["total"] == 8);
+  CHECK(s["trials"]["completed"] == 8);
+  CHECK(s["trials"]["failed"] == 0);
+  std::string id = s["sweepId"];
+
+  // Each child: parameters as arguments (after the script's own) and in its record; its value is f(params).
+  json runs = ws.ok({"run", "list", "--parent-run-id", id, "--last", "0"});
+  REQUIRE(runs.size() == 8);
+  double best = -1e9;
+  std::string best_id;
+  std::set<std::string> ids;
+  for (const auto& run : runs) {
+    CHECK(run["status"] == "Completed");
+    ids.insert(run["runId"].get<std::string>());
+    json hp = json::parse(run["tags"]["hyperparameters"].get<std::string>());
+    CHECK(run["properties"]["hyperparameters"] == hp);
+    auto args = run["runDefinition"]["arguments"].get<std::vector<std::string>>();
+    REQUIRE(args.size() == 6);
+    CHECK(args[0] == "--tag");
+    CHECK(args[1] == "hello");
+    CHECK(args[2] == "--x");
+    CHECK(args[4] == "--y");
+    double x = hp["--x"].get<double>(), y = hp["y"].get<double>();
+    double v = 1 - (x - 0.3) * (x - 0.3) - (y - 0.6) * (y - 0.6);
+    if (v > best) {
+      best = v;
+      best_id = run["runId"];
+    }
+  }
+  for (int i = 0; i < 8; ++i) CHECK(ids.count(id + "_" + std::to_string(i)) == 1);
+  CHECK(s["bestRunId"] == best_id);
+  CHECK(s["bestMetric"].get<double>() == doctest::Approx(best));
+
+  // Never more than 2 at once: replay the start/end marks.
+  std::istringstream in(read_text(marks));
+  std::vector<std::pair<double, int>> ev;
+  std::string what, run;
+  double t;
+  while (in >> what >> t >> run) ev.push_back({t, what == "start" ? 1 : -1});
+  CHECK(ev.size() == 16);
+  std::sort(ev.begin(), ev.end());
+  int cur = 0, peak = 0;
+  for (auto& e : ev) peak = std::max(peak, cur += e.second);
+  CHECK(peak <= 2);
+  CHECK(peak == 2);
+
+  // show: sorted best first; best: the same run; register its file.
+  json shown = ws.ok({"sweep", "show", id});
+  REQUIRE(shown["trialRuns"].size() == 8);
+  CHECK(shown["trialRuns"][0]["runId"] == best_id);
+  for (size_t i = 1; i < 8; ++i)
+    CHECK(shown["trialRuns"][i - 1]["bestMetric"].get<double>() >= shown["trialRuns"][i]["bestMetric"].get<double>());
+  auto escape = ws.run({"sweep", "best", id, "--register-model", "m", "--asset-path", "../../x"});
+  CHECK(escape.code == 2);
+  json b = ws.ok({"sweep", "best", id, "--register-model", "tuned", "--asset-path", "outputs/model.pkl"});
+  CHECK(b["runId"] == best_id);
+  CHECK(b["metric"]["value"].get<double>() == doctest::Approx(best));
+  CHECK(b["model"]["name"] == "tuned");
+  json models = ws.ok({"model", "list", "--run-id", best_id});
+  REQUIRE(models.size() == 1);
+  CHECK(models[0]["name"] == "tuned");
+  json listed = ws.ok({"sweep", "list"});
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["sweepId"] == id);
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+}
+
+TEST_CASE("sweep: grid enumerates exactly the product; the az spelling run submit-hyperdrive works") {
+  Workspace ws;
+  fs::path src = make_source(ws, R"(import sys
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+print('loss=%s' % (float(args['--a']) * (2 if args['--b'] == 'x' else 3)))
+)");
+  write_text(src / "hd.yml", R"(sampling:
+  type: GRID
+  parameter_space:
+  - name: --a
+    expression: choice
+    values: [1, 2, 3]
+  - name: --b
+    expression: choice
+    values: [x, y]
+policy:
+  type: NoTerminationPolicy
+primary_metric_name: loss
+primary_metric_goal: Minimize
+max_concurrent_runs: 3
+)");
+  write_text(src / "local.runconfig", "script: train.py\ntarget: local\n");
+  // az: -c is required.
+  auto no_c = ws.run({"run", "submit-hyperdrive", "--hyperdrive-configuration-name", (src / "hd.yml").string(), "train.py"});
+  CHECK(no_c.code == 2);
+  auto r = ws.run({"run", "submit-hyperdrive", "--hyperdrive-configuration-name", (src / "hd.yml").string(), "-c",
+                   (src / "local.runconfig").string(), "--source-directory", src.string(), "-e", "grid", "train.py"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["trials"]["total"] == 6);
+  CHECK(s["trials"]["completed"] == 6);
+  CHECK(s["bestMetric"].get<double>() == doctest::Approx(2.0));
+  CHECK(s["bestParameters"] == json{{"--a", 1}, {"--b", "x"}});
+  json shown = ws.ok({"sweep", "show", s["sweepId"]});
+  std::set<std::string> points;
+  for (const auto& t : shown["trialRuns"]) points.insert(t["parameters"].dump());
+  CHECK(points.size() == 6);
+  for (int a : {1, 2, 3})
+    for (const char* b : {"x", "y"}) CHECK(points.count(json{{"--a", a}, {"--b", b}}.dump()) == 1);
+  CHECK(shown["trialRuns"].back()["bestMetric"].get<double>() == doctest::Approx(9.0));
+}
+
+TEST_CASE("sweep: bayesian sweep runs to the end") {
+  Workspace ws;
+  fs::path src = make_source(ws, kQuadratic);
+  write_text(ws.dir() / "b.yml", R"(sampling:
+  type: bayesian
+  parameter_space:
+  - {name: x, expression: uniform, values: [0, 1]}
+  - {name: y, expression: quniform, values: [0, 1, 0.1]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_total_runs: 13
+max_concurrent_runs: 2
+seed: 3
+)");
+  auto r = ws.run({"sweep", "submit", "-f", (ws.dir() / "b.yml").string(), "--source-directory", src.string(), "train.py"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["status"] == "Completed");
+  CHECK(s["trials"]["completed"] == 13);
+  CHECK(s["bestMetric"].get<double>() > 0.5);
+  CHECK(s["seed"] == 3);
+}
+
+TEST_CASE("sweep: bandit policy cancels a clearly bad trial and records the numbers") {
+  Workspace ws;
+  fs::path src = make_source(ws, R"(import sys, time
+q = float(sys.argv[sys.argv.index('--q') + 1])
+for k in range(1, 40):
+    print('accuracy=%r' % q, flush=True)
+    time.sleep(0.02 if q > 0.5 else 0.1)
+)");
+  write_text(ws.dir() / "bandit.yml", R"(sampling:
+  type: grid
+  parameter_space:
+  - {name: q, expression: choice, values: [0.9, 0.2]}
+policy:
+  type: BanditPolicy
+  evaluation_interval: 1
+  slack_factor: 0.1
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_concurrent_runs: 1
+)");
+  auto r = ws.run({"sweep", "submit", "-f", (ws.dir() / "bandit.yml").string(), "--source-directory", src.string(), "train.py"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["status"] == "Completed");
+  CHECK(s["trials"]["completed"] == 1);
+  CHECK(s["trials"]["canceled"] == 1);
+  std::string id = s["sweepId"];
+  json dec;
+  for (const auto& rec : journal(ws, id))
+    if (rec["event"] == "trial_canceled") dec = rec["decision"];
+  REQUIRE(dec.is_object());
+  CHECK(dec["rule"] == "bandit_slack_factor");
+  CHECK(dec["run"] == 1);
+  CHECK(dec["numbers"]["value"].get<double>() == doctest::Approx(0.2));
+  CHECK(dec["numbers"]["best"].get<double>() == doctest::Approx(0.9));
+  CHECK(dec["numbers"]["cutoff"].get<double>() == doctest::Approx(0.9 / 1.1));
+  json shown = ws.ok({"sweep", "show", id});
+  CHECK(shown["trialRuns"][1]["status"] == "Canceled");
+  CHECK(shown["trialRuns"][1]["canceledReason"].get<std::string>().find("0.2") != std::string::npos);
+  json run = ws.ok({"run", "show", "-r", id + "_1"});
+  CHECK(run["status"] == "Canceled");
+  CHECK(run["properties"]["earlyTermination"]["rule"] == "bandit_slack_factor");
+  CHECK(run["cancelRequested"]["reason"].get<std::string>().find("early termination") != std::string::npos);
+}
+
+TEST_CASE("sweep: max_duration_minutes stops the sweep and cancels running trials") {
+  Workspace ws;
+  fs::path src = make_source(ws, "import time\nprint('accuracy=0.5', flush=True)\ntime.sleep(30)\n");
+  write_text(ws.dir() / "d.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_total_runs: 6
+max_concurrent_runs: 2
+max_duration_minutes: 0.02
+)");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = ws.run({"sweep", "submit", "-f", (ws.dir() / "d.yml").string(), "--source-directory", src.string(), "train.py"});
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK(took < 15);
+  json s = r.json_out();
+  CHECK(s["status"] == "Completed");
+  CHECK(s["stopReason"].get<std::string>().find("max_duration_minutes") != std::string::npos);
+  CHECK(s["trials"]["canceled"] == 2);
+  CHECK(s["trials"]["total"] == 2);
+  json run = ws.ok({"run", "show", "-r", s["sweepId"].get<std::string>() + "_0"});
+  CHECK(run["status"] == "Canceled");
+  CHECK(run["cancelRequested"]["reason"] == "max_duration_minutes reached");
+}
+
+TEST_CASE("sweep: failed trials are recorded and the sweep continues; max_failures stops it with the log tail") {
+  Workspace ws;
+  fs::path src = make_source(ws, R"(import sys
+a = int(sys.argv[sys.argv.index('--a') + 1])
+if a in (2, 4):
+    sys.stderr.write('boom: bad value %d\n' % a)
+    sys.exit(3)
+print('accuracy=%d' % a)
+)");
+  write_text(ws.dir() / "g.yml", R"(sampling: {type: grid, parameter_space: [{name: a, expression: choice, values: [1, 2, 3, 4, 5]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_concurrent_runs: 1
+max_failures: 3
+)");
+  auto r = ws.run({"sweep", "submit", "-f", (ws.dir() / "g.yml").string(), "--source-directory", src.string(), "train.py"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["trials"]["completed"] == 3);
+  CHECK(s["trials"]["failed"] == 2);
+  CHECK(s["bestMetric"] == 5);
+
+  write_text(ws.dir() / "g2.yml", R"(sampling: {type: grid, parameter_space: [{name: a, expression: choice, values: [2, 4, 2.5, 4.5, 6, 7]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_concurrent_runs: 1
+max_failures: 2
+)");
+  fs::path src2 = make_source(ws, "import sys\nsys.stderr.write('boom: trial failed on purpose\\n')\nsys.exit(2)\n", "src2");
+  auto f = ws.run({"sweep", "submit", "-f", (ws.dir() / "g2.yml").string(), "--source-directory", src2.string(), "train.py"});
+  CHECK(f.code == 1);
+  json fs2 = f.json_out();
+  CHECK(fs2["status"] == "Failed");
+  CHECK(fs2["trials"]["failed"] == 2);
+  CHECK(fs2["trials"]["total"] == 2);
+  CHECK(f.err.find("max_failures") != std::string::npos);
+  CHECK(f.err.find("boom: trial failed on purpose") != std::string::npos);
+}
+
+TEST_CASE("sweep: a primary metric no trial logged fails the sweep naming the logged metrics") {
+  Workspace ws;
+  fs::path src = make_source(ws, "print('acc=0.5 loss=0.1')\n");
+  write_text(ws.dir() / "m.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_total_runs: 2
+max_concurrent_runs: 2
+)");
+  auto r = ws.run({"sweep", "submit", "-f", (ws.dir() / "m.yml").string(), "--source-directory", src.string(), "train.py"});
+  CHECK(r.code == 1);
+  json s = r.json_out();
+  CHECK(s["status"] == "Failed");
+  CHECK(s["error"]["expectedMetric"] == "accuracy");
+  CHECK(s["error"]["loggedMetrics"] == json{"acc", "loss"});
+  CHECK(r.err.find("'accuracy'") != std::string::npos);
+  CHECK(r.err.find("acc, loss") != std::string::npos);
+}
+
+TEST_CASE("sweep: bad input is rejected up front and leaves the workspace unchanged") {
+  Workspace ws;
+  fs::path src = make_source(ws, kQuadratic);
+  write_text(ws.dir() / "typo.yml", R"(sampling:
+  type: random
+  parameter_space:
+  - {name: x, expression: uniform, values: [0, 1]}
+primary_metric_name: accuracy
+max_totl_runs: 3
+)");
+  write_text(ws.dir() / "ok.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+max_total_runs: 2
+)");
+  write_text(ws.dir() / "bayes.yml", R"(sampling: {type: bayesian, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
+policy: {type: BanditPolicy, slack_factor: 0.1}
+primary_metric_name: accuracy
+max_total_runs: 2
+)");
+  write_text(ws.dir() / "bad.runconfig", "script: train.py\ntarget: lcoal\nnot_a_key: 1\n");
+  auto before = snapshot_tree(ws.root());
+  auto typo = ws.run({"sweep", "submit", "-f", (ws.dir() / "typo.yml").string(), "--source-directory", src.string(), "train.py"});
+  CHECK(typo.code == 2);
+  CHECK(typo.err.find("typo.yml:6:") != std::string::npos);
+  CHECK(typo.err.find("max_total_runs") != std::string::npos);  // did you mean
+  auto bayes = ws.run({"sweep", "submit", "-f", (ws.dir() / "bayes.yml").string(), "--source-directory", src.string(), "train.py"});
+  CHECK(bayes.code == 2);
+  CHECK(bayes.err.find("Bayesian") != std::string::npos);
+  auto missing = ws.run({"sweep", "submit", "-f", (ws.dir() / "ok.yml").string(), "--source-directory", src.string(), "nope.py"});
+  CHECK(missing.code == 3);
+  CHECK(missing.err.find("nope.py") != std::string::npos);
+  auto rc = ws.run({"sweep", "submit", "-f", (ws.dir() / "ok.yml").string(), "-c", (ws.dir() / "bad.runconfig").string(),
+                    "--source-directory", src.string(), "train.py"});
+  CHECK(rc.code == 2);
+  CHECK(rc.err.find("bad.runconfig") != std::string::npos);
+  auto nofile = ws.run({"sweep", "submit", "-f", (ws.dir() / "absent.yml").string(), "train.py"});
+  CHECK(nofile.code == 3);
+  auto noscript = ws.run({"sweep", "submit", "-f", (ws.dir() / "ok.yml").string(), "--source-directory", src.string()});
+  CHECK(noscript.code == 2);
+  CHECK(snapshot_tree(ws.root()) == before);
+  CHECK(ws.run({"sweep", "show", "nope"}).code == 3);
+}
+
+TEST_CASE("sweep: resume after SIGKILL of amlc completes the sweep with no Running run left") {
+  Workspace ws;
+  fs::path src = make_source(ws, "import time\ntime.sleep(0.6)\nprint('accuracy=1')\n");
+  write_text(ws.dir() / "r.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_total_runs: 4
+max_concurrent_runs: 2
+seed: 5
+)");
+  std::string id;
+  {
+    Background bg(ws, {"sweep", "submit", "-f", (ws.dir() / "r.yml").string(), "--source-directory", src.string(), "train.py"},
+                  ws.dir());
+    REQUIRE(wait_for([&] {
+      id = sweep_id_from_journal_dir(ws);
+      return !id.empty() && count_running_trials(ws, id) == 2;
+    }, 30));
+    ::kill(bg.pid, SIGKILL);  // only amlc: the trials live on in their own process groups
+    CHECK(bg.wait(10) == 128 + SIGKILL);
+  }
+  json shown = ws.ok({"sweep", "show", id});
+  CHECK(shown["status"] == "NotResponding");
+  auto r = ws.run({"sweep", "resume", id});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["status"] == "Completed");
+  CHECK(s["trials"]["total"] == 4);
+  CHECK(s["trials"]["completed"] == 4);
+  json running = ws.ok({"run", "list", "--status", "Running", "--last", "0"});
+  CHECK(running.size() == 0);
+  json runs = ws.ok({"run", "list", "--parent-run-id", id, "--last", "0"});
+  int completed = 0, canceled = 0;
+  for (const auto& run : runs) {
+    if (run["status"] == "Completed") ++completed;
+    if (run["status"] == "Canceled") {
+      ++canceled;
+      CHECK(run["runId"].get<std::string>().find("_r") == std::string::npos);  // the interrupted first attempts
+    }
+  }
+  CHECK(completed == 4);
+  CHECK(canceled == 2);
+  json again = ws.ok({"sweep", "show", id});
+  int reattempted = 0;
+  for (const auto& t : again["trialRuns"])
+    if (t["attempts"] == 2) {
+      ++reattempted;
+      CHECK(t["runId"].get<std::string>().find("_r1") != std::string::npos);
+    }
+  CHECK(reattempted == 2);
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+  CHECK(ws.run({"sweep", "resume", id}).code == 4);  // finished
+}
+
+TEST_CASE("sweep: cancel from another process; Ctrl+C cancels a foreground sweep with exit 130") {
+  Workspace ws;
+  fs::path src = make_source(ws, "import time\nprint('accuracy=0.5', flush=True)\ntime.sleep(30)\n");
+  write_text(ws.dir() / "c.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_total_runs: 4
+max_concurrent_runs: 2
+)");
+  std::vector<std::string> submit = {"sweep", "submit", "-f", (ws.dir() / "c.yml").string(), "--source-directory", src.string(), "train.py"};
+  std::string id;
+  {
+    Background bg(ws, submit, ws.dir());
+    REQUIRE(wait_for([&] {
+      id = sweep_id_from_journal_dir(ws);
+      return !id.empty() && count_running_trials(ws, id) == 2;
+    }, 30));
+    json c = ws.ok({"sweep", "cancel", id, "--reason", "enough"});
+    CHECK(c["status"] == "Canceled");
+    CHECK(c["trials"]["canceled"] == 2);
+    CHECK(bg.wait(20) == 1);  // the submitting process noticed and ended
+    CHECK(read_text(bg.err).find("enough") != std::string::npos);
+  }
+  CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
+  CHECK(ws.run({"sweep", "cancel", id}).code == 0);  // canceled already: no error
+
+  fs::remove_all(ws.root() / "sweeps" / id);  // only one sweep dir for the helper below
+  Background bg(ws, submit, ws.dir());
+  std::string id2;
+  REQUIRE(wait_for([&] {
+    id2 = sweep_id_from_journal_dir(ws);
+    return !id2.empty() && count_running_trials(ws, id2) == 2;
+  }, 30));
+  ::kill(bg.pid, SIGINT);
+  CHECK(bg.wait(20) == 130);
+  json s = ws.ok({"sweep", "show", id2});
+  CHECK(s["status"] == "Canceled");
+  CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
+}
+
+TEST_CASE("sweep: --async detaches a supervisor and returns at once") {
+  Workspace ws;
+  fs::path src = make_source(ws, kQuadratic);
+  write_text(ws.dir() / "a.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}, {name: y, expression: choice, values: [0.5]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_total_runs: 3
+)");
+  json s = ws.ok({"sweep", "submit", "--async", "-f", (ws.dir() / "a.yml").string(), "--source-directory", src.string(), "train.py"});
+  std::string id = s["sweepId"];
+  CHECK(s["status"] == "Running");
+  json done;
+  REQUIRE(wait_for([&] {
+    done = ws.ok({"sweep", "show", id});
+    return done["status"] == "Completed";
+  }, 40));
+  CHECK(done["trials"]["completed"] == 3);
+}
