@@ -67,10 +67,14 @@ void add_service_commands(CLI::App& app, Context& ctx) {
     on_run(sub, ctx, [o](Context& c) {
       std::optional<int> tail;
       if (o->o_tail->count()) tail = o->tail;
-      deploy::logs(c.workspace(), o->name, tail, o->follow, [](std::string_view d) {
-        std::fwrite(d.data(), 1, d.size(), stdout);
-        std::fflush(stdout);
-      });
+      try {
+        deploy::logs(c.workspace(), o->name, tail, o->follow, [](std::string_view d) {
+          std::fwrite(d.data(), 1, d.size(), stdout);
+          std::fflush(stdout);
+        });
+      } catch (const Error& e) {
+        if (!(o->follow && e.kind() == ErrorKind::Interrupted)) throw;  // Ctrl-C ends --follow normally
+      }
       return 0;
     });
   }
