@@ -139,9 +139,20 @@ TEST_CASE("deploy a model, score it over HTTP, redeploy a new model version with
 TEST_CASE("auth: 401 without a key, 200 with either key; regen-key replaces the primary key") {
   Deployment d;
   auto args = d.deploy_args("auth-svc");
-  args.insert(args.end(), {"--ae", "true"});
+  args.insert(args.end(), {"--ae", "true", "--cc", "0.5", "--gb", "0.25", "--wc", "2", "--tm", "5000"});
   json svc = d.ws.ok(args);
   CHECK(svc["authEnabled"] == true);
+  {
+    dk::Client dc;
+    dk::ContainerInfo info = dc.inspect_container(svc["containerId"]);
+    CHECK(info.raw["HostConfig"]["NanoCpus"] == 500000000LL);
+    CHECK(info.raw["HostConfig"]["Memory"] == 268435456LL);
+    CHECK(info.labels.at("amlc.service") == "auth-svc");
+    std::string env = info.raw["Config"]["Env"].dump();
+    CHECK(env.find("WORKER_COUNT=2") != std::string::npos);
+    CHECK(env.find("SCORING_TIMEOUT_MS=5000") != std::string::npos);
+    CHECK(env.find("AZUREML_MODEL_DIR=/var/azureml-app/azureml-models/scaler/1") != std::string::npos);
+  }
   std::string uri = svc["scoringUri"];
   json keys = d.ws.ok({"service", "get-keys", "-n", "auth-svc"});
   std::string primary = keys["primaryKey"], secondary = keys["secondaryKey"];
