@@ -30,7 +30,7 @@ python3 "$WORK/src/trivial.py" > /dev/null
 t0=$(now)
 seq "$N" | xargs -P2 -I{} python3 "$WORK/src/trivial.py" --x 0.{} > /dev/null
 t1=$(now)
-"$AMLC" -w "$WORK/ws" sweep submit -f "$WORK/sweep.yml" --source-directory "$WORK/src" trivial.py -o none
+"$AMLC" -w "$WORK/ws" -o none sweep submit -f "$WORK/sweep.yml" --source-directory "$WORK/src" trivial.py
 t2=$(now)
 seq "$N" | xargs -P2 -I{} python3 "$WORK/src/trivial.py" --x 0.{} > /dev/null
 t3=$(now)

@@ -23,6 +23,7 @@ sweep::SweepConfig two_params() {
   - {name: batch, expression: choice, values: [16, 32]}
 policy: {type: NoTerminationPolicy}
 primary_metric_name: accuracy
+primary_metric_goal: Maximize
 max_total_runs: 4
 )",
                                   "t.yml");
