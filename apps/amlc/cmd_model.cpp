@@ -3,6 +3,7 @@
 #include "amlc/core/fs.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/registry/registry.hpp"
+#include "amlc/runs/store.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {
@@ -52,6 +53,9 @@ void add_model_commands(CLI::App& app, Context& ctx) {
     CLI::App* sub = group->add_subcommand("register", "Register a file or folder as the next version of a model");
     sub->add_option("-n,--name", o->req.name, "Model name (letters, digits, '-', '.', '_')")->required();
     sub->add_option("-p,--model-path", o->path, "File or folder to register");
+    sub->add_option("-r,--run-id", o->run_id, "Register from this run's files (with --asset-path)");
+    sub->add_option("--asset-path", o->asset_path, "Path inside the run, e.g. outputs/model.pkl (with --run-id)");
+    sub->add_option("--experiment-name", o->experiment, "The run's experiment (checked if given)");
     sub->add_option("--tag", o->tags, "Tag key=value (repeatable; can be changed later)");
     sub->add_option("--property", o->properties, "Property key=value (repeatable; immutable)");
     sub->add_option("-d,--description", o->req.description, "Description");
@@ -60,20 +64,45 @@ void add_model_commands(CLI::App& app, Context& ctx) {
     sub->add_option("-t,--output-metadata-file", o->metadata_file, "Write {\"modelId\": ...} to this JSON file");
     add_examples(sub, {"amlc model register -n churn -p model.pkl",
                        "amlc model register -n churn -p ./model_dir --tag stage=dev --property data=v3 -t model.json",
-                       "amlc model register -n churn --model-framework ScikitLearn --model-framework-version 1.2 -p model.pkl"});
+                       "amlc model register -n churn --model-framework ScikitLearn --model-framework-version 1.2 -p model.pkl",
+                       "amlc model register -n churn --run-id churn_1732230000_1a2b3c4d --asset-path outputs/model.json"});
     on_run(sub, ctx, [o](Context& c) {
       o->req.tags = parse_key_values(o->tags, "--tag");
       o->req.properties = parse_key_values(o->properties, "--property");
       validate_model_name(o->req.name);
-      if (o->path.empty()) usage_error("a model path is required", "pass -p/--model-path FILE_OR_FOLDER");
-      o->req.path = o->path;
+      Workspace& ws = c.workspace();
+      if (!o->run_id.empty() || !o->asset_path.empty()) {
+        if (!o->path.empty()) usage_error("give either -p/--model-path or --run-id with --asset-path, not both");
+        if (o->run_id.empty()) usage_error("--asset-path needs --run-id");
+        if (o->asset_path.empty()) usage_error("--run-id needs --asset-path", "e.g. --asset-path outputs/model.pkl");
+        json run = runs::load_run(ws, o->run_id);
+        std::string experiment = run.value("experimentName", "");
+        if (!o->experiment.empty() && o->experiment != experiment) {
+          usage_error("run '" + o->run_id + "' belongs to experiment '" + experiment + "', not '" + o->experiment + "'");
+        }
+        fs::path rel = fs::path(o->asset_path).lexically_normal();
+        if (rel.empty() || rel.is_absolute() || *rel.begin() == "..") {
+          usage_error("--asset-path '" + o->asset_path + "' must be a relative path inside the run", "e.g. outputs/model.pkl");
+        }
+        fs::path dir = runs::run_dir(ws, o->run_id);
+        o->req.path = dir / rel;
+        if (describe_file_type(o->req.path) == "missing") {
+          not_found("run '" + o->run_id + "' has no file '" + o->asset_path + "'",
+                    "see its outputs with 'amlc run show -r " + o->run_id + "' or 'amlc run download -r " + o->run_id + " -d DIR'");
+        }
+        o->req.run_id = o->run_id;
+        o->req.experiment_name = experiment;
+        o->req.asset_path = o->asset_path;
+      } else {
+        if (o->path.empty()) usage_error("a model path is required", "pass -p/--model-path FILE_OR_FOLDER (or --run-id with --asset-path)");
+        o->req.path = o->path;
+      }
       if (!o->metadata_file.empty()) {
         std::string t = describe_file_type(o->metadata_file);
         if (t != "missing" && t != "file") usage_error("--output-metadata-file " + o->metadata_file + " is a " + t);
         fs::path parent = fs::absolute(o->metadata_file).parent_path();
         if (!fs::is_directory(parent)) not_found("folder " + parent.string() + " for --output-metadata-file does not exist");
       }
-      Workspace& ws = c.workspace();
       json rec = registry::register_model(ws, o->req);
       if (!o->metadata_file.empty()) {
         json meta = {{"modelId", rec["id"]}, {"name", rec["name"]}, {"version", rec["version"]},

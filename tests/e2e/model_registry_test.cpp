@@ -329,3 +329,26 @@ TEST_CASE("8 concurrent registrations of the same name, 25 each, give versions 1
   CHECK(*versions.rbegin() == 200);
   CHECK(ws.ok({"workspace", "check"})["ok"] == true);
 }
+
+TEST_CASE("register from a run's outputs records the run; model list --run-id finds it") {
+  Workspace ws;
+  write_text(ws.dir() / "src" / "train.py",
+             "import os\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/model.pkl', 'w').write('weights')\n");
+  auto run = ws.ok({"run", "submit-script", "-e", "exp1", "--source-directory", (ws.dir() / "src").string(), "train.py"});
+  std::string run_id = run["runId"];
+  auto m = ws.ok({"model", "register", "-n", "fromrun", "--run-id", run_id, "--asset-path", "outputs/model.pkl"});
+  CHECK(m["runId"] == run_id);
+  CHECK(m["experimentName"] == "exp1");
+  CHECK(m["assetPath"] == "outputs/model.pkl");
+  CHECK(m["files"][0]["path"] == "model.pkl");
+  auto listed = ws.ok({"model", "list", "--run-id", run_id});
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["id"] == "fromrun:1");
+  auto before = snapshot_tree(ws.root());
+  CHECK(ws.run({"model", "register", "-n", "x", "--run-id", run_id, "--asset-path", "../../etc/passwd"}).code == 2);
+  CHECK(ws.run({"model", "register", "-n", "x", "--run-id", run_id, "--asset-path", "outputs/none.pkl"}).code == 3);
+  CHECK(ws.run({"model", "register", "-n", "x", "--run-id", "no_such_run", "--asset-path", "outputs/model.pkl"}).code == 3);
+  CHECK(ws.run({"model", "register", "-n", "x", "--run-id", run_id}).code == 2);
+  CHECK(ws.run({"model", "register", "-n", "x", "--run-id", run_id, "--asset-path", "outputs/model.pkl", "--experiment-name", "other"}).code == 2);
+  CHECK(snapshot_tree(ws.root()) == before);
+}
