@@ -36,7 +36,8 @@
 //   - grid: only choice (error names the parameter); options must be int, float or string, and either all
 //     or none strings. max_total_runs defaults to the grid size (capped at 1000) and caps the grid.
 //   - bayesian: choice, uniform, quniform (HyperDrive's set) AND randint, loguniform, qloguniform (amlc's
-//     TPE sampler models them: randint as an integer dimension, loguniform/qloguniform on the log scale).
+//     model-based samplers handle them: randint as an integer dimension, loguniform/qloguniform on the log
+//     scale, quniform/qloguniform rounded on output, choice as a categorical dimension).
 //     normal, qnormal, lognormal, qlognormal are errors. Any early-termination policy other than
 //     NoTerminationPolicy is an error ("No early termination policy is currently supported with Bayesian
 //     sampling"). Warnings (not errors) as the SDK: max_total_runs < 20 x parameters, max_concurrent_runs > 20.

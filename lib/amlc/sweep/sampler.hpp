@@ -9,7 +9,10 @@
 //  - GridSampler: the full cartesian product of the choice options, in odometer order (the LAST parameter
 //    varies fastest; options in the order written); trial k gets grid point k; exhausted() once every point
 //    (or max_total_runs of them) has been handed out.
-//  - TpeSampler ("bayesian"): Tree-structured Parzen Estimator (Bergstra et al. 2011) with Optuna's
+//  - GpSampler (what "bayesian" uses, see below): Gaussian process + expected improvement. On the
+//    benchmarks in bench/sampler (Branin, Hartmann-6, 2-D quadratic; 100 trials, 20 seeds) its median best
+//    regret is orders of magnitude below Optuna 3.1's TPESampler and amlc's own TPE.
+//  - TpeSampler (available, not the default): Tree-structured Parzen Estimator (Bergstra et al. 2011) with Optuna's
 //    defaults: n_startup_trials = 10 random trials (counted as trials with a value), gamma(n) =
 //    min(ceil(0.1 n), 25), weights: 1 for the `below` group, Optuna's ramp (linspace(1/n, 1, n-25) then 25
 //    ones, oldest first) for `above`, a prior component (mean = middle of the range, sigma = range) with
