@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,10 +132,24 @@ void extract_into(const Workspace& ws, const std::string& sha, const fs::path& w
     fs::create_directories(cache.parent_path());
     fs::path staging = temp_sibling(cache);
     archive::extract_snapshot(blob, staging);
+    // Read-only files: runs share them through hard links, so an in-place write must fail, not leak.
+    for (auto it = fs::recursive_directory_iterator(staging); it != fs::recursive_directory_iterator(); ++it) {
+      if (it->is_regular_file() && !it->is_symlink()) {
+        fs::permissions(it->path(), fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                        fs::perm_options::remove);
+      }
+    }
     if (::rename(staging.c_str(), cache.c_str()) != 0) fs::remove_all(staging, ec);  // another process won
   }
-  fs::copy(cache, wd, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
-  if (ec) fail(ErrorKind::General, "cannot copy the snapshot into " + wd.string() + ": " + ec.message());
+  // Hard links (no data copied, no new inodes for files); directories and symlinks are recreated.
+  fs::create_directories(wd);
+  for (auto it = fs::recursive_directory_iterator(cache); it != fs::recursive_directory_iterator(); ++it) {
+    fs::path to = wd / it->path().lexically_relative(cache);
+    auto st = it->symlink_status();
+    if (fs::is_directory(st)) fs::create_directory(to);
+    else if (fs::is_symlink(st)) fs::copy_symlink(it->path(), to);
+    else fs::create_hard_link(it->path(), to);
+  }
 }
 
 }  // namespace
@@ -278,6 +293,7 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
       {"snapshot", snap.to_json()},
       {"supervisor", supervisor_info(supervisor_pid > 0 ? supervisor_pid : static_cast<int>(::getpid()))},
       {"logFiles", {{"stdout", "logs/stdout.txt"}, {"stderr", "logs/stderr.txt"}, {"combined", "logs/run.log"}}},
+      {"durableRecords", req.durable},
   };
   set_status(record, kNotStarted);
   set_status(record, kQueued);
@@ -290,19 +306,28 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
   try {
     fs::create_directories(staging / "logs");
     fs::create_directories(staging / "outputs");
-    write_file_atomic(staging / "run.json", record_text(record));
-    create_directories_durable(final_dir.parent_path());
-    rename_durable(staging, final_dir);
+    if (req.durable) {
+      write_file_atomic(staging / "run.json", record_text(record));
+      create_directories_durable(final_dir.parent_path());
+      rename_durable(staging, final_dir);
+    } else {
+      write_run_record(staging, record, false);
+      fs::create_directories(final_dir.parent_path());
+      if (::rename(staging.c_str(), final_dir.c_str()) != 0) sys_fail("cannot move the new run into " + final_dir.string());
+    }
   } catch (...) {
     fs::remove_all(staging, ec);
     throw;
   }
-  // The index entry: a relative symlink, created under a temp name and renamed into place.
+  // The index entry: a relative symlink (symlink(2) is atomic; a stale entry is replaced via a temp name).
   fs::create_directories(index_dir(ws));
   fs::path link = index_dir(ws) / req.run_id;
-  fs::path tmp_link = temp_sibling(link);
-  fs::create_symlink(fs::path("..") / "experiments" / req.experiment / "runs" / req.run_id, tmp_link, ec);
-  if (!ec && ::rename(tmp_link.c_str(), link.c_str()) != 0) fs::remove(tmp_link, ec);
+  fs::path target = fs::path("..") / "experiments" / req.experiment / "runs" / req.run_id;
+  if (::symlink(target.c_str(), link.c_str()) != 0) {
+    fs::path tmp_link = temp_sibling(link);
+    fs::create_symlink(target, tmp_link, ec);
+    if (!ec && ::rename(tmp_link.c_str(), link.c_str()) != 0) fs::remove(tmp_link, ec);
+  }
   return record;
 }
 
@@ -316,6 +341,7 @@ struct Execution::Impl {
   json rec;
   std::string target;
   bool echo = false;
+  bool durable = true;
   double grace = 10;
   double max_duration = 0;
   double started = 0;  // monotonic
@@ -323,7 +349,15 @@ struct Execution::Impl {
 
   // Output.
   int out_fd = -1, err_fd = -1;  // read ends
-  int log_out = -1, log_err = -1, log_all = -1;
+  int log_out = -1, log_err = -1, log_all = -1;  // opened on first output (no files for silent runs)
+
+  void log(bool is_out, const char* data, size_t len) {
+    int& fd = is_out ? log_out : log_err;
+    if (fd < 0) fd = open_append(dir / "logs" / (is_out ? "stdout.txt" : "stderr.txt"));
+    if (log_all < 0) log_all = open_append(dir / "logs" / "run.log");
+    write_all_fd(fd, data, len);
+    write_all_fd(log_all, data, len);
+  }
   std::string line_buf;  // partial stdout line for metric matching
   std::optional<MetricPattern> pattern;
   std::unique_ptr<MetricsWriter> metrics;
@@ -331,8 +365,9 @@ struct Execution::Impl {
   double last_raw_poll = 0;
   double last_marker_check = 0;
 
-  // Local process.
+  // Local process; pidfd becomes readable when it exits (so poll(2) wakes up at once).
   pid_t pid = -1;
+  int pidfd = -1;
 
   // Docker.
   std::string container_id;
@@ -362,6 +397,7 @@ struct Execution::Impl {
     }
     close_fd(out_fd);
     close_fd(err_fd);
+    close_fd(pidfd);
     close_fd(log_out);
     close_fd(log_err);
     close_fd(log_all);
@@ -385,8 +421,7 @@ struct Execution::Impl {
         return;
       }
       size_t len = static_cast<size_t>(n);
-      write_all_fd(is_out ? log_out : log_err, buf, len);
-      write_all_fd(log_all, buf, len);
+      log(is_out, buf, len);
       if (echo) write_all_fd(STDERR_FILENO, buf, len);
       if (is_out && pattern) {
         size_t start = 0;
@@ -485,7 +520,7 @@ struct Execution::Impl {
     close_fd(out_fd);
     close_fd(err_fd);
     if (raw) poll_raw(true);
-    if (metrics) metrics->sync();
+    if (metrics && durable) metrics->sync();
     std::string status;
     json error = nullptr;
     if (timed_out) {
@@ -520,7 +555,7 @@ struct Execution::Impl {
         for (const auto& [k, v] : tags.items()) r["tags"][k] = v.is_string() ? v : json(v.dump());
       }
       r["metricsCount"] = count;
-      return true;
+      return durable;
     });
     std::error_code ec;
     fs::remove_all(dir / "wd", ec);
@@ -535,6 +570,7 @@ Execution::Execution() : impl_(std::make_unique<Impl>()) {}
 Execution::~Execution() = default;
 
 bool Execution::finished() const { return impl_->finished; }
+bool Execution::has_exit_fd() const { return impl_->pidfd >= 0; }
 const std::string& Execution::run_id() const { return impl_->run_id; }
 const fs::path& Execution::dir() const { return impl_->dir; }
 json Execution::record() const { return impl_->rec; }
@@ -543,6 +579,7 @@ std::vector<int> Execution::fds() const {
   std::vector<int> v;
   if (impl_->out_fd >= 0) v.push_back(impl_->out_fd);
   if (impl_->err_fd >= 0) v.push_back(impl_->err_fd);
+  if (impl_->pidfd >= 0) v.push_back(impl_->pidfd);
   return v;
 }
 
@@ -556,7 +593,10 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
   m.dir = run_dir(ws, run_id);
   m.echo = options.echo;
   json cancel_req;
-  m.rec = update_run(m.dir, [&](json& r) {
+  json preparing_entry;
+  {
+    FileLock lock(m.dir);
+    json r = read_run_record(m.dir);
     std::string st = r.value("status", "");
     if (st != kQueued && st != kNotStarted) {
       conflict("run '" + run_id + "' is " + st + "; only a Queued run can be started");
@@ -564,10 +604,14 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
     r["supervisor"] = supervisor_info(::getpid());
     cancel_req = r.value("cancelRequested", json());
     set_status(r, kPreparing);
-    return false;
-  });
+    preparing_entry = r["statusHistory"].back();
+    // Durable runs record Preparing now; others fold it into the Running write (one rename less per run).
+    if (r.value("durableRecords", true)) write_run_record(m.dir, r, false);
+    m.rec = std::move(r);
+  }
   const json def = m.rec["runDefinition"];
   m.target = m.rec.value("target", "local");
+  m.durable = m.rec.value("durableRecords", true);
   m.grace = def.value("cancelGracePeriodSeconds", 10.0);
   m.max_duration = def.value("maxRunDurationSeconds", json()).is_number() ? def["maxRunDurationSeconds"].get<double>() : 0;
   struct stat st {};
@@ -589,15 +633,8 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
     fs::create_directories(m.dir / "logs");
     if (fs::exists(fs::symlink_status(wd / "outputs"))) fs::remove_all(wd / "outputs");
     fs::create_symlink("../outputs", wd / "outputs");
-    m.log_out = open_append(m.dir / "logs" / "stdout.txt");
-    m.log_err = open_append(m.dir / "logs" / "stderr.txt");
-    m.log_all = open_append(m.dir / "logs" / "run.log");
     m.metrics = std::make_unique<MetricsWriter>(m.dir / "metrics.jsonl");
     m.raw = std::make_unique<MetricsTail>(m.dir / "metrics.raw.jsonl");
-    {
-      int fd = open_append(m.dir / "metrics.raw.jsonl");  // exists before the script starts
-      ::close(fd);
-    }
     const json& mdef = def.value("metrics", json::object());
     if (mdef.value("fromStdout", true)) {
       std::string rx = mdef.value("regex", json()).is_string() ? mdef["regex"].get<std::string>() : kDefaultMetricsRegex;
@@ -644,8 +681,7 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
         ::close(errp[1]);
         std::string msg = "cannot run '" + argv[0] + "': " +
                           (prog.empty() ? std::string("not found on PATH") : std::string(std::strerror(errno)));
-        write_all_fd(m.log_err, (msg + "\n").data(), msg.size() + 1);
-        write_all_fd(m.log_all, (msg + "\n").data(), msg.size() + 1);
+        m.log(false, (msg + "\n").data(), msg.size() + 1);
         if (m.echo) write_all_fd(STDERR_FILENO, ("amlc: " + msg + "\n").data(), msg.size() + 7);
         m.finalize(std::nullopt, 0, msg);
         return ex;
@@ -684,18 +720,24 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
       ::close(errp[1]);
       if (rc != 0) {
         std::string msg = "cannot run '" + argv[0] + "': " + std::strerror(rc);
-        write_all_fd(m.log_err, (msg + "\n").data(), msg.size() + 1);
+        m.log(false, (msg + "\n").data(), msg.size() + 1);
         m.finalize(std::nullopt, 0, msg);
         return ex;
       }
       m.pid = pid;
+      m.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // -1 on old kernels: we poll instead
+      if (m.pidfd >= 0) ::fcntl(m.pidfd, F_SETFD, FD_CLOEXEC);
       json proc = supervisor_info(pid);
       proc["pgid"] = pid;
       m.started = monotonic_seconds();
       m.rec = update_run(m.dir, [&](json& r) {
+        if (r.value("status", "") != kPreparing) {
+          r["supervisor"] = m.rec["supervisor"];
+          r["statusHistory"].push_back(preparing_entry);
+        }
         r["process"] = proc;
         set_status(r, kRunning);
-        return true;
+        return m.durable;
       });
       return ex;
     }
@@ -718,6 +760,11 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '-';
     m.container_id = m.dc->create_container(spec).id;
     m.rec = update_run(m.dir, [&](json& r) {
+      if (r.value("status", "") != kPreparing) {
+        r["supervisor"] = m.rec["supervisor"];
+        r["statusHistory"].push_back(preparing_entry);
+        r["status"] = kPreparing;
+      }
       r["containerId"] = m.container_id;
       return false;
     });
@@ -770,6 +817,7 @@ bool Execution::poll(int timeout_ms) {
   std::vector<pollfd> pfds;
   if (m.out_fd >= 0) pfds.push_back({m.out_fd, POLLIN, 0});
   if (m.err_fd >= 0) pfds.push_back({m.err_fd, POLLIN, 0});
+  if (m.pidfd >= 0) pfds.push_back({m.pidfd, POLLIN, 0});
   if (!pfds.empty()) {
     int n = ::poll(pfds.data(), pfds.size(), timeout_ms);
     if (n > 0) {
@@ -827,6 +875,7 @@ bool Execution::poll(int timeout_ms) {
   while (::waitpid(m.pid, &status, 0) < 0 && errno == EINTR) {
   }
   m.pid = -1;
+  close_fd(m.pidfd);
   if (WIFEXITED(status)) m.finalize(WEXITSTATUS(status), 0, "");
   else if (WIFSIGNALED(status)) m.finalize(std::nullopt, WTERMSIG(status), "");
   else m.finalize(std::nullopt, 0, "the script ended in an unknown way");
@@ -839,8 +888,11 @@ std::vector<Execution*> wait_any(const std::vector<Execution*>& executions, int 
     if (!e || e->finished()) continue;
     for (int fd : e->fds()) pfds.push_back({fd, POLLIN, 0});
   }
-  // Processes that closed their output are only noticed by polling: cap the sleep.
-  int t = std::min(timeout_ms, 50);
+  // With pidfds every exit wakes poll(2); without (old kernels, docker runs) cap the sleep.
+  bool all_pidfd = true;
+  for (auto* e : executions)
+    if (e && !e->finished() && !e->has_exit_fd()) all_pidfd = false;
+  int t = all_pidfd ? timeout_ms : std::min(timeout_ms, 20);
   if (!pfds.empty()) ::poll(pfds.data(), pfds.size(), t);
   else if (t > 0) ::usleep(static_cast<useconds_t>(t) * 1000);
   std::vector<Execution*> done;

@@ -71,6 +71,10 @@ struct RunRequest {
   archive::SnapshotLimits limits;
   double grace_seconds = 10;
   double max_duration_seconds = 0;  // 0 = no limit
+  // fsync the record at creation, Running and the end (and the metrics file at the end). A sweep whose own
+  // journal is durable may pass false: records are still replaced atomically (rename), just not fsynced, which
+  // makes trial start-up several times cheaper on disks where fsync costs milliseconds.
+  bool durable = true;
 };
 
 // The program and arguments a request runs.
@@ -105,7 +109,8 @@ class Execution {
   const std::string& run_id() const;
   const fs::path& dir() const;
   json record() const;
-  std::vector<int> fds() const;  // readable fds to poll(2) on (empty when none)
+  std::vector<int> fds() const;  // fds to poll(2) for POLLIN on: output pipes and the process's pidfd
+  bool has_exit_fd() const;      // fds() includes an fd that wakes up when the process exits
 
  private:
   Execution();

@@ -148,10 +148,7 @@ std::vector<std::pair<std::string, std::string>> MetricPattern::find_all(const s
 
 // --- MetricsWriter ------------------------------------------------------------------------------------------
 
-MetricsWriter::MetricsWriter(fs::path file) : file_(std::move(file)) {
-  fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) sys_fail("cannot open " + file_.string());
-}
+MetricsWriter::MetricsWriter(fs::path file) : file_(std::move(file)) {}  // the file is created on the first record
 
 MetricsWriter::~MetricsWriter() {
   if (fd_ >= 0) ::close(fd_);
@@ -168,6 +165,10 @@ void MetricsWriter::add(const std::string& name, json value, const std::string& 
   m.step = ++steps_[name];
   if (kind == "tag") tags_[name] = m.value;
   std::string line = m.to_json().dump() + "\n";
+  if (fd_ < 0) {
+    fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) sys_fail("cannot open " + file_.string());
+  }
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {

@@ -167,7 +167,7 @@ void write_run_record(const fs::path& dir, const json& record, bool durable) {
 }
 
 json update_run(const fs::path& dir, const std::function<bool(json&)>& fn) {
-  FileLock lock(dir / ".lock");
+  FileLock lock(dir);  // flock on the run directory itself: no lock file to create
   json record = read_run_record(dir);
   bool durable = fn(record);
   write_run_record(dir, record, durable);
