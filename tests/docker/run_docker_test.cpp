@@ -35,7 +35,7 @@ std::string containers_of(const std::string& run_id) {
 
 }  // namespace
 
-TEST_CASE("docker: a run in a container: helpers, metrics, outputs, logs, exit codes, no container left") {
+TEST_CASE("docker: a run in a container: helpers / metrics / outputs / logs / exit codes / no container left") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/train.py", R"(import os, sys
 from amlc import run
@@ -72,7 +72,7 @@ sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 0)
   CHECK(f.json_out()["status"] == "Failed");
 }
 
-TEST_CASE("docker: cancel stops the container (SIGTERM, then SIGKILL after the grace period)") {
+TEST_CASE("docker: cancel stops the container (SIGTERM / then SIGKILL after the grace period)") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/wait.sh", "echo up\nsleep 60\n");
   t::write_text(ws.dir() / "src/rc.yml", "cancelGracePeriodSeconds: 1\nenvironment:\n  docker: {enabled: true}\n");

@@ -53,7 +53,7 @@ bool pid_alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPE
 
 }  // namespace
 
-TEST_CASE("run: a passing script keeps its record, logs, outputs and metrics; args pass through verbatim") {
+TEST_CASE("run: a passing script keeps its record / logs / outputs and metrics - args pass through verbatim") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/train.py", R"(import json, os, sys, time
 print("args", sys.argv[1:])
@@ -153,7 +153,7 @@ print("to stderr", file=sys.stderr)
   CHECK(check["stats"]["runs"] == 1);
 }
 
-TEST_CASE("run: a failing script is Failed with its exit code; a non-Python command runs too") {
+TEST_CASE("run: a failing script is Failed with its exit code - a non-Python command runs too") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/fail.sh", "echo about to fail\nexit 3\n");
   auto r = ws.run({"run", "submit-script", "--source-directory", (ws.dir() / "src").string(), "fail.sh"});
@@ -178,7 +178,7 @@ TEST_CASE("run: a failing script is Failed with its exit code; a non-Python comm
   CHECK(!m.contains("loss"));  // only the configured pattern applies
 }
 
-TEST_CASE("run: cancel from another process; SIGKILL after the grace period when SIGTERM is ignored") {
+TEST_CASE("run: cancel from another process - SIGKILL after the grace period when SIGTERM is ignored") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/stubborn.py",
                 "import signal, time, sys\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\n"
@@ -208,7 +208,7 @@ TEST_CASE("run: cancel from another process; SIGKILL after the grace period when
   CHECK(ws.ok({"run", "list", "--status", "Canceled"}).size() == 1);
 }
 
-TEST_CASE("run: Ctrl+C on a foreground run cancels it: exit 130, status Canceled") {
+TEST_CASE("run: Ctrl+C on a foreground run cancels it: exit 130 / status Canceled") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/sleepy.sh", "echo started\nsleep 60\n");
   std::vector<std::string> args = {AMLC_BIN, "-w", ws.root().string(), "run", "submit-script", "--source-directory",
@@ -249,7 +249,7 @@ TEST_CASE("run: Ctrl+C on a foreground run cancels it: exit 130, status Canceled
   CHECK(wait_for([&] { return !pid_alive(child); }, 5));
 }
 
-TEST_CASE("run: a run whose supervisor died is reconciled to Failed, never a zombie Running") {
+TEST_CASE("run: a run whose supervisor died is reconciled to Failed / never a zombie Running") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/long.sh", "echo up\nsleep 60\n");
   auto r = ws.run({"run", "submit-script", "--async", "--source-directory", (ws.dir() / "src").string(), "long.sh"});
@@ -321,7 +321,7 @@ TEST_CASE("run: bad input is a precise error and leaves the workspace as it was"
   CHECK(t::snapshot_tree(ws.root()) == before);
 }
 
-TEST_CASE("run: list filters by experiment, status, tag and --last") {
+TEST_CASE("run: list filters by experiment / status / tag and --last") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/ok.sh", "true\n");
   t::write_text(ws.dir() / "src/no.sh", "false\n");

@@ -7,7 +7,7 @@ namespace fs = std::filesystem;
 namespace t = amlc::test;
 using json = nlohmann::json;
 
-TEST_CASE("run: metrics from the Python helpers (amlc.run, azureml Run.get_context) land in metrics.jsonl") {
+TEST_CASE("run: metrics from the Python helpers (amlc.run / azureml Run.get_context) land in metrics.jsonl") {
   t::Workspace ws;
   t::write_text(ws.dir() / "src/train.py", R"(from amlc import run
 from azureml.core.run import Run

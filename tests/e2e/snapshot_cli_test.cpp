@@ -8,7 +8,7 @@ namespace fs = std::filesystem;
 namespace t = amlc::test;
 using json = nlohmann::json;
 
-TEST_CASE("snapshot: create prints path, sha256, files, bytes, excluded; the same tree gives the same sha256") {
+TEST_CASE("snapshot: create prints path / sha256 / files / bytes / excluded - the same tree gives the same sha256") {
   t::TempDir tmp;
   t::write_text(tmp / "src/a.py", "print(1)\n");
   t::write_text(tmp / "src/lib/b.py", "x = 2\n");

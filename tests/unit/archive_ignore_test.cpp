@@ -114,7 +114,7 @@ TEST_CASE("archive: wildmatch agrees with git's t3070 table (pathname mode)") {
   }
 }
 
-TEST_CASE("archive: gitignore line parsing (comments, negation, escapes, trailing spaces, dir-only, anchoring)") {
+TEST_CASE("archive: gitignore line parsing (comments / negation / escapes / trailing spaces / dir-only / anchoring)") {
   auto rules = parse_ignore_rules(
       "# comment\n"
       "\n"
@@ -164,7 +164,7 @@ TEST_CASE("archive: gitignore line parsing (comments, negation, escapes, trailin
   CHECK(match_rules(rules, "a/x/y/b", false) == 0);
 }
 
-TEST_CASE("archive: later rules win, deeper ignore files win, excluded parents cannot be re-included") {
+TEST_CASE("archive: later rules win / deeper ignore files win / excluded parents cannot be re-included") {
   IgnoreStack stack;
   stack.push("", parse_ignore_rules("*.log\n!important.log\nbuild/\n!build/keep.txt\nfoo/*\n!foo/bar\n"));
   CHECK(stack.ignored("a.log", false));
@@ -193,7 +193,7 @@ TEST_CASE("archive: later rules win, deeper ignore files win, excluded parents c
   CHECK(listing.excluded == 1);
 }
 
-TEST_CASE("archive: .amlignore wins over .gitignore in its directory; .git is always left out") {
+TEST_CASE("archive: .amlignore wins over .gitignore in its directory - .git is always left out") {
   t::TempDir dir;
   t::write_text(dir / ".gitignore", "*.csv\n");
   t::write_text(dir / ".amlignore", "*.bin\n");

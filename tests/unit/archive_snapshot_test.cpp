@@ -110,7 +110,7 @@ std::string extract_error(const fs::path& archive_path, const fs::path& dest) {
 
 }  // namespace
 
-TEST_CASE("archive: the same tree gives the same bytes, whatever the mtimes, owners' modes and location") {
+TEST_CASE("archive: the same tree gives the same bytes / whatever the mtimes / owners' modes and location") {
   t::TempDir tmp;
   make_tree(tmp / "a");
   auto s1 = create_snapshot(tmp / "a", tmp / "one.tar.gz");
@@ -159,7 +159,7 @@ TEST_CASE("archive: the same tree gives the same bytes, whatever the mtimes, own
   CHECK(create_snapshot(tmp / "b", tmp / "three.tar.gz").sha256 != s1.sha256);
 }
 
-TEST_CASE("archive: extraction round-trips content, exec bits, symlinks and empty directories") {
+TEST_CASE("archive: extraction round-trips content / exec bits / symlinks and empty directories") {
   t::TempDir tmp;
   make_tree(tmp / "src");
   create_snapshot(tmp / "src", tmp / "s.tar.gz");
@@ -217,7 +217,7 @@ TEST_CASE("archive: limits count files and bytes and name the biggest entries") 
   ::unsetenv("AMLC_SNAPSHOT_MAX_MB");
 }
 
-TEST_CASE("archive: crafted archives are refused with the entry named, and nothing lands outside") {
+TEST_CASE("archive: crafted archives are refused with the entry named / and nothing lands outside") {
   t::TempDir tmp;
   struct Bad {
     const char* label;

@@ -47,7 +47,7 @@ TEST_CASE("runs: the default stdout pattern finds Katib-style name=value tokens"
   CHECK_THROWS_AS(MetricPattern("(unclosed"), amlc::Error);
 }
 
-TEST_CASE("runs: MetricsWriter counts steps per name; MetricsTail returns only new complete records") {
+TEST_CASE("runs: MetricsWriter counts steps per name - MetricsTail returns only new complete records") {
   t::TempDir tmp;
   fs::path file = tmp / "metrics.jsonl";
   MetricsWriter w(file);
@@ -110,7 +110,7 @@ TEST_CASE("runs: run config errors carry file:line:col and the key path") {
   CHECK(*docker.base_image == "img:1");
 }
 
-TEST_CASE("runs: sweep-style use: one snapshot, given ids, a parent, many runs supervised from one process") {
+TEST_CASE("runs: sweep-style use: one snapshot / given ids / a parent / many runs supervised from one process") {
   t::TempDir tmp;
   auto ws = amlc::Workspace::create(tmp / "ws", "t");
   t::write_text(tmp / "src/trial.sh", "echo \"lr=$2\"\nif [ \"$2\" = 0.3 ]; then exec sleep 30; fi\n");
