@@ -349,6 +349,9 @@ void Scheduler::start_trial(int index) {
   rq.run_id = rid;
   rq.parent_run_id = id_;
   rq.snapshot = snapshot_;
+  // The journal's trial_started (fsynced above) is the durable fact; a crash re-queues the trial on resume and
+  // reconciles whatever run record exists, so the run record itself need not be fsynced.
+  rq.durable = false;
   auto params_args = script_arguments(cfg_, t.params);
   rq.arguments.insert(rq.arguments.end(), params_args.begin(), params_args.end());
   rq.tags["hyperparameters"] = t.params.dump();
