@@ -134,7 +134,8 @@ void add_completion_command(CLI::App& app, Context& ctx) {
   auto shell = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand("completion", "Print a shell completion script (bash, zsh or fish)");
   sub->add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
-  add_examples(sub, {"source <(amlc completion bash)", "amlc completion zsh > \"${fpath[1]}/_amlc\"",
+  add_examples(sub, {"amlc completion bash > /etc/bash_completion.d/amlc", "source <(amlc completion bash)",
+                     "amlc completion zsh > \"${fpath[1]}/_amlc\"",
                      "amlc completion fish > ~/.config/fish/completions/amlc.fish"});
   CLI::App* root = &app;
   on_run(sub, ctx, [shell, root](Context&) {
