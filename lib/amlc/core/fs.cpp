@@ -36,6 +36,17 @@ class Fd {
   int fd_;
 };
 
+std::string random_suffix() {
+  static std::atomic<unsigned> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<uint64_t>(::getpid()) << 32)};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%d.%u.%08llx", static_cast<int>(::getpid()), counter++,
+                static_cast<unsigned long long>(rng() & 0xffffffffULL));
+  return buf;
+}
+
+}  // namespace
+
 void write_all(int fd, const char* data, size_t size, const fs::path& path) {
   while (size > 0) {
     ssize_t n = ::write(fd, data, size);
@@ -47,17 +58,6 @@ void write_all(int fd, const char* data, size_t size, const fs::path& path) {
     size -= static_cast<size_t>(n);
   }
 }
-
-std::string random_suffix() {
-  static std::atomic<unsigned> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<uint64_t>(::getpid()) << 32)};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%d.%u.%08llx", static_cast<int>(::getpid()), counter++,
-                static_cast<unsigned long long>(rng() & 0xffffffffULL));
-  return buf;
-}
-
-}  // namespace
 
 std::string read_file(const fs::path& path) {
   auto content = read_file_if_exists(path);

@@ -22,6 +22,9 @@ void write_file_atomic(const fs::path& path, std::string_view content, unsigned 
 void append_line_durable(const fs::path& path, std::string_view line);
 
 void fsync_path(const fs::path& path);  // file or directory
+
+// write(2) until all of `data` is written (EINTR retried); `path` names the file in errors.
+void write_all(int fd, const char* data, size_t size, const fs::path& path);
 void create_directories_durable(const fs::path& dir);
 
 // Renames a directory tree atomically into place (rename(2)), fsyncing the parent.

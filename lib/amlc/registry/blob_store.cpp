@@ -18,18 +18,6 @@ namespace {
 
 constexpr size_t kChunk = 1 << 20;
 
-void write_all(int fd, const char* data, size_t size, const fs::path& path) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      sys_fail("cannot write " + path.string());
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
 }  // namespace
 
 fs::path BlobStore::path_of(const std::string& sha256) const { return dir_ / sha256.substr(0, 2) / sha256.substr(2); }

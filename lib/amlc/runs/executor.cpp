@@ -1,5 +1,7 @@
 #include "amlc/runs/executor.hpp"
 
+#include "amlc/core/process.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -944,33 +946,9 @@ json cancel_run(const Workspace& ws, const std::string& run_id, const std::strin
 
 int spawn_supervisor(const Workspace& ws, const std::string& run_id) {
   fs::path dir = run_dir(ws, run_id);
-  std::string self = fs::read_symlink("/proc/self/exe").string();
-  std::vector<std::string> args = {self, "-w", ws.root().string(), "run", "_supervise", "-r", run_id};
-  std::vector<char*> cargv;
-  for (auto& s : args) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  fs::path log = dir / "logs" / "supervisor.txt";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t def_sigs, empty;
-  sigemptyset(&def_sigs);
-  sigaddset(&def_sigs, SIGINT);
-  sigaddset(&def_sigs, SIGTERM);
-  sigaddset(&def_sigs, SIGPIPE);
-  sigaddset(&def_sigs, SIGHUP);
-  sigemptyset(&empty);
-  posix_spawnattr_setsigdefault(&attr, &def_sigs);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, self.c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  int pid = spawn_detached_self({"-w", ws.root().string(), "run", "_supervise", "-r", run_id},
+                                dir / "logs" / "supervisor.txt");
+  int rc = pid < 0 ? -pid : 0;
   if (rc != 0) {
     update_run(dir, [&](json& r) {
       r["error"] = {{"message", std::string("cannot start the run's supervisor: ") + std::strerror(rc)}};

@@ -1,5 +1,7 @@
 #include "amlc/sweep/scheduler.hpp"
 
+#include "amlc/core/process.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -892,33 +894,8 @@ json cancel_sweep(const Workspace& ws, const std::string& sweep_id, const std::s
 
 int spawn_sweep_supervisor(const Workspace& ws, const std::string& sweep_id) {
   fs::path dir = sweep_dir(ws, sweep_id);
-  std::string self = fs::read_symlink("/proc/self/exe").string();
-  std::vector<std::string> args = {self, "-w", ws.root().string(), "sweep", "_supervise", sweep_id};
-  std::vector<char*> cargv;
-  for (auto& s : args) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  fs::path log = dir / "supervisor.txt";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t def_sigs, empty;
-  sigemptyset(&def_sigs);
-  sigaddset(&def_sigs, SIGINT);
-  sigaddset(&def_sigs, SIGTERM);
-  sigaddset(&def_sigs, SIGPIPE);
-  sigaddset(&def_sigs, SIGHUP);
-  sigemptyset(&empty);
-  posix_spawnattr_setsigdefault(&attr, &def_sigs);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, self.c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  int pid = spawn_detached_self({"-w", ws.root().string(), "sweep", "_supervise", sweep_id}, dir / "supervisor.txt");
+  int rc = pid < 0 ? -pid : 0;
   if (rc != 0) fail(ErrorKind::General, std::string("cannot start the sweep's supervisor: ") + std::strerror(rc));
   json info = runs::supervisor_info(pid);
   update_sweep(dir, [&](json& r) {

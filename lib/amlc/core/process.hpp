@@ -1,0 +1,15 @@
+// Processes: starting amlc itself again as a detached supervisor (for --async runs and sweeps).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace amlc {
+
+// Starts this executable (/proc/self/exe) with `args` in a new session, stdin/stdout on /dev/null, stderr
+// appended to `stderr_log`, default signal dispositions and an empty signal mask. Returns the pid, or
+// -errno-like negative value (the posix_spawn error) when it could not start.
+int spawn_detached_self(const std::vector<std::string>& args, const std::filesystem::path& stderr_log);
+
+}  // namespace amlc
