@@ -210,3 +210,26 @@ TEST_CASE("model cache: materialized once from the blob store, then reused") {
   CHECK_THROWS_AS(materialize_model(ws, bad), Error);
   CHECK_FALSE(fs::exists(ws.root() / "cache" / "models" / "m" / "5"));
 }
+
+TEST_CASE("image plan: the source directory honours .amlignore (else .gitignore) as run snapshots do") {
+  App app;
+  test::write_text(app.dir / "src" / "data" / "big.csv", "1,2,3\n");
+  test::write_text(app.dir / "src" / "notes.tmp", "scratch");
+  test::write_text(app.dir / "src" / ".gitignore", "*.tmp\n");
+  test::write_text(app.dir / "src" / ".git" / "HEAD", "ref: refs/heads/main\n");
+  auto paths_of = [&] {
+    std::vector<std::string> paths;
+    for (const auto& f : make_image_plan(app.ic, "sha256:x").files) paths.push_back(f.path);
+    return paths;
+  };
+  auto has = [](const std::vector<std::string>& v, const std::string& p) { return std::find(v.begin(), v.end(), p) != v.end(); };
+  auto with_gitignore = paths_of();
+  CHECK(has(with_gitignore, "app/data/big.csv"));
+  CHECK_FALSE(has(with_gitignore, "app/notes.tmp"));
+  CHECK_FALSE(has(with_gitignore, "app/.git/HEAD"));
+  test::write_text(app.dir / "src" / ".amlignore", "data/\n");  // .amlignore wins over .gitignore
+  auto with_amlignore = paths_of();
+  CHECK_FALSE(has(with_amlignore, "app/data/big.csv"));
+  CHECK(has(with_amlignore, "app/notes.tmp"));
+  CHECK(has(with_amlignore, "app/score.py"));
+}

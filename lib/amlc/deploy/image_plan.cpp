@@ -1,5 +1,7 @@
 #include "amlc/deploy/image_plan.hpp"
 
+#include "amlc/archive/snapshot.hpp"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <sys/stat.h>
@@ -62,6 +64,18 @@ void add_tree(const fs::path& dir, const std::string& prefix, std::vector<Contex
   }
 }
 
+// The source directory as a run snapshot sees it: .amlignore (else .gitignore) rules, .git left out.
+void add_source_tree(const fs::path& dir, const std::string& prefix, std::vector<ContextFile>& out) {
+  archive::SourceListing listing = archive::list_source(dir);
+  for (const auto& e : listing.entries) {
+    if (e.type != archive::SourceEntry::Type::File) continue;
+    bool skip = false;
+    for (const auto& part : split(e.path, '/')) skip = skip || skipped_name(part);
+    if (skip) continue;
+    out.push_back({prefix + e.path, read_file(e.disk_path), e.executable ? 0755u : 0644u});
+  }
+}
+
 std::string join_quoted(const std::vector<std::string>& items) {
   std::string s;
   for (const auto& i : items) s += (s.empty() ? "" : ",") + i;
@@ -69,11 +83,11 @@ std::string join_quoted(const std::vector<std::string>& items) {
 }
 
 struct ArchiveWriter {
-  archive* a = archive_write_new();
+  ::archive* a = archive_write_new();
   ~ArchiveWriter() { archive_write_free(a); }
 };
 
-void check(archive* a, int rc, const char* what) {
+void check(::archive* a, int rc, const char* what) {
   if (rc < ARCHIVE_WARN)
     fail(ErrorKind::General, std::string("cannot write the build context (") + what + "): " +
                                  (archive_error_string(a) ? archive_error_string(a) : "unknown error"));
@@ -149,7 +163,7 @@ ImagePlan make_image_plan(const InferenceConfig& ic, const std::string& base_ima
   std::string extra = ic.extra_dockerfile_steps ? read_file(*ic.extra_dockerfile_steps) : std::string();
   for (const auto& a : assets::all()) files.push_back({"amlc-python/" + a.path, std::string(a.data), 0644});
   if (ic.source_directory) {
-    add_tree(*ic.source_directory, "app/", files);
+    add_source_tree(*ic.source_directory, "app/", files);
   } else {
     files.push_back({"app/" + ic.entry_script, read_file(ic.entry_script_path), 0644});
   }
@@ -200,7 +214,7 @@ std::string pack_context(const ImagePlan& plan) {
   ArchiveWriter w;
   check(w.a, archive_write_set_format_pax_restricted(w.a), "format");
   std::string out;
-  auto writer = [](archive*, void* ctx, const void* buf, size_t n) -> la_ssize_t {
+  auto writer = [](::archive*, void* ctx, const void* buf, size_t n) -> la_ssize_t {
     static_cast<std::string*>(ctx)->append(static_cast<const char*>(buf), n);
     return static_cast<la_ssize_t>(n);
   };
