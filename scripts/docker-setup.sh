@@ -18,7 +18,25 @@ if ! command -v debootstrap >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
 
+# A pid file left by a daemon that was killed (or whose pid is now another process or a zombie) stops
+# dockerd from starting: remove it unless it names a live dockerd/containerd.
+clear_stale_pidfile() {
+  local file=$1 name=$2 pid state
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file" 2>/dev/null || true)
+  if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z)
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && [ "$state" != "Z" ]; then
+      return 0
+    fi
+  fi
+  log "removing stale $file"
+  rm -f "$file"
+}
+
 if ! answers; then
+  clear_stale_pidfile /var/run/docker.pid dockerd
+  clear_stale_pidfile /var/run/docker/containerd/containerd.pid containerd
   log "starting dockerd"
   mkdir -p /var/log
   nohup dockerd --iptables=false >/var/log/amlc-dockerd.log 2>&1 &
