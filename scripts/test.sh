@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build, start Docker (and build the local base image if
-# needed), then run the whole test suite (unit, end-to-end, Python, Docker) with ctest.
-# Usage: scripts/test.sh [PRESET]   (release by default; asan for the sanitizer build)
+# needed), then run the whole test suite (unit, end-to-end, Python, Docker) with ctest; then the same C++
+# suites again on the AddressSanitizer + UndefinedBehaviorSanitizer build.
+# Usage: scripts/test.sh [PRESET]   (release by default: release suite, then the asan suite;
+#                                    asan: only the asan suite; AMLC_SKIP_ASAN=1 skips the second pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-release}
 bash scripts/install-deps.sh
-bash scripts/build.sh "$preset"
 bash scripts/docker-setup.sh
+bash scripts/build.sh "$preset"
 ctest --preset "$preset" --timeout 900
+if [ "$preset" = release ] && [ -z "${AMLC_SKIP_ASAN:-}" ]; then
+  echo "test: the C++ suites again under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
+  bash scripts/build.sh asan
+  ctest --preset asan --timeout 900 -LE python
+fi

@@ -116,7 +116,8 @@ runs::RunRequest request_from_json(const json& j, const std::string& experiment)
     r.interpreter = j.value("interpreter", std::string("python3"));
     r.target = j.value("target", std::string("local"));
     r.image = j.value("image", std::string(runs::kDefaultDockerImage));
-    for (const auto& [k, v] : j.value("environmentVariables", json::object()).items()) r.environment[k] = v.get<std::string>();
+    const json env = j.value("environmentVariables", json::object());  // items() must not outlive it
+    for (const auto& [k, v] : env.items()) r.environment[k] = v.get<std::string>();
     r.metrics_regex = j.value("metricsRegex", std::string());
     r.metrics_regex_where = j.value("metricsRegexWhere", std::string());
     r.metrics_from_stdout = j.value("metricsFromStdout", true);
