@@ -71,6 +71,18 @@ void print_notes(const Context& c, const deploy::Notes& notes) {
   for (const auto& n : notes) c.info("amlc: warning: " + n, true);
 }
 
+json with_notes(const Context& c, const std::function<json(deploy::Notes&)>& fn) {
+  deploy::Notes notes;
+  try {
+    json out = fn(notes);
+    print_notes(c, notes);
+    return out;
+  } catch (...) {
+    print_notes(c, notes);  // warnings explain failures too
+    throw;
+  }
+}
+
 deploy::Progress progress_for(const Context& c) {
   return [&c](const std::string& line) { c.info(line, false); };
 }
@@ -116,15 +128,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
       req.deploy_flags = o->flags.deployment();
       req.overwrite = o->overwrite;
       req.timeout_seconds = o->timeout;
-      deploy::Notes notes;
-      json rec;
-      try {
-        rec = deploy::deploy(c.workspace(), req, notes, progress_for(c));
-      } catch (...) {
-        print_notes(c, notes);
-        throw;
-      }
-      print_notes(c, notes);
+      json rec = with_notes(c, [&](deploy::Notes& notes) { return deploy::deploy(c.workspace(), req, notes, progress_for(c)); });
       c.print(rec, service_columns());
       return 0;
     });
@@ -153,15 +157,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
       req.inference_flags = o->flags.inference();
       req.image_name = o->image_name;
       if (o->o_out->count()) req.output_path = fs::path(o->output_path);
-      deploy::Notes notes;
-      json out;
-      try {
-        out = deploy::package(c.workspace(), req, notes, progress_for(c));
-      } catch (...) {
-        print_notes(c, notes);
-        throw;
-      }
-      print_notes(c, notes);
+      json out = with_notes(c, [&](deploy::Notes& notes) { return deploy::package(c.workspace(), req, notes, progress_for(c)); });
       c.print(out);
       return 0;
     });

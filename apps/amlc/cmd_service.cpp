@@ -16,6 +16,8 @@ namespace amlc::cli {
 // Defined in cmd_deploy.cpp.
 std::function<std::pair<deploy::InferenceFlags, deploy::DeployFlags>()> add_update_flags(CLI::App* sub);
 void print_notes(const Context& c, const deploy::Notes& notes);
+// Runs fn with a notes list and prints its warnings on stderr, whether fn succeeds or throws.
+json with_notes(const Context& c, const std::function<json(deploy::Notes&)>& fn);
 deploy::Progress progress_for(const Context& c);
 const std::vector<output::Column>& service_columns();
 
@@ -161,15 +163,7 @@ void add_service_commands(CLI::App& app, Context& ctx) {
       if (o->o_dc->count()) req.deploy_config_file = fs::path(o->dc);
       std::tie(req.inference_flags, req.deploy_flags) = o->flags();
       req.timeout_seconds = o->timeout;
-      deploy::Notes notes;
-      json rec;
-      try {
-        rec = deploy::update(c.workspace(), req, notes, progress_for(c));
-      } catch (...) {
-        print_notes(c, notes);
-        throw;
-      }
-      print_notes(c, notes);
+      json rec = with_notes(c, [&](deploy::Notes& notes) { return deploy::update(c.workspace(), req, notes, progress_for(c)); });
       c.print(rec, service_columns());
       return 0;
     });
