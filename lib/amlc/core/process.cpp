@@ -9,6 +9,20 @@ extern char** environ;
 
 namespace amlc {
 
+void init_child_spawnattr(posix_spawnattr_t* attr, short extra_flags) {
+  posix_spawnattr_init(attr);
+  sigset_t def_sigs, empty;
+  sigemptyset(&def_sigs);
+  sigaddset(&def_sigs, SIGINT);
+  sigaddset(&def_sigs, SIGTERM);
+  sigaddset(&def_sigs, SIGPIPE);
+  sigaddset(&def_sigs, SIGHUP);
+  sigemptyset(&empty);
+  posix_spawnattr_setsigdefault(attr, &def_sigs);
+  posix_spawnattr_setsigmask(attr, &empty);
+  posix_spawnattr_setflags(attr, static_cast<short>(extra_flags | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+}
+
 int spawn_detached_self(const std::vector<std::string>& args, const std::filesystem::path& stderr_log) {
   std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   std::vector<std::string> all = {self};
@@ -22,17 +36,7 @@ int spawn_detached_self(const std::vector<std::string>& args, const std::filesys
   posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, stderr_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t def_sigs, empty;
-  sigemptyset(&def_sigs);
-  sigaddset(&def_sigs, SIGINT);
-  sigaddset(&def_sigs, SIGTERM);
-  sigaddset(&def_sigs, SIGPIPE);
-  sigaddset(&def_sigs, SIGHUP);
-  sigemptyset(&empty);
-  posix_spawnattr_setsigdefault(&attr, &def_sigs);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  init_child_spawnattr(&attr, POSIX_SPAWN_SETSID);
   pid_t pid = -1;
   int rc = ::posix_spawn(&pid, self.c_str(), &fa, &attr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -702,18 +702,8 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
       posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
       posix_spawn_file_actions_addchdir_np(&fa, wd.c_str());
       posix_spawnattr_t attr;
-      posix_spawnattr_init(&attr);
-      sigset_t def_sigs, empty;
-      sigemptyset(&def_sigs);
-      sigaddset(&def_sigs, SIGINT);
-      sigaddset(&def_sigs, SIGTERM);
-      sigaddset(&def_sigs, SIGPIPE);
-      sigaddset(&def_sigs, SIGHUP);
-      sigemptyset(&empty);
-      posix_spawnattr_setsigdefault(&attr, &def_sigs);
-      posix_spawnattr_setsigmask(&attr, &empty);
+      init_child_spawnattr(&attr, POSIX_SPAWN_SETPGROUP);  // its own process group: cancel signals the group
       posix_spawnattr_setpgroup(&attr, 0);
-      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
       pid_t pid = -1;
       int rc = ::posix_spawn(&pid, prog.c_str(), &fa, &attr, cargv.data(), envp.data());
       posix_spawn_file_actions_destroy(&fa);
