@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/util.hpp"
@@ -63,6 +66,23 @@ std::optional<json> parse_metric_number(const std::string& text_in) {
 
 // --- MetricPattern ------------------------------------------------------------------------------------------
 
+namespace {
+
+// std::regex compilation costs about as much as starting a trial (the default pattern's bracket expressions build
+// a 256-entry cache each), and a sweep compiles the same pattern for every trial: compile each pattern once.
+std::shared_ptr<const std::regex> compiled_regex(const std::string& ecma) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const std::regex>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(ecma);
+  if (it != cache.end()) return it->second;
+  auto re = std::make_shared<const std::regex>(ecma, std::regex::ECMAScript | std::regex::optimize);
+  cache.emplace(ecma, re);
+  return re;
+}
+
+}  // namespace
+
 MetricPattern::MetricPattern(const std::string& regex, const std::string& where) : source_(regex) {
   // Translate named groups (std::regex has none) and count capture groups.
   std::string out;
@@ -115,7 +135,7 @@ MetricPattern::MetricPattern(const std::string& regex, const std::string& where)
     out += c;
   }
   try {
-    re_ = std::regex(out, std::regex::ECMAScript | std::regex::optimize);
+    re_ = compiled_regex(out);
   } catch (const std::regex_error& e) {
     usage_error((where.empty() ? "" : where + ": ") + "metrics regex '" + regex + "' does not compile: " + e.what(),
                 "use ECMAScript syntax; name the groups (?<name>...) and (?<value>...), or use groups 1 and 2");
@@ -137,7 +157,7 @@ MetricPattern::MetricPattern(const std::string& regex, const std::string& where)
 std::vector<std::pair<std::string, std::string>> MetricPattern::find_all(const std::string& line) const {
   std::vector<std::pair<std::string, std::string>> out;
   if (line.find('=') == std::string::npos && source_ == kDefaultMetricsRegex) return out;  // fast path
-  for (auto it = std::sregex_iterator(line.begin(), line.end(), re_); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(line.begin(), line.end(), *re_); it != std::sregex_iterator(); ++it) {
     const auto& m = *it;
     if (m.size() <= std::max(name_group_, value_group_)) continue;
     if (!m[name_group_].matched || !m[value_group_].matched) continue;

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <memory>
 #include <regex>
 #include <string>
 #include <vector>
@@ -59,7 +60,7 @@ class MetricPattern {
 
  private:
   std::string source_;
-  std::regex re_;
+  std::shared_ptr<const std::regex> re_;  // shared: one compiled regex per distinct pattern in the process
   size_t name_group_ = 1;
   size_t value_group_ = 2;
 };
