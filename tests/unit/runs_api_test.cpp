@@ -1,8 +1,11 @@
 // The runs library as the sweep scheduler uses it, plus metrics parsing/tailing and run config errors.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -192,4 +195,118 @@ TEST_CASE("runs: sweep-style use: one snapshot / given ids / a parent / many run
   CHECK_THROWS_AS(load_run(ws, "HD_abc_99"), amlc::Error);
   auto report = amlc::check_workspace(ws);
   CHECK_MESSAGE(report.ok(), report.to_json().dump());
+}
+
+TEST_CASE("runs: a finished run's kept working folder is handed to the next run and relinked to the snapshot") {
+  t::TempDir tmp;
+  auto ws = amlc::Workspace::create(tmp / "ws", "t");
+  t::write_text(tmp / "src/trial.sh",
+                "find . | LC_ALL=C sort > outputs/seen.txt\n"
+                "echo scratch > scratch.txt; mkdir -p cache/deep; echo x > cache/deep/f\n"
+                "rm -f data/a.txt; rm -rf data/sub\n");
+  t::write_text(tmp / "src/data/a.txt", "a\n");
+  t::write_text(tmp / "src/data/sub/b.txt", "b\n");
+  fs::create_symlink("data/a.txt", tmp / "src/link");
+  SnapshotRef snap = store_snapshot(ws, tmp / "src", {});
+  fs::path spare;
+  std::vector<std::string> seen;
+  for (int i = 0; i < 3; ++i) {
+    RunRequest req;
+    req.experiment = "sweep";
+    req.run_id = "HD_wd_" + std::to_string(i);
+    req.snapshot = snap;
+    req.script = "trial.sh";
+    create_run(ws, req);
+    auto ex = Execution::start(ws, req.run_id, {.reuse_extracted = true, .adopt_workdir = spare, .keep_workdir = true});
+    while (!ex->poll(1000)) {
+    }
+    CHECK(ex->record()["status"] == "Completed");
+    if (!spare.empty()) CHECK_FALSE(fs::exists(spare));  // moved, not copied
+    spare = ex->dir() / "wd";
+    REQUIRE(fs::is_directory(spare));  // kept for the next run
+    seen.push_back(t::read_text(ex->dir() / "outputs/seen.txt"));
+  }
+  // Every run saw exactly the snapshot, although each one changed its folder.
+  CHECK(seen[0] == ".\n./data\n./data/a.txt\n./data/sub\n./data/sub/b.txt\n./link\n./outputs\n./trial.sh\n");
+  CHECK(seen[1] == seen[0]);
+  CHECK(seen[2] == seen[0]);
+  // Files are still hard links to the snapshot cache, not copies.
+  fs::path cache = ws.root() / "cache/snapshots" / snap.sha256;
+  CHECK(fs::hard_link_count(cache / "trial.sh") == 2);
+  CHECK(fs::equivalent(cache / "trial.sh", spare / "trial.sh"));
+  CHECK_FALSE(fs::exists(spare / "data/sub"));  // as the last run left it
+  // Without keep_workdir the folder goes at the end, as for any run.
+  RunRequest req;
+  req.experiment = "sweep";
+  req.run_id = "HD_wd_last";
+  req.snapshot = snap;
+  req.script = "trial.sh";
+  create_run(ws, req);
+  auto ex = Execution::start(ws, req.run_id, {.reuse_extracted = true, .adopt_workdir = spare});
+  while (!ex->poll(1000)) {
+  }
+  CHECK(t::read_text(ex->dir() / "outputs/seen.txt") == seen[0]);
+  CHECK_FALSE(fs::exists(ex->dir() / "wd"));
+  CHECK_FALSE(fs::exists(spare));
+}
+
+TEST_CASE("runs: a non-durable record is rewritten in place and readers never see half of it") {
+  t::TempDir tmp;
+  auto ws = amlc::Workspace::create(tmp / "ws", "t");
+  t::write_text(tmp / "src/s.sh", "true\n");
+  RunRequest req;
+  req.experiment = "e";
+  req.run_id = "inplace_1";
+  req.source_dir = tmp / "src";
+  req.script = "s.sh";
+  req.durable = false;
+  create_run(ws, req);
+  fs::path dir = run_dir(ws, "inplace_1");
+  auto inode = [&] {
+    struct stat st {};
+    REQUIRE(::stat((dir / "run.json").c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  auto ino = inode();
+  // Grow, then shrink: the shorter record is padded with blanks and still parses; the inode stays.
+  update_run(dir, [](json& r) {
+    r["tags"]["big"] = std::string(5000, 'x');
+    return false;
+  });
+  auto big = fs::file_size(dir / "run.json");
+  update_run(dir, [](json& r) {
+    r["tags"].erase("big");
+    return false;
+  });
+  CHECK(fs::file_size(dir / "run.json") == big);
+  CHECK(read_run_record(dir)["tags"].is_object());
+  CHECK_FALSE(read_run_record(dir)["tags"].contains("big"));
+  CHECK(inode() == ino);
+  // A durable write still replaces the file (new inode, fsynced, renamed).
+  update_run(dir, [](json&) { return true; });
+  CHECK(inode() != ino);
+  // Readers race a writer that alternates long and short records: every read parses.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 400; ++i) {
+      update_run(dir, [&](json& r) {
+        r["tags"]["pad"] = std::string(i % 2 ? 9000 : 10, 'p');
+        return false;
+      });
+    }
+    stop = true;
+  });
+  int reads = 0, bad = 0;
+  while (!stop) {
+    try {
+      json r = read_run_record(dir);
+      if (r["runId"] != "inplace_1") ++bad;
+    } catch (const amlc::Error&) {
+      ++bad;
+    }
+    ++reads;
+  }
+  writer.join();
+  CHECK(reads > 0);
+  CHECK(bad == 0);
 }

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "amlc/assets/assets.hpp"
@@ -117,19 +118,77 @@ std::string rel_inside(const fs::path& source_dir, const std::string& script) {
   return rel;
 }
 
-void extract_into(const Workspace& ws, const std::string& sha, const fs::path& wd, bool reuse) {
+// Hard links (no data copied, no new inodes for files); directories and symlinks are recreated.
+void link_copy(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  auto st = fs::symlink_status(from);
+  if (fs::is_symlink(st)) {
+    fs::copy_symlink(from, to);
+    return;
+  }
+  if (!fs::is_directory(st)) {
+    fs::create_hard_link(from, to);
+    return;
+  }
+  fs::create_directory(to);
+  for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it) {
+    fs::path dst = to / it->path().lexically_relative(from);
+    auto est = it->symlink_status();
+    if (fs::is_directory(est)) fs::create_directory(dst);
+    else if (fs::is_symlink(est)) fs::copy_symlink(it->path(), dst);
+    else fs::create_hard_link(it->path(), dst);
+  }
+}
+
+// Turns `to`, an earlier run's working folder, back into an exact hard-link copy of the snapshot cache `from`:
+// entries that still match (the same inode, the same symlink target, a folder) stay, anything the run added or
+// replaced goes, anything it removed comes back. The top-level "outputs" link is the run's own and is left alone.
+void relink_tree(const fs::path& from, const fs::path& to, bool top) {
+  std::set<std::string> kept;
+  for (const auto& e : fs::directory_iterator(to)) {
+    std::string name = e.path().filename().string();
+    if (top && name == "outputs") continue;
+    fs::path src = from / name;
+    struct stat a {}, b {};
+    bool keep = false;
+    if (::lstat(src.c_str(), &a) == 0 && ::lstat(e.path().c_str(), &b) == 0) {
+      if (S_ISDIR(a.st_mode) && S_ISDIR(b.st_mode)) {
+        relink_tree(src, e.path(), false);
+        keep = true;
+      } else if (S_ISREG(a.st_mode) && S_ISREG(b.st_mode)) {
+        keep = a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+      } else if (S_ISLNK(a.st_mode) && S_ISLNK(b.st_mode)) {
+        keep = fs::read_symlink(src) == fs::read_symlink(e.path());
+      }
+    }
+    if (keep) kept.insert(name);
+    else fs::remove_all(e.path());
+  }
+  for (const auto& e : fs::directory_iterator(from)) {
+    std::string name = e.path().filename().string();
+    if ((top && name == "outputs") || kept.count(name)) continue;
+    link_copy(e.path(), to / name);
+  }
+}
+
+// Fills `wd` with the snapshot. With `reuse`, the snapshot is extracted once into the workspace cache and hard-
+// linked from there; `adopt` (a finished run's kept working folder of the same snapshot) is then moved into place
+// and brought back to the snapshot's state instead of building a new one: a sweep creates and deletes no folder
+// per trial.
+void extract_into(const Workspace& ws, const std::string& sha, const fs::path& wd, bool reuse, const fs::path& adopt) {
   BlobStore blobs(ws.blobs_dir());
   fs::path blob = blobs.path_of(sha);
   if (!blobs.contains(sha)) {
     fail(ErrorKind::Damaged, "the run's snapshot " + sha + " is missing from the blob store",
          "run 'amlc workspace check'; resubmit the run");
   }
+  std::error_code ec;
   if (!reuse) {
+    fs::remove_all(wd, ec);
     archive::extract_snapshot(blob, wd);
     return;
   }
   fs::path cache = ws.root() / "cache" / "snapshots" / sha;
-  std::error_code ec;
   if (!fs::is_directory(cache, ec)) {
     fs::create_directories(cache.parent_path());
     fs::path staging = temp_sibling(cache);
@@ -143,15 +202,21 @@ void extract_into(const Workspace& ws, const std::string& sha, const fs::path& w
     }
     if (::rename(staging.c_str(), cache.c_str()) != 0) fs::remove_all(staging, ec);  // another process won
   }
-  // Hard links (no data copied, no new inodes for files); directories and symlinks are recreated.
-  fs::create_directories(wd);
-  for (auto it = fs::recursive_directory_iterator(cache); it != fs::recursive_directory_iterator(); ++it) {
-    fs::path to = wd / it->path().lexically_relative(cache);
-    auto st = it->symlink_status();
-    if (fs::is_directory(st)) fs::create_directory(to);
-    else if (fs::is_symlink(st)) fs::copy_symlink(it->path(), to);
-    else fs::create_hard_link(it->path(), to);
+  if (!adopt.empty()) {
+    fs::remove_all(wd, ec);
+    if (::rename(adopt.c_str(), wd.c_str()) == 0) {
+      try {
+        relink_tree(cache, wd, true);
+        return;
+      } catch (const std::exception&) {
+        // Something the run left cannot be undone in place (e.g. a read-only folder): start from scratch.
+      }
+    } else {
+      fs::remove_all(adopt, ec);
+    }
   }
+  fs::remove_all(wd, ec);
+  link_copy(cache, wd);
 }
 
 }  // namespace
@@ -343,6 +408,7 @@ struct Execution::Impl {
   json rec;
   std::string target;
   bool echo = false;
+  bool keep_workdir = false;
   bool durable = true;
   double grace = 10;
   double max_duration = 0;
@@ -560,7 +626,7 @@ struct Execution::Impl {
       return durable;
     });
     std::error_code ec;
-    fs::remove_all(dir / "wd", ec);
+    if (!keep_workdir) fs::remove_all(dir / "wd", ec);
     close_fd(log_out);
     close_fd(log_err);
     close_fd(log_all);
@@ -594,11 +660,12 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
   m.run_id = run_id;
   m.dir = run_dir(ws, run_id);
   m.echo = options.echo;
+  m.keep_workdir = options.keep_workdir;
   json cancel_req;
   json preparing_entry;
   {
     FileLock lock(m.dir);
-    json r = read_run_record(m.dir);
+    json r = read_run_record_locked(m.dir);
     std::string st = r.value("status", "");
     if (st != kQueued && st != kNotStarted) {
       conflict("run '" + run_id + "' is " + st + "; only a Queued run can be started");
@@ -628,13 +695,14 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   try {
-    std::error_code ec;
-    fs::remove_all(wd, ec);
-    extract_into(ws, m.rec["snapshot"].value("sha256", ""), wd, options.reuse_extracted);
+    extract_into(ws, m.rec["snapshot"].value("sha256", ""), wd, options.reuse_extracted, options.adopt_workdir);
     fs::create_directories(m.dir / "outputs");
     fs::create_directories(m.dir / "logs");
-    if (fs::exists(fs::symlink_status(wd / "outputs"))) fs::remove_all(wd / "outputs");
-    fs::create_symlink("../outputs", wd / "outputs");
+    std::error_code ec;
+    if (!fs::is_symlink(wd / "outputs", ec) || fs::read_symlink(wd / "outputs", ec) != "../outputs") {
+      if (fs::exists(fs::symlink_status(wd / "outputs"))) fs::remove_all(wd / "outputs");
+      fs::create_symlink("../outputs", wd / "outputs");
+    }
     m.metrics = std::make_unique<MetricsWriter>(m.dir / "metrics.jsonl");
     m.raw = std::make_unique<MetricsTail>(m.dir / "metrics.raw.jsonl");
     const json& mdef = def.value("metrics", json::object());

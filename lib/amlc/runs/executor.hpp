@@ -88,6 +88,10 @@ json create_run(const Workspace& ws, const RunRequest& request, int supervisor_p
 struct StartOptions {
   bool echo = false;             // copy the run's stdout/stderr to our stderr as it comes
   bool reuse_extracted = false;  // extract once per snapshot into the cache and copy per run
+  // With reuse_extracted: move this finished run's kept working folder (same snapshot) into place and relink it
+  // instead of building a new one.
+  std::filesystem::path adopt_workdir;
+  bool keep_workdir = false;  // leave wd/ in the run folder at the end, for a later run to adopt
 };
 
 class Execution {

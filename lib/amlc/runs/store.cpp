@@ -1,6 +1,8 @@
 #include "amlc/runs/store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -32,32 +34,45 @@ bool valid_name(const std::string& s, bool allow_dot) {
   return true;
 }
 
-void write_plain(const fs::path& path, const std::string& text) {
-  fs::path tmp = temp_sibling(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) sys_fail("cannot create " + tmp.string());
+// Rewrites the file in place (one pwrite at offset 0), padding with blanks when the new text is shorter, so the
+// file keeps its inode: no temp file is created and no old inode is freed. A sweep rewrites its trials' records
+// several times per trial, and on ext4 every freed inode slows down later inode allocations in the same group
+// for minutes. Callers hold the run directory's exclusive lock and readers take the shared one, so nobody sees a
+// half-written record. Used for non-durable records only: a durable one is replaced by rename after an fsync.
+void rewrite_in_place(const fs::path& path, std::string text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) sys_fail("cannot open " + path.string());
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    sys_fail("cannot stat " + path.string());
+  }
+  if (static_cast<off_t>(text.size()) < st.st_size) {
+    // JSON allows trailing whitespace: blank out what is left of the longer old record.
+    bool nl = !text.empty() && text.back() == '\n';
+    if (nl) text.pop_back();
+    text.append(static_cast<size_t>(st.st_size) - text.size() - (nl ? 1 : 0), ' ');
+    if (nl) text.push_back('\n');
+  }
   const char* p = text.data();
   size_t left = text.size();
+  off_t off = 0;
   while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
+    ssize_t n = ::pwrite(fd, p, left, off);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      ::unlink(tmp.c_str());
       errno = err;
-      sys_fail("cannot write " + tmp.string());
+      sys_fail("cannot write " + path.string());
     }
     p += n;
+    off += n;
     left -= static_cast<size_t>(n);
   }
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    errno = err;
-    sys_fail("cannot rename " + tmp.string());
-  }
 }
 
 long long proc_start_ticks(int pid) {
@@ -159,16 +174,33 @@ json load_run(const Workspace& ws, const std::string& run_id) { return read_run_
 
 fs::path outputs_dir(const Workspace& ws, const std::string& run_id) { return run_dir(ws, run_id) / "outputs"; }
 
-json read_run_record(const fs::path& dir) { return read_record(dir / "run.json"); }
+json read_run_record(const fs::path& dir) {
+  // Non-durable records are rewritten in place under the directory's exclusive flock: read under the shared one.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    while (::flock(dfd, LOCK_SH) != 0 && errno == EINTR) {
+    }
+  }
+  try {
+    json r = read_record(dir / "run.json");
+    if (dfd >= 0) ::close(dfd);
+    return r;
+  } catch (...) {
+    if (dfd >= 0) ::close(dfd);
+    throw;
+  }
+}
+
+json read_run_record_locked(const fs::path& dir) { return read_record(dir / "run.json"); }
 
 void write_run_record(const fs::path& dir, const json& record, bool durable) {
   if (durable) write_file_atomic(dir / "run.json", record_text(record));
-  else write_plain(dir / "run.json", record_text(record));
+  else rewrite_in_place(dir / "run.json", record_text(record));
 }
 
 json update_run(const fs::path& dir, const std::function<bool(json&)>& fn) {
   FileLock lock(dir);  // flock on the run directory itself: no lock file to create
-  json record = read_run_record(dir);
+  json record = read_run_record_locked(dir);
   bool durable = fn(record);
   write_run_record(dir, record, durable);
   return record;
@@ -184,7 +216,18 @@ void set_status(json& record, const std::string& status) {
 }
 
 json supervisor_info(int pid) {
-  return {{"pid", pid}, {"startTicks", proc_start_ticks(pid)}, {"host", hostname()}};
+  // The supervisor is usually this process, asked once per run state change: remember its own answer.
+  thread_local int self_pid = 0;
+  thread_local long long self_ticks = -1;
+  static const std::string host = hostname();
+  if (pid == static_cast<int>(::getpid())) {
+    if (self_pid != pid) {
+      self_ticks = proc_start_ticks(pid);
+      self_pid = pid;
+    }
+    return {{"pid", pid}, {"startTicks", self_ticks}, {"host", host}};
+  }
+  return {{"pid", pid}, {"startTicks", proc_start_ticks(pid)}, {"host", host}};
 }
 
 bool supervisor_alive(const json& info) {

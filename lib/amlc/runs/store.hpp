@@ -62,8 +62,13 @@ fs::path index_dir(const Workspace& ws);  // <ws>/runs
 std::optional<fs::path> find_run_dir(const Workspace& ws, const std::string& run_id);
 
 // --- records ---------------------------------------------------------------------------------------------------
-json read_run_record(const fs::path& dir);  // Damaged if unreadable
-// Writes run.json atomically; `durable` adds the fsyncs (file and directory).
+// Reads run.json under the run directory's shared flock (a non-durable record is rewritten in place under the
+// exclusive one). Damaged if unreadable.
+json read_run_record(const fs::path& dir);
+// The same, for a caller that already holds the directory's exclusive lock (FileLock(dir)).
+json read_run_record_locked(const fs::path& dir);
+// Durable: a new file fsynced and renamed over run.json, then the directory fsynced. Not durable: run.json
+// rewritten in place (callers other than create_run's staging hold FileLock(dir)).
 void write_run_record(const fs::path& dir, const json& record, bool durable);
 // Locks the run, reads run.json, calls fn, writes the result back (durable if fn returns true). Returns it.
 json update_run(const fs::path& dir, const std::function<bool(json& record)>& fn);
