@@ -599,3 +599,98 @@ max_total_runs: 3
   }, 40));
   CHECK(done["trials"]["completed"] == 3);
 }
+
+namespace {
+
+// Grid over x = 1..6: trial 0 (x=1) ends at once, the others take `long_seconds`. Once a trial has been short,
+// the scheduler prepares the next trial while both slots are busy: after trial 0 ends, trials 1 and 2 run and
+// trial 3 is prepared (its run exists, Queued, with no process).
+std::string start_with_prepared_trial(Workspace& ws, std::unique_ptr<Background>& bg, const std::string& long_seconds) {
+  fs::path src = make_source(ws,
+                             "import sys, time\nx = int(sys.argv[sys.argv.index('--x') + 1])\n"
+                             "if x > 1:\n    time.sleep(" + long_seconds + ")\nprint('accuracy=%d' % x)\n");
+  write_text(ws.dir() / "g.yml", R"(sampling: {type: grid, parameter_space: [{name: x, expression: choice, values: [1, 2, 3, 4, 5, 6]}]}
+policy: {type: NoTerminationPolicy}
+primary_metric_name: accuracy
+primary_metric_goal: Maximize
+max_total_runs: 6
+max_concurrent_runs: 2
+)");
+  bg = std::make_unique<Background>(
+      ws, std::vector<std::string>{"sweep", "submit", "-f", (ws.dir() / "g.yml").string(), "--source-directory", src.string(), "train.py"},
+      ws.dir());
+  std::string id;
+  REQUIRE(wait_for([&] {
+    id = sweep_id_from_journal_dir(ws);
+    if (id.empty()) return false;
+    int started = 0;
+    for (const auto& r : journal(ws, id))
+      if (r.value("event", "") == "trial_started") ++started;
+    return started == 4 && count_running_trials(ws, id) == 2;
+  }, 30));
+  return id;
+}
+
+}  // namespace
+
+TEST_CASE("sweep: a trial prepared ahead of a free slot is Canceled unstarted when the sweep is canceled") {
+  Workspace ws;
+  std::unique_ptr<Background> bg;
+  std::string id = start_with_prepared_trial(ws, bg, "60");
+  json shown = ws.ok({"sweep", "show", id});
+  std::map<int, std::string> status;
+  for (const auto& t : shown["trialRuns"]) status[t["index"].get<int>()] = t["status"];
+  CHECK(status[0] == "Completed");
+  CHECK(status[1] == "Running");
+  CHECK(status[2] == "Running");
+  CHECK(status[3] == "Queued");  // prepared: the journal has it started, its run is waiting
+  json run3 = ws.ok({"run", "show", "-r", id + "_3"});
+  CHECK(run3["status"] == "Queued");
+
+  ws.ok({"sweep", "cancel", id, "--reason", "enough"});
+  CHECK(bg->wait(30) == 1);  // a canceled sweep is not a success
+  json s = ws.ok({"sweep", "show", id});
+  CHECK(s["status"] == "Canceled");
+  CHECK(s["trials"]["total"] == 4);
+  CHECK(s["trials"]["completed"] == 1);
+  CHECK(s["trials"]["canceled"] == 3);
+  run3 = ws.ok({"run", "show", "-r", id + "_3"});
+  CHECK(run3["status"] == "Canceled");
+  CHECK(run3["cancelRequested"]["reason"].get<std::string>().find("before the trial started") != std::string::npos);
+  CHECK(run3.value("process", json()).is_null());  // never had a process
+  for (const auto& h : run3["statusHistory"]) CHECK(h["status"] != "Running");
+  // No working folder is left behind by the hand-over between trials.
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(fs::exists(ws.root() / "experiments/default/runs" / (id + "_" + std::to_string(i)) / "wd"));
+  CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+}
+
+TEST_CASE("sweep: resume after SIGKILL with a prepared trial re-runs it and leaves nothing Queued or Running") {
+  Workspace ws;
+  std::unique_ptr<Background> bg;
+  std::string id = start_with_prepared_trial(ws, bg, "1");
+  ::kill(bg->pid, SIGKILL);
+  CHECK(bg->wait(10) == 128 + SIGKILL);
+  // As if amlc had died between trial 0's end and the hand-over of its working folder.
+  fs::path kept = ws.root() / "experiments/default/runs" / (id + "_0") / "wd";
+  REQUIRE_FALSE(fs::exists(kept));
+  write_text(kept / "left-by-trial-0.txt", "x\n");
+  auto r = ws.run({"sweep", "resume", id});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["status"] == "Completed");
+  CHECK(s["trials"]["total"] == 6);
+  CHECK(s["trials"]["completed"] == 6);
+  CHECK(s["bestRunId"] == id + "_5");
+  CHECK(s["bestMetric"] == 6);
+  // The prepared trial's first run never ran: it ended Canceled or Failed, and the trial ran again as _r1.
+  json first = ws.ok({"run", "show", "-r", id + "_3"});
+  CHECK((first["status"] == "Canceled" || first["status"] == "Failed"));
+  CHECK(first.value("process", json()).is_null());
+  CHECK(ws.ok({"run", "show", "-r", id + "_3_r1"})["status"] == "Completed");
+  CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
+  CHECK(ws.ok({"run", "list", "--status", "Queued", "--last", "0"}).size() == 0);
+  // Working folders kept for hand-over when amlc was killed were taken over or removed by the resume.
+  for (const auto& e : fs::directory_iterator(ws.root() / "experiments/default/runs")) CHECK_FALSE(fs::exists(e.path() / "wd"));
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+}

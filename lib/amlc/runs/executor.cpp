@@ -410,6 +410,14 @@ struct Execution::Impl {
   bool echo = false;
   bool keep_workdir = false;
   bool durable = true;
+  // Prepared by prepare(), used by launch().
+  bool launched = false;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::vector<std::string> env_strings;
+  std::string program;  // argv[0] resolved on the run's PATH (local runs)
+  fs::path helpers;
+  json preparing_entry;
   double grace = 10;
   double max_duration = 0;
   double started = 0;  // monotonic
@@ -654,6 +662,12 @@ std::vector<int> Execution::fds() const {
 void Execution::cancel(const std::string& reason) { impl_->request_cancel(reason); }
 
 std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::string& run_id, const StartOptions& options) {
+  auto ex = prepare(ws, run_id, options);
+  ex->launch();
+  return ex;
+}
+
+std::unique_ptr<Execution> Execution::prepare(const Workspace& ws, const std::string& run_id, const StartOptions& options) {
   std::unique_ptr<Execution> ex(new Execution());
   Impl& m = *ex->impl_;
   m.ws_root = ws.root();
@@ -662,7 +676,6 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
   m.echo = options.echo;
   m.keep_workdir = options.keep_workdir;
   json cancel_req;
-  json preparing_entry;
   {
     FileLock lock(m.dir);
     json r = read_run_record_locked(m.dir);
@@ -673,7 +686,7 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
     r["supervisor"] = supervisor_info(::getpid());
     cancel_req = r.value("cancelRequested", json());
     set_status(r, kPreparing);
-    preparing_entry = r["statusHistory"].back();
+    m.preparing_entry = r["statusHistory"].back();
     // Durable runs record Preparing now; others fold it into the Running write (one rename less per run).
     if (r.value("durableRecords", true)) write_run_record(m.dir, r, false);
     m.rec = std::move(r);
@@ -692,8 +705,8 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
   }
 
   fs::path wd = m.dir / "wd";
-  std::vector<std::string> argv;
-  std::map<std::string, std::string> env;
+  std::vector<std::string>& argv = m.argv;
+  std::map<std::string, std::string>& env = m.env;
   try {
     extract_into(ws, m.rec["snapshot"].value("sha256", ""), wd, options.reuse_extracted, options.adopt_workdir);
     fs::create_directories(m.dir / "outputs");
@@ -710,7 +723,8 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
       std::string rx = mdef.value("regex", json()).is_string() ? mdef["regex"].get<std::string>() : kDefaultMetricsRegex;
       m.pattern.emplace(rx);
     }
-    fs::path helpers = assets::materialize(ws.root() / "cache");
+    m.helpers = assets::materialize(ws.root() / "cache");
+    const fs::path& helpers = m.helpers;
     argv = def.value("command", std::vector<std::string>{});
     if (argv.empty()) fail(ErrorKind::Damaged, "run " + run_id + " has no command in its record");
     bool docker = m.target == "docker";
@@ -731,7 +745,29 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
     auto pp = env.find("PYTHONPATH");
     env["PYTHONPATH"] = py + (pp != env.end() && !pp->second.empty() ? ":" + pp->second : "");
     if (!env.count("PYTHONUNBUFFERED")) env["PYTHONUNBUFFERED"] = "1";
+    if (m.target != "docker") {
+      m.program = resolve_program(argv[0], env, wd);
+      m.env_strings.clear();
+      for (const auto& [k, v] : env) m.env_strings.push_back(k + "=" + v);
+    }
+  } catch (const Error& e) {
+    m.finalize(std::nullopt, 0, std::string("the run could not be started: ") + e.what());
+  } catch (const std::exception& e) {
+    m.finalize(std::nullopt, 0, std::string("the run could not be started: ") + e.what());
+  }
+  return ex;
+}
 
+void Execution::launch() {
+  Impl& m = *impl_;
+  if (m.finished || m.launched) return;
+  m.launched = true;
+  const std::vector<std::string>& argv = m.argv;
+  const std::string& run_id = m.run_id;
+  const fs::path wd = m.dir / "wd";
+  const json& preparing_entry = m.preparing_entry;
+  const bool docker = m.target == "docker";
+  try {
     int outp[2], errp[2];
     if (::pipe2(outp, O_CLOEXEC) != 0) sys_fail("cannot create a pipe");
     if (::pipe2(errp, O_CLOEXEC) != 0) {
@@ -745,7 +781,7 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
     ::fcntl(m.err_fd, F_SETFL, O_NONBLOCK);
 
     if (!docker) {
-      std::string prog = resolve_program(argv[0], env, wd);
+      const std::string& prog = m.program;
       if (prog.empty() || ::access(prog.c_str(), X_OK) != 0) {
         ::close(outp[1]);
         ::close(errp[1]);
@@ -754,14 +790,12 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
         m.log(false, (msg + "\n").data(), msg.size() + 1);
         if (m.echo) write_all_fd(STDERR_FILENO, ("amlc: " + msg + "\n").data(), msg.size() + 7);
         m.finalize(std::nullopt, 0, msg);
-        return ex;
+        return;
       }
-      std::vector<std::string> env_strings;
-      for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
       std::vector<char*> envp, cargv;
-      for (auto& s : env_strings) envp.push_back(s.data());
+      for (auto& s : m.env_strings) envp.push_back(s.data());
       envp.push_back(nullptr);
-      for (auto& s : argv) cargv.push_back(s.data());
+      for (auto& s : m.argv) cargv.push_back(s.data());
       cargv.push_back(nullptr);
       posix_spawn_file_actions_t fa;
       posix_spawn_file_actions_init(&fa);
@@ -782,7 +816,7 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
         std::string msg = "cannot run '" + argv[0] + "': " + std::strerror(rc);
         m.log(false, (msg + "\n").data(), msg.size() + 1);
         m.finalize(std::nullopt, 0, msg);
-        return ex;
+        return;
       }
       m.pid = pid;
       m.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // -1 on old kernels: we poll instead
@@ -799,7 +833,7 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
         set_status(r, kRunning);
         return m.durable;
       });
-      return ex;
+      return;
     }
 
     // Docker: the same run in a container; the run folder and the helpers are mounted.
@@ -807,13 +841,13 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
     docker::ContainerSpec spec;
     spec.image = m.rec["runDefinition"]["environment"]["docker"].value("baseImage", kDefaultDockerImage);
     spec.cmd = argv;
-    spec.env = env;
+    spec.env = m.env;
     spec.env["HOME"] = "/tmp";
     spec.working_dir = std::string(kContainerRunDir) + "/wd";
     spec.user = std::to_string(::getuid()) + ":" + std::to_string(::getgid());
     spec.labels = {{"amlc.managed", "true"}, {"amlc.run", run_id}};
     spec.mounts.push_back({m.dir.string(), kContainerRunDir, false, "bind"});
-    spec.mounts.push_back({helpers.string(), kContainerPythonDir, true, "bind"});
+    spec.mounts.push_back({m.helpers.string(), kContainerPythonDir, true, "bind"});
     spec.name = "amlc-run-" + to_lower(run_id);
     if (spec.name.size() > 120) spec.name = "amlc-run-" + random_hex(8);
     for (char& c : spec.name)
@@ -861,19 +895,38 @@ std::unique_ptr<Execution> Execution::start(const Workspace& ws, const std::stri
       ::close(werr);
       self->container_done = true;
     });
-    return ex;
+    return;
   } catch (const Error& e) {
     m.finalize(std::nullopt, 0, std::string("the run could not be started: ") + e.what());
-    return ex;
+    return;
   } catch (const std::exception& e) {
     m.finalize(std::nullopt, 0, std::string("the run could not be started: ") + e.what());
-    return ex;
+    return;
   }
+}
+
+void Execution::abandon(const std::string& reason) {
+  Impl& m = *impl_;
+  if (m.finished || m.launched) return;
+  m.cancel_requested = true;
+  m.cancel_reason = reason;
+  m.finalize(std::nullopt, 0, "");
+}
+
+bool Execution::launched() const { return impl_->launched; }
+
+bool Execution::exited_successfully() const {
+  const Impl& m = *impl_;
+  if (!m.launched || m.finished || m.pid <= 0 || m.cancel_requested) return false;
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(m.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return false;
+  return info.si_code == CLD_EXITED && info.si_status == 0;
 }
 
 bool Execution::poll(int timeout_ms) {
   Impl& m = *impl_;
   if (m.finished) return true;
+  if (!m.launched) return false;  // prepared only: nothing runs yet
   std::vector<pollfd> pfds;
   if (m.out_fd >= 0) pfds.push_back({m.out_fd, POLLIN, 0});
   if (m.err_fd >= 0) pfds.push_back({m.err_fd, POLLIN, 0});

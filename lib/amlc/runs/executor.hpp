@@ -99,6 +99,15 @@ class Execution {
   // Preparing -> Running. A cancel requested before the start gives Canceled at once (finished() true).
   // If the program cannot be started the run is Failed (finished() true) and no exception is thrown.
   static std::unique_ptr<Execution> start(const Workspace& ws, const std::string& run_id, const StartOptions& options = {});
+  // start() in two steps, so that a scheduler can do the slow part while other runs execute: prepare() does all
+  // but starting the process (working folder, metrics files, environment); the record stays Queued. launch()
+  // starts it (Running). A prepared run that will not be launched must be abandon()ed: Canceled with `reason`.
+  static std::unique_ptr<Execution> prepare(const Workspace& ws, const std::string& run_id, const StartOptions& options = {});
+  void launch();
+  void abandon(const std::string& reason);
+  bool launched() const;
+  // A local run's process has exited with status 0 (not reaped yet: poll() will record the end).
+  bool exited_successfully() const;
   ~Execution();
   Execution(const Execution&) = delete;
   Execution& operator=(const Execution&) = delete;

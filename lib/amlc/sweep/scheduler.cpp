@@ -182,6 +182,7 @@ class Scheduler {
     std::unique_ptr<runs::Execution> ex;
     std::unique_ptr<runs::MetricsTail> tail;
     bool cancel_sent = false;
+    double launched_at = 0;  // monotonic
   };
 
   void load();
@@ -192,7 +193,11 @@ class Scheduler {
     pending_.push_back(r.dump());
   }
   void flush();
-  void start_trial(int index);
+  bool prepare_trial(int index, Live& l);
+  void launch(Live l);
+  void drop_ready(const std::string& reason);
+  int next_trial();
+  bool check_failures();
   bool fill_slots();
   void tail_metrics(Live& l, bool final_read);
   void finish_trial(Live& l);
@@ -229,6 +234,11 @@ class Scheduler {
   // folder of its own. On ext4 every freed inode slows later allocations in its group down for minutes, which made
   // folder churn the largest cost of a sweep of short trials. What is left at the end is removed by finish().
   std::vector<fs::path> spare_workdirs_;
+  // The next trial, prepared while all slots are busy (its run exists and is Queued; no process yet).
+  std::optional<Live> ready_;
+  bool prepare_ahead_ = false;
+  static constexpr double kPrepareAheadBelowSeconds = 2.0;
+  double last_trial_seconds_ = 1e18;  // wall time of the last trial that ran
 };
 
 void Scheduler::flush() {
@@ -278,6 +288,7 @@ void Scheduler::load() {
   base_ = request_from_json(record_.value("runDefinition", json::object()), record_.value("experimentName", std::string("default")));
   snapshot_ = snapshot_from_json(record_.value("snapshot", json::object()));
   policy_active_ = cfg_.policy.type != PolicyType::None;
+  prepare_ahead_ = cfg_.sampling != SamplingType::Bayesian;
   start_unix_ = record_.value("startUnix", now_unix());
 }
 
@@ -324,6 +335,16 @@ void Scheduler::recover_interrupted() {
     t.metrics.clear();
     t.best.reset();
   }
+  // Working folders that finished trials kept for their successors when the previous process died: hand them on.
+  for (const auto& t : st_.trials) {
+    if (t.status == TrialStatus::Queued || t.status == TrialStatus::Running) continue;
+    auto it = run_ids_.find(t.index);
+    if (it == run_ids_.end()) continue;
+    if (auto dir = runs::find_run_dir(ws_, it->second)) {
+      std::error_code ec;
+      if (fs::is_directory(*dir / "wd", ec)) spare_workdirs_.push_back(*dir / "wd");
+    }
+  }
   if (!requeue.empty() || !pending_.empty()) {
     push({{"event", "sweep_resumed"}, {"requeued", requeue}});
     flush();
@@ -335,7 +356,9 @@ void Scheduler::recover_interrupted() {
   }
 }
 
-void Scheduler::start_trial(int index) {
+// Everything a trial needs before its process starts: the journal's trial_started (durable first), its run, its
+// working folder. The run stays Queued until launch(). Returns false if the trial failed already.
+bool Scheduler::prepare_trial(int index, Live& l) {
   TrialRecord& t = st_.trials[static_cast<size_t>(index)];
   int attempt = t.starts + 1;
   std::string rid = trial_run_id(id_, index, attempt);
@@ -365,7 +388,6 @@ void Scheduler::start_trial(int index) {
   rq.tags["sweepId"] = id_;
   rq.properties = {{"hyperparameters", t.params}, {"sweepId", id_}, {"trialIndex", index}, {"attempt", attempt},
                    {"primaryMetricName", cfg_.primary_metric_name}};
-  Live l;
   l.index = index;
   l.run_id = rid;
   try {
@@ -376,7 +398,7 @@ void Scheduler::start_trial(int index) {
       adopt = spare_workdirs_.back();
       spare_workdirs_.pop_back();
     }
-    l.ex = runs::Execution::start(ws_, rid, {.echo = false, .reuse_extracted = true, .adopt_workdir = adopt, .keep_workdir = true});
+    l.ex = runs::Execution::prepare(ws_, rid, {.echo = false, .reuse_extracted = true, .adopt_workdir = adopt, .keep_workdir = true});
     std::error_code ec;
     if (!adopt.empty() && fs::is_directory(adopt, ec)) spare_workdirs_.push_back(adopt);  // not taken
   } catch (const Error& e) {
@@ -384,40 +406,79 @@ void Scheduler::start_trial(int index) {
     fail_reason_[index] = e.what();
     t.status = TrialStatus::Failed;
     push({{"event", "trial_finished"}, {"index", index}, {"status", "Failed"}, {"best", nullptr}, {"error", e.what()}});
-    return;
+    return false;
   }
   if (policy_active_) l.tail = std::make_unique<runs::MetricsTail>(l.ex->dir() / "metrics.jsonl");
+  return true;
+}
+
+void Scheduler::launch(Live l) {
+  l.launched_at = monotonic_seconds();
+  l.ex->launch();
   live_.push_back(std::move(l));
+}
+
+void Scheduler::drop_ready(const std::string& reason) {
+  if (!ready_) return;
+  ready_->ex->abandon(reason);
+  finish_trial(*ready_);
+  ready_.reset();
+}
+
+// The next trial to run: a re-queued one, else a new one from the sampler; -1 if there is none.
+int Scheduler::next_trial() {
+  auto queued = st_.queued();
+  if (!queued.empty()) return queued.front();
+  if (st_.created() >= cfg_.max_total_runs) return -1;
+  History h = st_.history(cfg_.goal);
+  if (sampler_->exhausted(h)) return -1;
+  auto next = sampler_->suggest(1, h);
+  if (next.empty()) return -1;
+  int index = st_.created();
+  TrialRecord t;
+  t.index = index;
+  t.params = next.front();
+  st_.trials.push_back(t);
+  push({{"event", "trial_created"}, {"index", index}, {"params", next.front()}});
+  return index;
+}
+
+bool Scheduler::check_failures() {
+  if (st_.count(TrialStatus::Failed) < cfg_.max_failures) return true;
+  stop_ = "max_failures";
+  stop_detail_ = std::to_string(st_.count(TrialStatus::Failed)) + " trial(s) failed (max_failures " +
+                 std::to_string(cfg_.max_failures) + ")";
+  return false;
 }
 
 bool Scheduler::fill_slots() {
   bool started = false;
   while (stop_.empty() && static_cast<int>(live_.size()) < cfg_.max_concurrent_runs) {
-    if (st_.count(TrialStatus::Failed) >= cfg_.max_failures) {
-      stop_ = "max_failures";
-      stop_detail_ = std::to_string(st_.count(TrialStatus::Failed)) + " trial(s) failed (max_failures " +
-                     std::to_string(cfg_.max_failures) + ")";
-      break;
-    }
-    auto queued = st_.queued();
-    if (!queued.empty()) {
-      start_trial(queued.front());
+    if (!check_failures()) break;
+    if (ready_) {
+      Live l = std::move(*ready_);
+      ready_.reset();
+      launch(std::move(l));
       started = true;
       continue;
     }
-    if (st_.created() >= cfg_.max_total_runs) break;
-    History h = st_.history(cfg_.goal);
-    if (sampler_->exhausted(h)) break;
-    auto next = sampler_->suggest(1, h);
-    if (next.empty()) break;
-    int index = st_.created();
-    TrialRecord t;
-    t.index = index;
-    t.params = next.front();
-    st_.trials.push_back(t);
-    push({{"event", "trial_created"}, {"index", index}, {"params", next.front()}});
-    start_trial(index);
+    int index = next_trial();
+    if (index < 0) break;
+    Live l;
+    if (prepare_trial(index, l)) launch(std::move(l));
     started = true;
+  }
+  // All slots busy and trials short: prepare the next trial now, so that a freed slot only has to start a
+  // process (for trials of a few tens of milliseconds the preparation is a tenth of their time; for long ones it
+  // does not matter, and a trial prepared long before its slot frees would only be canceled unstarted when the
+  // sweep stops). Not for bayesian sampling, whose next suggestion should see the result of the ending trial.
+  if (stop_.empty() && !ready_ && prepare_ahead_ && last_trial_seconds_ < kPrepareAheadBelowSeconds &&
+      static_cast<int>(live_.size()) >= cfg_.max_concurrent_runs && check_failures()) {
+    int index = next_trial();
+    if (index >= 0) {
+      Live l;
+      if (prepare_trial(index, l)) ready_ = std::move(l);
+    }
   }
   return started;
 }
@@ -440,6 +501,7 @@ void Scheduler::tail_metrics(Live& l, bool final_read) {
 }
 
 void Scheduler::finish_trial(Live& l) {
+  if (l.ex->launched()) last_trial_seconds_ = monotonic_seconds() - l.launched_at;
   tail_metrics(l, true);
   std::error_code ec;
   if (fs::is_directory(l.ex->dir() / "wd", ec)) spare_workdirs_.push_back(l.ex->dir() / "wd");
@@ -560,6 +622,7 @@ json Scheduler::run() {
       cancel_live("max_duration_minutes reached");
     }
     fill_slots();
+    if (!stop_.empty()) drop_ready("the sweep stopped before the trial started: " + stop_detail_);
     flush();
     progress();
     if (live_.empty()) break;
@@ -578,6 +641,16 @@ json Scheduler::run() {
     if (::poll(pfds.data(), pfds.size(), timeout) < 0 && errno != EINTR) sys_fail("poll");
     wake.drain();
 
+    // A trial ended well: its successor starts first, the bookkeeping of the ended one comes after.
+    if (ready_ && stop_.empty()) {
+      for (const auto& l : live_) {
+        if (!l.ex->exited_successfully()) continue;
+        Live next = std::move(*ready_);
+        ready_.reset();
+        launch(std::move(next));
+        break;
+      }
+    }
     for (size_t i = 0; i < live_.size();) {
       Live& l = live_[i];
       bool done = l.ex->poll(0);
@@ -585,6 +658,12 @@ json Scheduler::run() {
       if (done) {
         finish_trial(l);
         live_.erase(live_.begin() + static_cast<long>(i));
+        // The slot is free: start the prepared trial before anything else.
+        if (ready_ && stop_.empty() && check_failures()) {
+          Live next = std::move(*ready_);
+          ready_.reset();
+          launch(std::move(next));  // appended: the loop reaches it, and poll(0) of a new process is cheap
+        }
         continue;
       }
       ++i;
@@ -595,6 +674,7 @@ json Scheduler::run() {
 }
 
 json Scheduler::finish() {
+  drop_ready("the sweep ended before the trial started");
   for (const auto& wd : spare_workdirs_) {
     std::error_code ec;
     fs::remove_all(wd, ec);
@@ -675,6 +755,16 @@ json trial_json(const Workspace& ws, const TrialRecord& t, const std::string& ru
          {"bestMetric", v && std::isfinite(*v) ? json(*v) : json(nullptr)},
          {"intervals", t.metrics.size()},
          {"attempts", t.starts}};
+  if (t.status == TrialStatus::Running && !run_id.empty()) {
+    // Prepared ahead of a free slot: the journal has it started, its run is still waiting.
+    if (auto d = runs::find_run_dir(ws, run_id)) {
+      try {
+        std::string rs = runs::read_run_record(*d).value("status", "");
+        if (rs == runs::kQueued || rs == runs::kNotStarted) j["status"] = status_name(TrialStatus::Queued);
+      } catch (const Error&) {
+      }
+    }
+  }
   if (t.canceled_by) {
     j["canceledReason"] = t.canceled_by->reason;
     j["earlyTermination"] = t.canceled_by->to_json();
