@@ -140,6 +140,16 @@ void link_copy(const fs::path& from, const fs::path& to) {
   }
 }
 
+// Gives the owner write and search permission on every folder under `dir`, so that remove_all can empty it.
+void make_removable(const fs::path& dir) {
+  std::error_code ec;
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add, ec);
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code e2;
+    if (it->is_directory(e2) && !it->is_symlink(e2)) fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, e2);
+  }
+}
+
 // Turns `to`, an earlier run's working folder, back into an exact hard-link copy of the snapshot cache `from`:
 // entries that still match (the same inode, the same symlink target, a folder) stay, anything the run added or
 // replaced goes, anything it removed comes back. The top-level "outputs" link is the run's own and is left alone.
@@ -209,7 +219,8 @@ void extract_into(const Workspace& ws, const std::string& sha, const fs::path& w
         relink_tree(cache, wd, true);
         return;
       } catch (const std::exception&) {
-        // Something the run left cannot be undone in place (e.g. a read-only folder): start from scratch.
+        // Something the run left cannot be undone in place (e.g. a folder it made read-only): start afresh.
+        make_removable(wd);
       }
     } else {
       fs::remove_all(adopt, ec);
