@@ -30,7 +30,7 @@ _amlc_words() {
     "service") echo "list show logs run get-keys regen-key update reload delete --help -h --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "service delete") echo "--help -h --name -n --delete-image --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "service get-keys") echo "--help -h --name -n --version --workspace -w --output -o --verbose --debug --no-color" ;;
-    "service list") echo "--help -h --version --workspace -w --output -o --verbose --debug --no-color" ;;
+    "service list") echo "--help -h --model-name --model-id --compute-type --state --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "service logs") echo "--help -h --name -n --tail --num-lines -l --follow -f --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "service regen-key") echo "--help -h --name -n --key -k --set-key -s --timeout --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "service reload") echo "--help -h --name -n --timeout --version --workspace -w --output -o --verbose --debug --no-color" ;;

@@ -33,10 +33,15 @@ void add_service_commands(CLI::App& app, Context& ctx) {
                               {"amlc service list -o table", "amlc service run -n mysvc -d '{\"data\": [[1, 2]]}'"});
   {
     CLI::App* sub = group->add_subcommand("list", "List services with their state reconciled with the Docker engine");
-    add_examples(sub, {"amlc service list", "amlc service list -o table"});
-    on_run(sub, ctx, [](Context& c) {
+    auto f = std::make_shared<deploy::ServiceFilter>();
+    sub->add_option("--model-name", f->model_name, "Only services serving some version of this model");
+    sub->add_option("--model-id", f->model_id, "Only services serving this model version (NAME:VERSION)");
+    sub->add_option("--compute-type", f->compute_type, "Only services of this compute type (amlc deploys 'local')");
+    sub->add_option("--state", f->state, "Only services in this state (Healthy, Unhealthy, Failed, Stopped, Missing, Unknown, ...)");
+    add_examples(sub, {"amlc service list", "amlc service list -o table", "amlc service list --model-name churn --state Healthy"});
+    on_run(sub, ctx, [f](Context& c) {
       deploy::Notes notes;
-      json out = deploy::list(c.workspace(), notes);
+      json out = deploy::list(c.workspace(), notes, *f);
       print_notes(c, notes);
       c.print(out, service_columns());
       return 0;

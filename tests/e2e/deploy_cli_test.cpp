@@ -121,3 +121,39 @@ TEST_CASE("deploy and service commands have --help with examples") {
     CHECK(r.out.find("Examples:") != std::string::npos);
   }
 }
+
+TEST_CASE("service list: --model-name, --model-id, --compute-type and --state filter the records") {
+  Fixture f;
+  auto rec = [](const std::string& name, const std::string& state, json models) {
+    return json{{"name", name}, {"state", state}, {"port", 1}, {"imageTag", "amlc-img:x"}, {"computeType", "local"},
+                {"createdTime", "2026-01-01T00:00:00.000Z"}, {"models", models}, {"containerName", "amlc-" + name},
+                {"authEnabled", false}};
+  };
+  write_text(f.ws.root() / "services" / "svc-a.json",
+             rec("svc-a", "Healthy", json::array({{{"name", "m"}, {"version", 1}}})).dump(2));
+  write_text(f.ws.root() / "services" / "svc-b.json",
+             rec("svc-b", "Failed", json::array({{{"name", "m"}, {"version", 2}}, {{"name", "other"}, {"version", 1}}})).dump(2));
+  auto names = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"service", "list"});
+    Result r = f.ws.run(args, f.no_docker());  // no engine: the recorded states are listed as they are
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    std::vector<std::string> out;
+    for (const auto& s : r.json_out()) out.push_back(s["name"]);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(names({}) == V{"svc-a", "svc-b"});
+  CHECK(names({"--model-name", "m"}) == V{"svc-a", "svc-b"});
+  CHECK(names({"--model-name", "other"}) == V{"svc-b"});
+  CHECK(names({"--model-name", "nope"}).empty());
+  CHECK(names({"--model-id", "m:2"}) == V{"svc-b"});
+  CHECK(names({"--model-id", "m:3"}).empty());
+  CHECK(names({"--compute-type", "LOCAL"}) == V{"svc-a", "svc-b"});
+  CHECK(names({"--compute-type", "aci"}).empty());
+  // Without an engine every state is Unknown (the record's own is in recordedState): nothing is Healthy.
+  CHECK(names({"--state", "Healthy"}).empty());
+  CHECK(names({"--model-name", "other", "--state", "unknown"}) == V{"svc-b"});
+  Result bad = f.ws.run({"service", "list", "--model-id", "m"}, f.no_docker());
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("NAME:VERSION") != std::string::npos);
+}

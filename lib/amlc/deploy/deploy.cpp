@@ -1,5 +1,6 @@
 #include "amlc/deploy/deploy.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -431,8 +432,23 @@ json show(const Workspace& ws, const std::string& service) {
   return out;
 }
 
-json list(const Workspace& ws, Notes& notes) {
+json list(const Workspace& ws, Notes& notes, const ServiceFilter& filter) {
+  if (!filter.model_id.empty()) {
+    auto colon = filter.model_id.rfind(':');
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < filter.model_id.size() &&
+              filter.model_id.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+    if (!ok) usage_error("--model-id '" + filter.model_id + "': expected NAME:VERSION", "e.g. --model-id churn:3");
+  }
   std::vector<json> recs = list_service_records(ws);
+  std::erase_if(recs, [&](const json& r) {
+    if (!filter.compute_type.empty() && to_lower(filter.compute_type) != to_lower(r.value("computeType", "local"))) return true;
+    auto ids = model_ids_of(r);
+    if (!filter.model_id.empty() && std::find(ids.begin(), ids.end(), filter.model_id) == ids.end()) return true;
+    if (!filter.model_name.empty() &&
+        std::none_of(ids.begin(), ids.end(), [&](const std::string& id) { return id.substr(0, id.rfind(':')) == filter.model_name; }))
+      return true;
+    return false;
+  });
   json out = json::array();
   std::optional<docker::Client> dc;
   if (!recs.empty()) {
@@ -444,7 +460,11 @@ json list(const Workspace& ws, Notes& notes) {
       dc.reset();
     }
   }
-  for (auto& r : recs) out.push_back(public_view(reconcile(ws, r, dc ? &*dc : nullptr, true)));
+  for (auto& r : recs) {
+    json v = public_view(reconcile(ws, r, dc ? &*dc : nullptr, true));
+    if (!filter.state.empty() && to_lower(v.value("state", "")) != to_lower(filter.state)) continue;
+    out.push_back(std::move(v));
+  }
   return out;
 }
 

@@ -60,7 +60,15 @@ json remove(const Workspace& ws, const std::string& service, bool delete_image);
 // service show / list: records reconciled with the engine (Missing: container gone; Stopped/Failed: container
 // not running; Healthy/Unhealthy from a 1 s GET /).
 json show(const Workspace& ws, const std::string& service);
-json list(const Workspace& ws, Notes& notes);
+// az ml service list's filters; empty fields match everything.
+struct ServiceFilter {
+  std::string model_name;    // serves some version of this model
+  std::string model_id;      // serves NAME:VERSION
+  std::string compute_type;  // "local" (the only kind amlc deploys; anything else matches nothing)
+  std::string state;         // the reconciled state (Healthy, Unhealthy, Failed, Transitioning, Stopped, Missing;
+                             // Unknown when no engine answers), case-insensitive
+};
+json list(const Workspace& ws, Notes& notes, const ServiceFilter& filter = {});
 
 // service logs: streams the container's output to `sink`.
 void logs(const Workspace& ws, const std::string& service, std::optional<int> tail, bool follow,
