@@ -120,6 +120,40 @@ int finish_foreground(Context& c, const json& rec, bool interrupted_by_us) {
        "see its logs with 'amlc run logs -r " + id + "'");
 }
 
+// run logs / run monitor-logs: prints the run's log file, with `follow` until the run ends.
+void print_run_logs(Context& c, const std::string& run, bool follow, const std::string& stream) {
+  Workspace& ws = c.workspace();
+  fs::path dir = runs::run_dir(ws, run);
+  fs::path file = dir / "logs" / (stream == "all" ? "run.log" : stream + ".txt");
+  runs::MetricsTail tail(file);  // used as a plain incremental reader
+  auto dump = [&] {
+    for (const auto& line : tail.poll_lines()) {
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fputc('\n', stdout);
+    }
+    std::fflush(stdout);
+  };
+  for (;;) {
+    dump();
+    if (!follow) break;
+    json rec = runs::reconcile(ws, dir);
+    if (runs::is_terminal(rec.value("status", ""))) {
+      dump();
+      break;
+    }
+    if (interrupted()) break;
+    ::usleep(100000);
+  }
+  // A last line without '\n'.
+  std::string rest;
+  if (auto all = read_file_if_exists(file); all && tail.offset() < all->size() + 1) {
+    size_t consumed = all->rfind('\n');
+    rest = consumed == std::string::npos ? *all : all->substr(consumed + 1);
+  }
+  if (!rest.empty()) std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::fflush(stdout);
+}
+
 void add_run_subcommands(CLI::App* group, Context& ctx) {
   {
     struct Opts {
@@ -290,36 +324,17 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
         ->check(CLI::IsMember({"all", "stdout", "stderr"}));
     add_examples(sub, {"amlc run logs -r RUN_ID", "amlc run logs -r RUN_ID --follow --stream stderr"});
     on_run(sub, ctx, [o](Context& c) {
-      Workspace& ws = c.workspace();
-      fs::path dir = runs::run_dir(ws, o->run);
-      fs::path file = dir / "logs" / (o->stream == "all" ? "run.log" : o->stream + ".txt");
-      runs::MetricsTail tail(file);  // used as a plain incremental reader
-      auto dump = [&] {
-        for (const auto& line : tail.poll_lines()) {
-          std::fwrite(line.data(), 1, line.size(), stdout);
-          std::fputc('\n', stdout);
-        }
-        std::fflush(stdout);
-      };
-      for (;;) {
-        dump();
-        if (!o->follow) break;
-        json rec = runs::reconcile(ws, dir);
-        if (runs::is_terminal(rec.value("status", ""))) {
-          dump();
-          break;
-        }
-        if (interrupted()) break;
-        ::usleep(100000);
-      }
-      // A last line without '\n'.
-      std::string rest;
-      if (auto all = read_file_if_exists(file); all && tail.offset() < all->size() + 1) {
-        size_t consumed = all->rfind('\n');
-        rest = consumed == std::string::npos ? *all : all->substr(consumed + 1);
-      }
-      if (!rest.empty()) std::fwrite(rest.data(), 1, rest.size(), stdout);
-      std::fflush(stdout);
+      print_run_logs(c, o->run, o->follow, o->stream);
+      return 0;
+    });
+  }
+  {
+    auto run = std::make_shared<std::string>();
+    CLI::App* sub = group->add_subcommand("monitor-logs", "Follow a run's output until it ends (run logs --follow)");
+    sub->add_option("-r,--run", *run, "Run id")->required();
+    add_examples(sub, {"amlc run monitor-logs -r RUN_ID"});
+    on_run(sub, ctx, [run](Context& c) {
+      print_run_logs(c, *run, true, "all");
       return 0;
     });
   }
@@ -342,6 +357,41 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
         fail(ErrorKind::General, "run " + o->run + " has not ended after " + fmt_seconds(o->wait) + " s",
              "check it with 'amlc run show -r " + o->run + "'");
       }
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string run;
+      std::vector<std::string> add_tags, remove_tags;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("update", "Add, change or remove a run's tags (also while it runs)");
+    sub->add_option("-r,--run", o->run, "Run id")->required();
+    sub->add_option("--add-tag", o->add_tags, "Add or change a tag key=value (repeatable)")->allow_extra_args(false);
+    sub->add_option("--remove-tag", o->remove_tags, "Remove a tag by key (repeatable)")->allow_extra_args(false);
+    add_examples(sub, {"amlc run update -r RUN_ID --add-tag quality=good", "amlc run update -r RUN_ID --remove-tag draft"});
+    on_run(sub, ctx, [o](Context& c) {
+      auto add = parse_key_values(o->add_tags, "--add-tag");
+      if (add.empty() && o->remove_tags.empty()) usage_error("nothing to update", "pass --add-tag key=value or --remove-tag key");
+      c.print(runs::update_tags(c.workspace(), o->run, add, o->remove_tags), run_columns());
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::string run;
+      std::string dir;
+      bool overwrite = false;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand("download-logs", "Copy a run's log files (stdout, stderr, combined) to a folder");
+    sub->add_option("-r,--run", o->run, "Run id")->required();
+    sub->add_option("-d,--output-dir", o->dir, "Folder to copy the logs into")->required();
+    sub->add_flag("--overwrite", o->overwrite, "Replace files that exist");
+    add_examples(sub, {"amlc run download-logs -r RUN_ID -d ./logs"});
+    on_run(sub, ctx, [o](Context& c) {
+      c.print(runs::download_logs(c.workspace(), o->run, o->dir, o->overwrite), {{"RunId", "/runId"}, {"OutputDir", "/outputDir"}});
       return 0;
     });
   }

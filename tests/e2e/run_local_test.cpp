@@ -340,3 +340,54 @@ TEST_CASE("run: list filters by experiment / status / tag and --last") {
   auto table = ws.run({"run", "list", "-o", "table"});
   CHECK(table.out.find("RunId") != std::string::npos);
 }
+
+TEST_CASE("run: update changes tags (also of a running run), download-logs copies the logs, monitor-logs follows") {
+  t::Workspace ws;
+  t::write_text(ws.dir() / "src/talk.sh", "echo one; echo two >&2; echo three\n");
+  std::string src = (ws.dir() / "src").string();
+  json done = json::parse(ws.run({"run", "submit-script", "--source-directory", src, "--tag", "draft=1", "talk.sh"}).out);
+  std::string id = done["runId"];
+
+  json upd = ws.ok({"run", "update", "-r", id, "--add-tag", "quality=good", "--add-tag", "owner=me", "--remove-tag", "draft"});
+  CHECK(upd["tags"]["quality"] == "good");
+  CHECK(upd["tags"]["owner"] == "me");
+  CHECK_FALSE(upd["tags"].contains("draft"));
+  CHECK(ws.ok({"run", "list", "--tag", "quality=good"}).size() == 1);
+  // Bad input changes nothing: a tag that is not there, no change at all, an unknown run.
+  auto before = t::snapshot_tree(ws.root());
+  auto missing = ws.run({"run", "update", "-r", id, "--add-tag", "x=1", "--remove-tag", "nope"});
+  CHECK(missing.code == 3);
+  CHECK(missing.err.find("no tag 'nope'") != std::string::npos);
+  CHECK(ws.run({"run", "update", "-r", id}).code == 2);
+  CHECK(ws.run({"run", "update", "-r", id, "--add-tag", "=v"}).code == 2);
+  CHECK(ws.run({"run", "update", "-r", "no_such_run", "--add-tag", "a=b"}).code == 3);
+  CHECK(t::snapshot_tree(ws.root()) == before);
+
+  json dl = ws.ok({"run", "download-logs", "-r", id, "-d", (ws.dir() / "logs-copy").string()});
+  CHECK(dl["files"].size() == 3);
+  CHECK(t::read_text(ws.dir() / "logs-copy/stdout.txt") == "one\nthree\n");
+  CHECK(t::read_text(ws.dir() / "logs-copy/stderr.txt") == "two\n");
+  CHECK(t::read_text(ws.dir() / "logs-copy/run.log").find("one\n") != std::string::npos);
+  auto again = ws.run({"run", "download-logs", "-r", id, "-d", (ws.dir() / "logs-copy").string()});
+  CHECK(again.code == 4);  // files exist
+  CHECK(ws.run({"run", "download-logs", "-r", id, "-d", (ws.dir() / "logs-copy").string(), "--overwrite"}).code == 0);
+
+  // A running run: tags change under the supervisor's feet and survive its final write; monitor-logs follows
+  // it to the end.
+  t::write_text(ws.dir() / "src/slow.sh", "echo start; while [ ! -e \"$GO\" ]; do sleep 0.02; done; echo end\n");
+  fs::path go = ws.dir() / "go";
+  t::RunOptions env;
+  env.env["GO"] = go.string();
+  auto submitted = ws.run({"run", "submit-script", "--async", "--source-directory", src, "slow.sh"}, env);
+  REQUIRE_MESSAGE(submitted.code == 0, submitted.err);
+  std::string rid = json::parse(submitted.out)["runId"];
+  REQUIRE(wait_for([&] { return ws.ok({"run", "show", "-r", rid})["status"] == "Running"; }));
+  ws.ok({"run", "update", "-r", rid, "--add-tag", "watched=yes"});
+  t::write_text(go, "");
+  auto mon = ws.run({"run", "monitor-logs", "-r", rid});
+  CHECK(mon.code == 0);
+  CHECK(mon.out == "start\nend\n");
+  json fin = ws.ok({"run", "show", "-r", rid});
+  CHECK(fin["status"] == "Completed");
+  CHECK(fin["tags"]["watched"] == "yes");
+}

@@ -221,6 +221,54 @@ json update_run(const fs::path& dir, const std::function<bool(json&)>& fn) {
   return record;
 }
 
+json update_tags(const Workspace& ws, const std::string& run_id, const std::map<std::string, std::string>& add,
+                 const std::vector<std::string>& remove) {
+  for (const auto& k : remove)
+    if (k.empty()) usage_error("--remove-tag needs a tag name");
+  fs::path dir = run_dir(ws, run_id);
+  return update_run(dir, [&](json& r) {
+    if (!r.contains("tags") || !r["tags"].is_object()) r["tags"] = json::object();
+    for (const auto& k : remove) {
+      if (!r["tags"].contains(k)) not_found("run '" + run_id + "' has no tag '" + k + "'", "see its tags with 'amlc run show -r " + run_id + "'");
+    }
+    for (const auto& k : remove) r["tags"].erase(k);
+    for (const auto& [k, v] : add) r["tags"][k] = v;
+    return true;
+  });
+}
+
+json download_logs(const Workspace& ws, const std::string& run_id, const fs::path& dest, bool overwrite) {
+  fs::path src = run_dir(ws, run_id) / "logs";
+  std::error_code ec;
+  std::vector<fs::path> todo;
+  if (fs::is_directory(src, ec)) {
+    for (const auto& e : fs::directory_iterator(src, ec))
+      if (e.is_regular_file(ec)) todo.push_back(e.path());
+  }
+  std::sort(todo.begin(), todo.end());
+  if (fs::exists(dest, ec) && !fs::is_directory(dest, ec)) {
+    conflict(dest.string() + " exists and is " + describe_file_type(dest), "pass a folder with -d");
+  }
+  for (const auto& f : todo) {
+    if (fs::exists(dest / f.filename(), ec) && !overwrite) {
+      conflict((dest / f.filename()).string() + " exists", "pass --overwrite to replace it, or pick another -d");
+    }
+  }
+  fs::create_directories(dest);
+  json files = json::array();
+  for (const auto& f : todo) {
+    // A copy of what is there now (a running run's logs keep growing), streamed, renamed into place.
+    fs::path tmp = temp_sibling(dest / f.filename());
+    fs::copy_file(f, tmp, fs::copy_options::overwrite_existing);
+    if (::rename(tmp.c_str(), (dest / f.filename()).c_str()) != 0) {
+      fs::remove(tmp, ec);
+      sys_fail("cannot write " + (dest / f.filename()).string());
+    }
+    files.push_back({{"path", f.filename().string()}, {"bytes", fs::file_size(dest / f.filename())}});
+  }
+  return {{"runId", run_id}, {"outputDir", fs::absolute(dest).lexically_normal().string()}, {"files", files}};
+}
+
 void set_status(json& record, const std::string& status) {
   std::string now = now_iso8601();
   record["status"] = status;

@@ -75,6 +75,15 @@ json update_run(const fs::path& dir, const std::function<bool(json& record)>& fn
 // Appends {"status", "time"} to statusHistory and sets status (and startTimeUtc/endTimeUtc where due).
 void set_status(json& record, const std::string& status);
 
+// run update: adds/changes tags and removes tags (NotFound if one to remove is absent; nothing is written then).
+// Works on a running run too: the record is updated under its lock, durably.
+json update_tags(const Workspace& ws, const std::string& run_id, const std::map<std::string, std::string>& add,
+                 const std::vector<std::string>& remove);
+
+// run download-logs: copies logs/ (stdout.txt, stderr.txt, run.log, ...) into `dest`. Conflict if a file exists
+// there and not `overwrite` (checked before anything is copied). Returns {runId, outputDir, files: [{path, bytes}]}.
+json download_logs(const Workspace& ws, const std::string& run_id, const fs::path& dest, bool overwrite);
+
 // --- queries ---------------------------------------------------------------------------------------------------
 struct ListFilter {
   std::string experiment;              // "" = all
