@@ -1,6 +1,7 @@
 // amlc model deploy|package
 #include "amlc/core/error.hpp"
 #include "amlc/deploy/deploy.hpp"
+#include "amlc/registry/registry.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {
@@ -94,11 +95,17 @@ const std::vector<output::Column>& service_columns() {
   return cols;
 }
 
+// -m ids plus the ids named by -f metadata files (az ml's --model-metadata-file), in that order.
+std::vector<std::string> with_metadata_files(std::vector<std::string> ids, const std::vector<std::string>& files) {
+  for (const auto& f : files) ids.push_back(registry::model_id_from_metadata_file(f));
+  return ids;
+}
+
 void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
   {
     struct Opts {
       std::string name;
-      std::vector<std::string> models;
+      std::vector<std::string> models, metadata_files;
       std::string ic, dc;
       bool overwrite = false;
       double timeout = 120;
@@ -110,6 +117,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
         "deploy", "Deploy registered models as a web service on the local Docker engine (computeType local)");
     sub->add_option("-n,--name", o->name, "Service name (3-32 chars: a-z, 0-9, '-')")->required();
     sub->add_option("-m,--model", o->models, "Model id NAME:VERSION (or NAME@ALIAS, NAME:latest); repeatable");
+    sub->add_option("-f,--model-metadata-file", o->metadata_files, "JSON file written by 'model register -t' naming a model; repeatable");
     o->o_ic = sub->add_option("--ic,--inference-config-file", o->ic, "Inference config (JSON or YAML)");
     o->o_dc = sub->add_option("--dc,--deploy-config-file", o->dc, "Deployment config (JSON or YAML; computeType local)");
     sub->add_flag("--overwrite", o->overwrite, "Replace the service if it exists");
@@ -117,11 +125,12 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
     add_inference_flags(sub, o->flags);
     add_deploy_flags(sub, o->flags);
     add_examples(sub, {"amlc model deploy -n mysvc -m mymodel:1 --ic inferenceconfig.json --dc deploymentconfig.json",
+                       "amlc model deploy -n mysvc -f model.json --ic inferenceconfig.json   # model.json from 'model register -t'",
                        "amlc model deploy -n mysvc -m mymodel:2 --es score.py --po 8890 --ae true --overwrite"});
     on_run(sub, ctx, [o](Context& c) {
       deploy::DeployRequest req;
       req.service = o->name;
-      req.model_ids = o->models;
+      req.model_ids = with_metadata_files(o->models, o->metadata_files);
       if (o->o_ic->count()) req.inference_config_file = fs::path(o->ic);
       if (o->o_dc->count()) req.deploy_config_file = fs::path(o->dc);
       req.inference_flags = o->flags.inference();
@@ -135,7 +144,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
   }
   {
     struct Opts {
-      std::vector<std::string> models;
+      std::vector<std::string> models, metadata_files;
       std::string ic, image_name, output_path;
       DeployCliFlags flags;
       CLI::Option *o_ic = nullptr, *o_out = nullptr;
@@ -144,6 +153,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
     CLI::App* sub = model_group->add_subcommand(
         "package", "Build a self-contained scoring image with the models baked in (or write its Dockerfile and context)");
     sub->add_option("-m,--model", o->models, "Model id NAME:VERSION; repeatable");
+    sub->add_option("-f,--model-metadata-file", o->metadata_files, "JSON file written by 'model register -t' naming a model; repeatable");
     o->o_ic = sub->add_option("--ic,--inference-config-file", o->ic, "Inference config (JSON or YAML)");
     sub->add_option("--in,--image-name", o->image_name, "Image name[:tag] (default amlc-pkg:<content hash>)");
     o->o_out = sub->add_option("--output-path", o->output_path, "Write Dockerfile + context to this (new or empty) folder instead");
@@ -152,7 +162,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
                        "amlc model package -m mymodel:1 --es score.py --output-path ./pkg && docker build -t m ./pkg"});
     on_run(sub, ctx, [o](Context& c) {
       deploy::PackageRequest req;
-      req.model_ids = o->models;
+      req.model_ids = with_metadata_files(o->models, o->metadata_files);
       if (o->o_ic->count()) req.inference_config_file = fs::path(o->ic);
       req.inference_flags = o->flags.inference();
       req.image_name = o->image_name;

@@ -19,16 +19,7 @@ std::string model_id_from(const std::string& id, const std::string& metadata_fil
   if (!id.empty() && !metadata_file.empty()) usage_error("give either -i/--model-id or -f/--model-metadata-file, not both");
   if (!id.empty()) return id;
   if (metadata_file.empty()) usage_error("a model is required", "pass -i NAME:VERSION (or NAME@ALIAS, NAME:latest)");
-  json j;
-  try {
-    j = json::parse(read_file(metadata_file));
-  } catch (const json::exception& e) {
-    usage_error("model metadata file " + metadata_file + " is not valid JSON", "pass the file written by 'amlc model register -t FILE'");
-  }
-  if (!j.contains("modelId") || !j["modelId"].is_string()) {
-    usage_error("model metadata file " + metadata_file + " has no \"modelId\"", "pass the file written by 'amlc model register -t FILE'");
-  }
-  return j["modelId"];
+  return registry::model_id_from_metadata_file(metadata_file);
 }
 
 void add_model_id_options(CLI::App* sub, std::string& id, std::string& file) {

@@ -157,3 +157,38 @@ TEST_CASE("service list: --model-name, --model-id, --compute-type and --state fi
   CHECK(bad.code == 2);
   CHECK(bad.err.find("NAME:VERSION") != std::string::npos);
 }
+
+TEST_CASE("model deploy / package -f: the model named by 'model register -t' metadata files") {
+  Fixture f;
+  fs::path meta = f.ws.dir() / "m2.json";
+  f.ws.ok({"model", "register", "-n", "m2", "-p", f.app("model.json").string(), "-t", meta.string()});
+  CHECK(json::parse(read_text(meta))["modelId"] == "m2:1");
+  // package: -m and -f together, in that order.
+  fs::path out = f.ws.dir() / "pkg";
+  json j = f.ws.ok({"model", "package", "-m", "m:1", "-f", meta.string(), "--es", f.app("score.py").string(),
+                    "--output-path", out.string()},
+                   f.no_docker());
+  CHECK(fs::exists(out / "azureml-models" / "m" / "1" / "model.json"));
+  CHECK(fs::exists(out / "azureml-models" / "m2" / "1" / "model.json"));
+  // deploy: the model resolves (then the missing engine is the error); bad files are precise errors and nothing
+  // is recorded.
+  auto before = snapshot_tree(f.ws.root());
+  Result r = f.ws.run({"model", "deploy", "-n", "svc-f", "-f", meta.string(), "--es", f.app("score.py").string()}, f.no_docker());
+  CHECK(r.code == 5);
+  write_text(f.ws.dir() / "bad.json", "{not json");
+  write_text(f.ws.dir() / "other.json", "{\"name\": \"m\"}");
+  write_text(f.ws.dir() / "gone.json", "{\"modelId\": \"gone:1\"}");
+  r = f.ws.run({"model", "deploy", "-n", "svc-f", "-f", (f.ws.dir() / "bad.json").string(), "--es", f.app("score.py").string()});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("bad.json is not valid JSON") != std::string::npos);
+  r = f.ws.run({"model", "deploy", "-n", "svc-f", "-f", (f.ws.dir() / "other.json").string(), "--es", f.app("score.py").string()});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("no \"modelId\"") != std::string::npos);
+  r = f.ws.run({"model", "deploy", "-n", "svc-f", "-f", (f.ws.dir() / "absent.json").string(), "--es", f.app("score.py").string()});
+  CHECK(r.code == 3);
+  r = f.ws.run({"model", "deploy", "-n", "svc-f", "-f", (f.ws.dir() / "gone.json").string(), "--es", f.app("score.py").string()},
+               f.no_docker());
+  CHECK(r.code == 3);
+  CHECK(r.err.find("gone") != std::string::npos);
+  CHECK(snapshot_tree(f.ws.root()) == before);
+}

@@ -300,6 +300,21 @@ json show(const Workspace& ws, const std::string& name, std::optional<int> versi
   return with_aliases(load_manifest(ws, name, *version), load_aliases(ws, name));
 }
 
+std::string model_id_from_metadata_file(const std::string& path) {
+  const std::string hint = "pass the file written by 'amlc model register -t FILE'";
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) not_found("model metadata file " + path + " not found", hint);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception&) {
+    usage_error("model metadata file " + path + " is not valid JSON", hint);
+  }
+  if (!j.is_object() || !j.contains("modelId") || !j["modelId"].is_string())
+    usage_error("model metadata file " + path + " has no \"modelId\"", hint);
+  return j["modelId"];
+}
+
 json resolve(const Workspace& ws, const std::string& id) {
   ModelRef ref = parse_model_id(id);
   if (!ref.alias.empty()) {

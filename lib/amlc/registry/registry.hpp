@@ -51,6 +51,9 @@ json register_model(const Workspace& ws, const RegisterRequest& req);
 
 // Resolves "NAME:VERSION", "NAME:latest", "NAME@ALIAS" or bare "NAME" (latest) to a model record.
 json resolve(const Workspace& ws, const std::string& model_id);
+// The model id ("modelId") in a metadata file written by `model register -t FILE` (az ml's
+// --output-metadata-file / --model-metadata-file pair). Usage error naming the file if it is not such a file.
+std::string model_id_from_metadata_file(const std::string& path);
 json show(const Workspace& ws, const std::string& name, std::optional<int> version);
 std::vector<json> list(const Workspace& ws, const ListFilter& filter);
 json update(const Workspace& ws, const std::string& model_id, const UpdateRequest& req);
