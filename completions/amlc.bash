@@ -17,7 +17,7 @@ _amlc_words() {
     "model register") echo "--help -h --name -n --model-path -p --run-id -r --asset-path --experiment-name --tag --property --description -d --model-framework --model-framework-version --output-metadata-file -t --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "model show") echo "--help -h --model-id -i --model-metadata-file -f --model-name -n --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "model update") echo "--help -h --model-id -i --model-metadata-file -f --add-tag --remove-tag --add-property --description --version --workspace -w --output -o --verbose --debug --no-color" ;;
-    "run") echo "submit-hyperdrive submit-script _supervise list show logs monitor-logs cancel update download-logs download metrics --help -h --version --workspace -w --output -o --verbose --debug --no-color" ;;
+    "run") echo "submit-hyperdrive submit-script _supervise list show logs monitor-logs cancel update download download-logs metrics --help -h --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "run _supervise") echo "--help -h --run -r --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "run cancel") echo "--help -h --run -r --reason --wait --version --workspace -w --output -o --verbose --debug --no-color" ;;
     "run download") echo "--help -h --run -r --output-dir -d --overwrite --version --workspace -w --output -o --verbose --debug --no-color" ;;
@@ -75,7 +75,7 @@ _amlc_subs() {
     "model register") echo "" ;;
     "model show") echo "" ;;
     "model update") echo "" ;;
-    "run") echo "submit-hyperdrive submit-script _supervise list show logs monitor-logs cancel update download-logs download metrics" ;;
+    "run") echo "submit-hyperdrive submit-script _supervise list show logs monitor-logs cancel update download download-logs metrics" ;;
     "run _supervise") echo "" ;;
     "run cancel") echo "" ;;
     "run download") echo "" ;;

@@ -120,6 +120,27 @@ int finish_foreground(Context& c, const json& rec, bool interrupted_by_us) {
        "see its logs with 'amlc run logs -r " + id + "'");
 }
 
+// run download / run download-logs: -r RUN -d DIR [--overwrite], the copy done by `fn`.
+void add_download_command(CLI::App* group, Context& ctx, const std::string& name, const std::string& what,
+                          const char* example,
+                          json (*fn)(const Workspace&, const std::string&, const fs::path&, bool)) {
+  struct Opts {
+    std::string run;
+    std::string dir;
+    bool overwrite = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* sub = group->add_subcommand(name, what);
+  sub->add_option("-r,--run", o->run, "Run id")->required();
+  sub->add_option("-d,--output-dir", o->dir, "Folder to copy the files into")->required();
+  sub->add_flag("--overwrite", o->overwrite, "Replace files that exist");
+  add_examples(sub, {example});
+  on_run(sub, ctx, [o, fn](Context& c) {
+    c.print(fn(c.workspace(), o->run, o->dir, o->overwrite), {{"RunId", "/runId"}, {"OutputDir", "/outputDir"}});
+    return 0;
+  });
+}
+
 // run logs / run monitor-logs: prints the run's log file, with `follow` until the run ends.
 void print_run_logs(Context& c, const std::string& run, bool follow, const std::string& stream) {
   Workspace& ws = c.workspace();
@@ -378,66 +399,10 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
       return 0;
     });
   }
-  {
-    struct Opts {
-      std::string run;
-      std::string dir;
-      bool overwrite = false;
-    };
-    auto o = std::make_shared<Opts>();
-    CLI::App* sub = group->add_subcommand("download-logs", "Copy a run's log files (stdout, stderr, combined) to a folder");
-    sub->add_option("-r,--run", o->run, "Run id")->required();
-    sub->add_option("-d,--output-dir", o->dir, "Folder to copy the logs into")->required();
-    sub->add_flag("--overwrite", o->overwrite, "Replace files that exist");
-    add_examples(sub, {"amlc run download-logs -r RUN_ID -d ./logs"});
-    on_run(sub, ctx, [o](Context& c) {
-      c.print(runs::download_logs(c.workspace(), o->run, o->dir, o->overwrite), {{"RunId", "/runId"}, {"OutputDir", "/outputDir"}});
-      return 0;
-    });
-  }
-  {
-    struct Opts {
-      std::string run;
-      std::string dir;
-      bool overwrite = false;
-    };
-    auto o = std::make_shared<Opts>();
-    CLI::App* sub = group->add_subcommand("download", "Copy a run's outputs to a folder");
-    sub->add_option("-r,--run", o->run, "Run id")->required();
-    sub->add_option("-d,--output-dir", o->dir, "Folder to copy the outputs into")->required();
-    sub->add_flag("--overwrite", o->overwrite, "Replace files that exist");
-    add_examples(sub, {"amlc run download -r RUN_ID -d ./results"});
-    on_run(sub, ctx, [o](Context& c) {
-      Workspace& ws = c.workspace();
-      fs::path src = runs::outputs_dir(ws, o->run);
-      fs::path dst = o->dir;
-      std::error_code ec;
-      json files = json::array();
-      std::vector<fs::path> todo;
-      if (fs::is_directory(src, ec)) {
-        for (auto it = fs::recursive_directory_iterator(src, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
-          if (it->is_regular_file() || it->is_symlink()) todo.push_back(it->path());
-        }
-      }
-      std::sort(todo.begin(), todo.end());
-      for (const auto& f : todo) {
-        fs::path rel = f.lexically_relative(src);
-        if (fs::exists(dst / rel, ec) && !o->overwrite) {
-          conflict((dst / rel).string() + " exists", "pass --overwrite to replace it, or pick another -d");
-        }
-      }
-      for (const auto& f : todo) {
-        fs::path rel = f.lexically_relative(src);
-        fs::create_directories((dst / rel).parent_path());
-        fs::copy(f, dst / rel, fs::copy_options::overwrite_existing | fs::copy_options::copy_symlinks, ec);
-        if (ec) fail(ErrorKind::General, "cannot copy " + f.string() + " to " + (dst / rel).string() + ": " + ec.message());
-        files.push_back({{"path", rel.generic_string()}, {"bytes", fs::is_regular_file(f) ? fs::file_size(f) : 0}});
-      }
-      c.print({{"runId", o->run}, {"outputDir", fs::absolute(dst).lexically_normal().string()}, {"files", files}},
-              {{"RunId", "/runId"}, {"OutputDir", "/outputDir"}});
-      return 0;
-    });
-  }
+  add_download_command(group, ctx, "download", "Copy a run's outputs to a folder", "amlc run download -r RUN_ID -d ./results",
+                       &runs::download_outputs);
+  add_download_command(group, ctx, "download-logs", "Copy a run's log files (stdout, stderr, combined) to a folder",
+                       "amlc run download-logs -r RUN_ID -d ./logs", &runs::download_logs);
   {
     struct Opts {
       std::string run;

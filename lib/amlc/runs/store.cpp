@@ -237,36 +237,59 @@ json update_tags(const Workspace& ws, const std::string& run_id, const std::map<
   });
 }
 
-json download_logs(const Workspace& ws, const std::string& run_id, const fs::path& dest, bool overwrite) {
-  fs::path src = run_dir(ws, run_id) / "logs";
+namespace {
+
+// Copies the files under `src` (recursively when asked) into `dest`, keeping their relative paths; symlinks are
+// copied as symlinks. Existing files are a conflict unless `overwrite`, checked before anything is copied.
+json copy_run_files(const std::string& run_id, const fs::path& src, const fs::path& dest, bool overwrite, bool recursive) {
   std::error_code ec;
   std::vector<fs::path> todo;
   if (fs::is_directory(src, ec)) {
-    for (const auto& e : fs::directory_iterator(src, ec))
-      if (e.is_regular_file(ec)) todo.push_back(e.path());
+    if (recursive) {
+      for (auto it = fs::recursive_directory_iterator(src, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file() || it->is_symlink()) todo.push_back(it->path());
+    } else {
+      for (const auto& e : fs::directory_iterator(src, ec))
+        if (e.is_regular_file(ec)) todo.push_back(e.path());
+    }
   }
   std::sort(todo.begin(), todo.end());
   if (fs::exists(dest, ec) && !fs::is_directory(dest, ec)) {
     conflict(dest.string() + " exists and is " + describe_file_type(dest), "pass a folder with -d");
   }
   for (const auto& f : todo) {
-    if (fs::exists(dest / f.filename(), ec) && !overwrite) {
-      conflict((dest / f.filename()).string() + " exists", "pass --overwrite to replace it, or pick another -d");
+    fs::path to = dest / f.lexically_relative(src);
+    if (fs::exists(fs::symlink_status(to, ec)) && !overwrite) {
+      conflict(to.string() + " exists", "pass --overwrite to replace it, or pick another -d");
     }
   }
-  fs::create_directories(dest);
   json files = json::array();
   for (const auto& f : todo) {
-    // A copy of what is there now (a running run's logs keep growing), streamed, renamed into place.
-    fs::path tmp = temp_sibling(dest / f.filename());
-    fs::copy_file(f, tmp, fs::copy_options::overwrite_existing);
-    if (::rename(tmp.c_str(), (dest / f.filename()).c_str()) != 0) {
-      fs::remove(tmp, ec);
-      sys_fail("cannot write " + (dest / f.filename()).string());
+    fs::path rel = f.lexically_relative(src);
+    fs::path to = dest / rel;
+    fs::create_directories(to.parent_path());
+    // A copy of what is there now (a running run's files keep changing), renamed into place.
+    fs::path tmp = temp_sibling(to);
+    fs::copy(f, tmp, fs::copy_options::copy_symlinks, ec);
+    if (!ec && ::rename(tmp.c_str(), to.c_str()) != 0) ec = std::error_code(errno, std::generic_category());
+    if (ec) {
+      std::error_code ignore;
+      fs::remove(tmp, ignore);
+      fail(ErrorKind::General, "cannot copy " + f.string() + " to " + to.string() + ": " + ec.message());
     }
-    files.push_back({{"path", f.filename().string()}, {"bytes", fs::file_size(dest / f.filename())}});
+    files.push_back({{"path", rel.generic_string()}, {"bytes", fs::is_regular_file(fs::symlink_status(to)) ? fs::file_size(to) : 0}});
   }
   return {{"runId", run_id}, {"outputDir", fs::absolute(dest).lexically_normal().string()}, {"files", files}};
+}
+
+}  // namespace
+
+json download_outputs(const Workspace& ws, const std::string& run_id, const fs::path& dest, bool overwrite) {
+  return copy_run_files(run_id, run_dir(ws, run_id) / "outputs", dest, overwrite, true);
+}
+
+json download_logs(const Workspace& ws, const std::string& run_id, const fs::path& dest, bool overwrite) {
+  return copy_run_files(run_id, run_dir(ws, run_id) / "logs", dest, overwrite, false);
 }
 
 void set_status(json& record, const std::string& status) {

@@ -80,8 +80,11 @@ void set_status(json& record, const std::string& status);
 json update_tags(const Workspace& ws, const std::string& run_id, const std::map<std::string, std::string>& add,
                  const std::vector<std::string>& remove);
 
-// run download-logs: copies logs/ (stdout.txt, stderr.txt, run.log, ...) into `dest`. Conflict if a file exists
-// there and not `overwrite` (checked before anything is copied). Returns {runId, outputDir, files: [{path, bytes}]}.
+// run download: copies outputs/ (recursively; symlinks as symlinks) into `dest`. run download-logs: the files in
+// logs/ (stdout.txt, stderr.txt, run.log, ...). Conflict if a file exists there and not `overwrite` (checked before
+// anything is copied). Each file is copied to a temp name and renamed into place. Returns {runId, outputDir,
+// files: [{path, bytes}]}.
+json download_outputs(const Workspace& ws, const std::string& run_id, const fs::path& dest, bool overwrite);
 json download_logs(const Workspace& ws, const std::string& run_id, const fs::path& dest, bool overwrite);
 
 // --- queries ---------------------------------------------------------------------------------------------------
