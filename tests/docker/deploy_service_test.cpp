@@ -136,7 +136,7 @@ TEST_CASE("deploy a model, score it over HTTP, redeploy a new model version with
   CHECK(d.ws.ok({"model", "delete", "-i", "scaler:1"}).is_object());  // no longer used
 }
 
-TEST_CASE("auth: 401 without a key, 200 with either key; regen-key replaces the primary key") {
+TEST_CASE("auth: 401 without a key, 200 with either key - regen-key replaces the primary key") {
   Deployment d;
   auto args = d.deploy_args("auth-svc");
   args.insert(args.end(), {"--ae", "true", "--cc", "0.5", "--gb", "0.25", "--wc", "2", "--tm", "5000"});

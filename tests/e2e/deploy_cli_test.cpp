@@ -59,7 +59,7 @@ TEST_CASE("deploy: bad deployment config and bad flags are usage errors") {
   CHECK(r.err.find("entry script") != std::string::npos);
 }
 
-TEST_CASE("deploy: unknown model -> exit 3; no Docker engine -> exit 5; nothing recorded") {
+TEST_CASE("deploy: unknown model -> exit 3 - no Docker engine -> exit 5 - nothing recorded") {
   Fixture f;
   Result r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "nope:1", "--es", f.app("score.py").string()},
                       f.no_docker());
@@ -75,7 +75,7 @@ TEST_CASE("deploy: unknown model -> exit 3; no Docker engine -> exit 5; nothing 
   CHECK(r.json_out() == json::array());
 }
 
-TEST_CASE("deploy: an existing service is a conflict (exit 4) without --overwrite; model delete is refused") {
+TEST_CASE("deploy: an existing service is a conflict (exit 4) without --overwrite - model delete is refused") {
   Fixture f;
   json rec = {{"name", "svc-one"}, {"state", "Healthy"}, {"port", 1}, {"imageTag", "amlc-img:x"},
               {"createdTime", "2026-01-01T00:00:00.000Z"}, {"models", json::array({{{"name", "m"}, {"version", 1}}})},

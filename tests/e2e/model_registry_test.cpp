@@ -89,7 +89,7 @@ TEST_CASE("register a file: versions, tags, properties, metadata file, show by i
   CHECK(ws.ok({"model", "show", "-i", "churn"})["version"] == 2);
 }
 
-TEST_CASE("list filters: name, tag, property, latest, run id; output formats") {
+TEST_CASE("list filters: name, tag, property, latest, run id - output formats") {
   Workspace ws;
   write_text(ws.dir() / "a.bin", "a");
   write_text(ws.dir() / "b.bin", "b");
@@ -123,7 +123,7 @@ TEST_CASE("list filters: name, tag, property, latest, run id; output formats") {
   CHECK(env_fmt.out.substr(0, 5) == "beta\t");
 }
 
-TEST_CASE("folder model: download is byte-identical with modes; overwrite rules") {
+TEST_CASE("folder model: download is byte-identical with modes - overwrite rules") {
   Workspace ws;
   fs::path src = make_model_folder(ws.dir() / "model_dir");
   auto m = ws.ok({"model", "register", "-n", "net", "-p", src.string()});
@@ -162,7 +162,7 @@ TEST_CASE("update: tags, immutable properties, description") {
   CHECK(snapshot_tree(ws.root()) == before);
 }
 
-TEST_CASE("aliases: set, resolve, move, delete; NAME@ALIAS wherever a model id is") {
+TEST_CASE("aliases: set, resolve, move, delete - NAME@ALIAS wherever a model id is") {
   Workspace ws;
   write_text(ws.dir() / "m", "m");
   ws.ok({"model", "register", "-n", "m", "-p", (ws.dir() / "m").string()});
@@ -268,7 +268,7 @@ TEST_CASE("bad input exits non-zero with a precise message and changes nothing o
   ::close(fd2);
 }
 
-TEST_CASE("help and version: every command documents an example; exit codes of the parser do not leak") {
+TEST_CASE("help and version: every command documents an example - exit codes of the parser do not leak") {
   auto v = run_amlc({"--version"});
   CHECK(v.code == 0);
   CHECK(v.out.find("amlc ") == 0);
@@ -330,7 +330,7 @@ TEST_CASE("8 concurrent registrations of the same name, 25 each, give versions 1
   CHECK(ws.ok({"workspace", "check"})["ok"] == true);
 }
 
-TEST_CASE("register from a run's outputs records the run; model list --run-id finds it") {
+TEST_CASE("register from a run's outputs records the run - model list --run-id finds it") {
   Workspace ws;
   write_text(ws.dir() / "src" / "train.py",
              "import os\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/model.pkl', 'w').write('weights')\n");

@@ -236,7 +236,7 @@ seed: 11
   CHECK(ws.run({"workspace", "check"}).code == 0);
 }
 
-TEST_CASE("sweep: grid enumerates exactly the product; the az spelling run submit-hyperdrive works") {
+TEST_CASE("sweep: grid enumerates exactly the product - the az spelling run submit-hyperdrive works") {
   Workspace ws;
   fs::path src = make_source(ws, R"(import sys
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
@@ -373,7 +373,7 @@ max_duration_minutes: 0.02
   CHECK(run["cancelRequested"]["reason"] == "max_duration_minutes reached");
 }
 
-TEST_CASE("sweep: failed trials are recorded and the sweep continues; max_failures stops it with the log tail") {
+TEST_CASE("sweep: failed trials are recorded and the sweep continues - max_failures stops it with the log tail") {
   Workspace ws;
   fs::path src = make_source(ws, R"(import sys
 a = int(sys.argv[sys.argv.index('--a') + 1])
@@ -539,7 +539,7 @@ seed: 5
   CHECK(ws.run({"sweep", "resume", id}).code == 4);  // finished
 }
 
-TEST_CASE("sweep: cancel from another process; Ctrl+C cancels a foreground sweep with exit 130") {
+TEST_CASE("sweep: cancel from another process - Ctrl+C cancels a foreground sweep with exit 130") {
   Workspace ws;
   fs::path src = make_source(ws, "import time\nprint('accuracy=0.5', flush=True)\ntime.sleep(30)\n");
   write_text(ws.dir() / "c.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}

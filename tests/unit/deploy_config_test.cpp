@@ -134,7 +134,7 @@ TEST_CASE("deployment config: local only, ports, resources, cloud-only keys warn
   CHECK(m.find("A-B") != std::string::npos);
 }
 
-TEST_CASE("flags win over file values; entry script relative to the source directory") {
+TEST_CASE("flags win over file values - entry script relative to the source directory") {
   Src s;
   test::write_text(s.dir / "src" / "pkg" / "main.py", "def init(): pass\ndef run(d): return d\n");
   test::write_text(s.dir / "ic.json", "{\"entryScript\": \"pkg/main.py\", \"sourceDirectory\": \"src\"}");

@@ -62,7 +62,7 @@ std::vector<TarEntry> list_tar(const std::string& tar) {
 
 }  // namespace
 
-TEST_CASE("image plan: same inputs give the same tar bytes and tag; any content change gives a new tag") {
+TEST_CASE("image plan: same inputs give the same tar bytes and tag - any content change gives a new tag") {
   App app;
   ImagePlan a = make_image_plan(app.ic, "sha256:base1");
   ImagePlan b = make_image_plan(app.ic, "sha256:base1");

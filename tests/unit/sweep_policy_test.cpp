@@ -159,7 +159,7 @@ TEST_CASE("policy: truncation selection cuts the bottom percentage at the same i
   CHECK(decide(truncation(50, false, 1, 3), runs, Goal::Maximize).empty());
 }
 
-TEST_CASE("policy: a non-finite metric cancels the run; best_value follows the goal") {
+TEST_CASE("policy: a non-finite metric cancels the run - best_value follows the goal") {
   std::vector<RunSeries> runs{{0, {0.5, NAN}, true}, {1, {0.4, 0.6}, true}};
   auto ds = decide(median(1, 0), runs, Goal::Maximize);
   REQUIRE(canceled(ds) == std::vector<int>{0});

@@ -472,8 +472,11 @@ bool Scheduler::fill_slots() {
   // process (for trials of a few tens of milliseconds the preparation is a tenth of their time; for long ones it
   // does not matter, and a trial prepared long before its slot frees would only be canceled unstarted when the
   // sweep stops). Not for bayesian sampling, whose next suggestion should see the result of the ending trial.
+  // Nor when the running trials failing would stop the sweep at max_failures: a prepared trial is only worth it
+  // if nothing but a cancel or max_duration can keep it from running.
   if (stop_.empty() && !ready_ && prepare_ahead_ && last_trial_seconds_ < kPrepareAheadBelowSeconds &&
-      static_cast<int>(live_.size()) >= cfg_.max_concurrent_runs && check_failures()) {
+      static_cast<int>(live_.size()) >= cfg_.max_concurrent_runs &&
+      st_.count(TrialStatus::Failed) + static_cast<int>(live_.size()) < cfg_.max_failures) {
     int index = next_trial();
     if (index >= 0) {
       Live l;
