@@ -1,4 +1,5 @@
 // amlc sweep submit|resume|list|show|best|cancel, amlc run submit-hyperdrive (az ml's spelling).
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -64,6 +65,26 @@ fs::path find_hyperdrive_file(const std::string& name, const fs::path& source_di
             "pass the path of the sweep YAML file");
 }
 
+// Whether a progress line is on the terminal, not yet ended by a newline.
+bool g_progress_open = false;
+
+// Ends the progress line (if one is open) before anything else is written to stderr; as a guard, also when the
+// sweep ends by an exception, so that the error message starts on a line of its own.
+void end_progress_line() {
+  if (!g_progress_open) return;
+  std::cerr << "\n" << std::flush;
+  g_progress_open = false;
+}
+struct ProgressLineGuard {
+  ~ProgressLineGuard() { end_progress_line(); }
+};
+
+// The terminal's width in columns (stderr), 0 if unknown.
+size_t terminal_columns() {
+  winsize w{};
+  return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 ? w.ws_col : 0;
+}
+
 // The scheduler's callbacks: a redrawn progress line on a TTY, a line per finished trial with --verbose.
 sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
   sweep::ScheduleOptions so;
@@ -75,7 +96,10 @@ sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
                          std::to_string(p.completed) + " completed, " + std::to_string(p.failed) + " failed, " +
                          std::to_string(p.canceled) + " canceled), " + std::to_string(p.running) + " running" +
                          (p.best ? ", best " + num(*p.best) + " (" + p.best_run_id + ")" : "");
+      // Never wider than the terminal: a wrapped line would leave its first rows behind at every redraw.
+      if (size_t cols = terminal_columns(); cols > 1 && line.size() >= cols) line.resize(cols - 1);
       std::cerr << "\r\033[K" << line << std::flush;
+      g_progress_open = true;
     };
   }
   so.on_trial_finished = [&c, tty](const json& t) {
@@ -87,7 +111,10 @@ sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
     c.info(line, true);
   };
   so.on_warning = [&c, tty](const std::string& w) {
-    if (tty) std::cerr << "\r\033[K";
+    if (tty && g_progress_open) {
+      std::cerr << "\r\033[K";
+      g_progress_open = false;
+    }
     c.info("amlc: warning: " + w, true);
   };
   return so;
@@ -95,7 +122,7 @@ sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
 
 // Prints the final summary and turns the sweep's end into the exit code.
 int finish_sweep(Context& c, json summary) {
-  if (c.stderr_tty) std::cerr << "\n";
+  end_progress_line();
   bool interrupted_here = summary.value("interrupted", false);
   summary.erase("interrupted");
   c.print(summary, sweep_columns());
@@ -173,6 +200,7 @@ int submit(Context& c, const SubmitOpts& o, bool az_spelling) {
   c.info("amlc: sweep " + id + " (" + std::to_string(req.config.max_total_runs) + " trials, " +
              std::to_string(req.config.max_concurrent_runs) + " at a time)",
          true);
+  ProgressLineGuard guard;
   return finish_sweep(c, sweep::run_sweep(ws, id, schedule_options(c, id)));
 }
 
@@ -224,6 +252,7 @@ void add_sweep_commands(CLI::App& app, Context& ctx) {
     sub->add_option("id", *id, "Sweep id")->required();
     add_examples(sub, {"amlc sweep resume default_sweep_1763764800_1a2b3c4d"});
     on_run(sub, ctx, [id](Context& c) {
+      ProgressLineGuard guard;
       return finish_sweep(c, sweep::run_sweep(c.workspace(), *id, schedule_options(c, *id)));
     });
   }

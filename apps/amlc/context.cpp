@@ -32,7 +32,10 @@ void Context::print(const json& value, const std::vector<output::Column>& column
   std::fflush(stdout);
 }
 
-bool Context::color() const { return stderr_tty && !no_color && !std::getenv("NO_COLOR"); }
+bool Context::color() const {
+  const char* nc = std::getenv("NO_COLOR");  // no-color.org: set and not empty
+  return stderr_tty && !no_color && !(nc && *nc);
+}
 
 void Context::info(const std::string& message, bool always) const {
   if (!always && !verbose) return;

@@ -38,12 +38,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.option_defaults()->always_capture_default();
+  // First: CLI11 stores values in declaration order, and a bad value of a later option (-o bogus) fails the parse
+  // before later flags are stored; --no-color must be known by then for the error message.
+  app.add_flag("--no-color", ctx.no_color, "No colour in messages (also: NO_COLOR)");
   app.add_option("-w,--workspace", ctx.workspace_path, "Workspace directory (default: AMLC_WORKSPACE, the nearest .amlc/ upward, or the user default)");
   app.add_option("-o,--output", ctx.output, "Output format: json, yaml, table, tsv, none (default json, or AMLC_OUTPUT)")
       ->check(CLI::IsMember({"json", "yaml", "table", "tsv", "none"}));
   app.add_flag("--verbose", ctx.verbose, "Print progress and details on stderr");
   app.add_flag("--debug", ctx.debug, "Print debugging details with errors");
-  app.add_flag("--no-color", ctx.no_color, "No colour in messages (also: NO_COLOR)");
   amlc::cli::add_examples(&app, {"amlc workspace create .", "amlc model register -n mymodel -p model.pkl",
                                  "amlc model list -o table"});
 

@@ -30,19 +30,24 @@ json Result::json_out() const {
   return {};
 }
 
-Result run_process(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts) {
+std::vector<std::string> child_environment(const std::map<std::string, std::string>& changes) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string s = *e;
     auto eq = s.find('=');
     if (eq != std::string::npos) env[s.substr(0, eq)] = s.substr(eq + 1);
   }
-  for (const auto& [k, v] : opts.env) {
+  for (const auto& [k, v] : changes) {
     if (v == "\x01unset") env.erase(k);
     else env[k] = v;
   }
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  return env_strings;
+}
+
+Result run_process(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts) {
+  std::vector<std::string> env_strings = child_environment(opts.env);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

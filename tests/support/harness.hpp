@@ -30,6 +30,8 @@ struct RunOptions {
 
 // Runs `program` with `args`. Output is captured in full.
 Result run_process(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts = {});
+// This process's environment with `changes` applied (a value "\x01unset" removes the variable), as KEY=VALUE.
+std::vector<std::string> child_environment(const std::map<std::string, std::string>& changes);
 // Runs the amlc binary under test.
 Result run_amlc(const std::vector<std::string>& args, const RunOptions& opts = {});
 
