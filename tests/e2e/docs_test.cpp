@@ -64,3 +64,17 @@ TEST_CASE("every command has --help with an example, and is in the man page and 
     CHECK_MESSAGE(readme.find("amlc " + p) != std::string::npos, "README.md does not mention 'amlc " << p << "'");
   }
 }
+
+TEST_CASE("no test name contains a semicolon (ctest's discovery would split it into entries that run nothing)") {
+  std::regex test_case(R"re(TEST_CASE\("((?:[^"\\]|\\.)*)")re");
+  int names = 0;
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(AMLC_SOURCE_DIR) / "tests")) {
+    if (e.path().extension() != ".cpp") continue;
+    std::string text = read_text(e.path());
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), test_case); it != std::sregex_iterator(); ++it) {
+      ++names;
+      CHECK_MESSAGE((*it)[1].str().find(';') == std::string::npos, e.path().filename().string() << ": " << (*it)[1].str());
+    }
+  }
+  CHECK(names > 100);
+}
