@@ -128,11 +128,11 @@ void add_service_commands(CLI::App& app, Context& ctx) {
       CLI::Option* o_value = nullptr;
     };
     auto o = std::make_shared<Opts>();
-    CLI::App* sub = group->add_subcommand("regen-key", "Regenerate (or set) the primary or secondary key; restarts the container");
+    CLI::App* sub = group->add_subcommand("regen-key", "Regenerate (or set) the primary or secondary key; the running service uses it at once, without a restart");
     sub->add_option("-n,--name", o->name, "Service name")->required();
     sub->add_option("-k,--key", o->key, "Primary or Secondary")->required();
     o->o_value = sub->add_option("-s,--set-key", o->value, "Use this value instead of a random key");
-    sub->add_option("--timeout", o->timeout, "Seconds to wait for the service to come back (default 60)");
+    sub->add_option("--timeout", o->timeout, "Seconds to wait for the running service to accept the new key (default 60)");
     add_examples(sub, {"amlc service regen-key -n mysvc --key Primary", "amlc service regen-key -n mysvc -k Secondary -s s3cret-value"});
     on_run(sub, ctx, [o](Context& c) {
       std::optional<std::string> v;

@@ -1,6 +1,8 @@
 // Local deployments against the real Docker engine (base image amlc/python:3-bookworm): deploy, score over
 // HTTP, health states, auth, init() failure, port conflict, model-only redeploy without a build, delete.
 // Every test removes the containers of its workspace (by label) even when it fails.
+#include <sys/stat.h>
+
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -166,11 +168,41 @@ TEST_CASE("auth: 401 without a key, 200 with either key - regen-key replaces the
   CHECK(post(uri, R"({"data": [1]})", secondary)->status == 200);
   CHECK(d.ws.ok({"service", "run", "-n", "auth-svc", "-d", R"({"data": [1]})"}) == json({{"result", {2}}}));
 
+  // regen-key: no restart (same container, same start time); every worker (2) uses the new key at once.
+  std::string started;
+  {
+    dk::Client dc;
+    started = dc.inspect_container(svc["containerId"]).raw["State"]["StartedAt"];
+  }
+  auto keys_inode = [&] {
+    struct stat st {};
+    REQUIRE(::stat((d.ws.root() / "services" / "auth-svc.keys.json").c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  auto ino = keys_inode();
   json regen = d.ws.ok({"service", "regen-key", "-n", "auth-svc", "--key", "Primary", "--set-key", "new-primary-key-1"});
   CHECK(regen["primaryKey"] == "new-primary-key-1");
   CHECK(regen["secondaryKey"] == secondary);
-  CHECK(post(uri, R"({"data": [1]})", primary)->status == 401);
-  CHECK(post(uri, R"({"data": [1]})", "new-primary-key-1")->status == 200);
+  for (int i = 0; i < 6; ++i) {  // new connections: spread over both workers
+    CHECK(post(uri, R"({"data": [1]})", primary)->status == 401);
+    CHECK(post(uri, R"({"data": [1]})", "new-primary-key-1")->status == 200);
+    CHECK(post(uri, R"({"data": [1]})", secondary)->status == 200);
+  }
+  // A shorter key: the file is rewritten in place (blank-padded), still read right by both sides.
+  regen = d.ws.ok({"service", "regen-key", "-n", "auth-svc", "-k", "Primary", "-s", "short-k1"});
+  CHECK(regen["primaryKey"] == "short-k1");
+  for (int i = 0; i < 6; ++i) {
+    CHECK(post(uri, R"({"data": [1]})", "new-primary-key-1")->status == 401);
+    CHECK(post(uri, R"({"data": [1]})", "short-k1")->status == 200);
+  }
+  CHECK(d.ws.ok({"service", "get-keys", "-n", "auth-svc"})["primaryKey"] == "short-k1");
+  CHECK(keys_inode() == ino);
+  {
+    dk::Client dc;
+    dk::ContainerInfo after = dc.inspect_container(svc["containerId"]);
+    CHECK(after.raw["State"]["StartedAt"] == started);
+    CHECK(after.state.running);
+  }
   CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
 }
 

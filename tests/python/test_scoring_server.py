@@ -423,6 +423,26 @@ class AuthTest(unittest.TestCase):
                                           headers={"Authorization": "Bearer prim-123"}).status == 200,
                  10, interval=0.1, what="the original key to be accepted again")
 
+    def test_key_rewritten_in_place_applies_to_the_next_request(self):
+        # amlc rewrites the bind-mounted file in place (same inode); the next request sees it, no waiting.
+        def rewrite(text):
+            with open(self.keys, "r+") as f:
+                f.write(text)
+                f.truncate()
+        auth = lambda k: {"Authorization": "Bearer " + k}
+        try:
+            rewrite(json.dumps({"primaryKey": "inplace-1", "secondaryKey": "sec-456"}))
+            self.assertEqual(self.srv.request("POST", "/score", body=b"1", headers=auth("inplace-1")).status, 200)
+            self.assertEqual(self.srv.request("POST", "/score", body=b"1", headers=auth("prim-123")).status, 401)
+            # A half-written file: the previous keys stay in force; the completed file is used at once.
+            rewrite('{"primaryKey": "inpl')
+            self.assertEqual(self.srv.request("POST", "/score", body=b"1", headers=auth("inplace-1")).status, 200)
+            rewrite(json.dumps({"primaryKey": "inplace-2", "secondaryKey": "sec-456"}) + "      \n")
+            self.assertEqual(self.srv.request("POST", "/score", body=b"1", headers=auth("inplace-2")).status, 200)
+            self.assertEqual(self.srv.request("POST", "/score", body=b"1", headers=auth("inplace-1")).status, 401)
+        finally:
+            rewrite(json.dumps({"primaryKey": "prim-123", "secondaryKey": "sec-456"}))
+
     def test_cors(self):
         r = self.srv.request("OPTIONS", "/score", headers={"Origin": "http://a.example",
                                                            "Access-Control-Request-Method": "POST"})

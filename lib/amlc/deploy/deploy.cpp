@@ -529,24 +529,25 @@ json regen_key(const Workspace& ws, const std::string& service, const std::strin
     FileLock guard = ws.lock();
     write_keys(ws, service, keys);
   }
-  // The server reads the keys file at start: restart the container so the new key takes effect.
+  // The keys file was rewritten in place and the server re-reads it at every authenticated request: no restart.
+  // Check that the running service answers to the new key (GET /swagger.json needs it).
   docker::Client dc;
   auto info = dc.find_container(rec.value("containerName", container_name(ws, service)));
   if (info && info->state.running) {
-    say(progress, "restarting " + info->name + " to load the new key");
-    dc.call_json("POST", "/containers/" + info->id + "/restart?t=5");
+    const std::string& key = w == "primary" ? keys.primary : keys.secondary;
+    const std::string url = "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/swagger.json";
     const double deadline = monotonic_seconds() + timeout_seconds;
-    const std::string url = "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/";
     for (;;) {
       throw_if_interrupted();
-      auto r = http_request("GET", url, "", {}, 1000);
+      auto r = http_request("GET", url, "", {"Authorization: Bearer " + key}, 1000);
       if (r && r->status == 200) break;
-      docker::ContainerInfo ci = dc.inspect_container(info->id);
-      if (!ci.state.running || monotonic_seconds() > deadline)
-        fail(ErrorKind::General, "service '" + service + "' did not come back after the key change",
-             "see 'amlc service logs -n " + service + "'");
+      if (monotonic_seconds() > deadline)
+        fail(ErrorKind::General, "service '" + service + "' does not accept the new key (" +
+                                     (r ? "HTTP " + std::to_string(r->status) : std::string("no answer")) + ")",
+             "the key is saved; restart the service with 'amlc service reload -n " + service + "'");
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    say(progress, "service " + service + " uses the new key");
   }
   return {{"primaryKey", keys.primary}, {"secondaryKey", keys.secondary}};
 }

@@ -82,7 +82,8 @@ struct ScoreResult {
 };
 ScoreResult score(const Workspace& ws, const std::string& service, const std::string& body, double timeout_seconds = 60);
 
-// service get-keys / regen-key (restarts the container so the server reads the new keys).
+// service get-keys / regen-key (the keys file is rewritten in place; the running server re-reads it at its next
+// authenticated request, and regen-key waits until the service accepts the new key).
 json get_keys(const Workspace& ws, const std::string& service);
 json regen_key(const Workspace& ws, const std::string& service, const std::string& which,
                const std::optional<std::string>& value, double timeout_seconds, const Progress& progress = {});

@@ -1,8 +1,12 @@
 #include "amlc/deploy/services.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 
 #include "amlc/core/error.hpp"
@@ -71,8 +75,36 @@ void remove_service_files(const Workspace& ws, const std::string& name) {
   fsync_path(services_dir(ws));
 }
 
+namespace {
+
+// The keys file is bind-mounted (as a file) into the service's container, so it is rewritten in place (the mount
+// follows the inode, not the name) under an exclusive flock on the file itself; readers here take the shared one.
+// The scoring server does not lock: it re-reads the file when its mtime changes and keeps its previous keys if it
+// ever reads a half-written one.
+std::optional<std::string> read_locked(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    sys_fail("cannot open " + path.string());
+  }
+  while (::flock(fd, LOCK_SH) != 0 && errno == EINTR) {
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+}  // namespace
+
 std::optional<ServiceKeys> read_keys(const Workspace& ws, const std::string& name) {
-  auto text = read_file_if_exists(service_keys_path(ws, name));
+  auto text = read_locked(service_keys_path(ws, name));
   if (!text) return std::nullopt;
   try {
     json j = json::parse(*text);
@@ -86,7 +118,40 @@ std::optional<ServiceKeys> read_keys(const Workspace& ws, const std::string& nam
 void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys& keys) {
   create_directories_durable(services_dir(ws));
   json j = {{"primaryKey", keys.primary}, {"secondaryKey", keys.secondary}};
-  write_file_atomic(service_keys_path(ws, name), j.dump() + "\n", 0600);
+  std::string text = j.dump() + "\n";
+  fs::path path = service_keys_path(ws, name);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) sys_fail("cannot open " + path.string());
+    write_file_atomic(path, text, 0600);  // a new service: created whole
+    return;
+  }
+  // In place, so that a running container sees the new keys without a restart.
+  while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && static_cast<off_t>(text.size()) < st.st_size) {
+    text.insert(text.size() - 1, static_cast<size_t>(st.st_size) - text.size(), ' ');  // JSON allows the blanks
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      errno = e;
+      sys_fail("cannot write " + path.string());
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    sys_fail("cannot fsync " + path.string());
+  }
+  ::close(fd);
 }
 
 std::string new_key() { return random_hex(16); }
