@@ -644,6 +644,8 @@ TEST_CASE("sweep: a trial prepared ahead of a free slot is Canceled unstarted wh
   CHECK(status[1] == "Running");
   CHECK(status[2] == "Running");
   CHECK(status[3] == "Queued");  // prepared: the journal has it started, its run is waiting
+  CHECK(shown["trials"]["running"] == 2);
+  CHECK(shown["trials"]["queued"] == 1);
   json run3 = ws.ok({"run", "show", "-r", id + "_3"});
   CHECK(run3["status"] == "Queued");
 

@@ -919,12 +919,16 @@ json sweep_summary(const Workspace& ws, const std::string& sweep_id, bool with_t
   });
   json out = r;
   out.erase("supervisor");
+  // Running/queued as the trials show them: a trial prepared ahead of a free slot is queued.
+  int prepared = static_cast<int>(std::count_if(trials.begin(), trials.end(), [&](const json& t) {
+    return t["status"] == status_name(TrialStatus::Queued);
+  })) - st.count(TrialStatus::Queued);
   out["trials"] = {{"total", st.created()},
                    {"completed", st.count(TrialStatus::Completed)},
                    {"failed", st.count(TrialStatus::Failed)},
                    {"canceled", st.count(TrialStatus::Canceled)},
-                   {"running", st.count(TrialStatus::Running)},
-                   {"queued", st.count(TrialStatus::Queued)}};
+                   {"running", st.count(TrialStatus::Running) - prepared},
+                   {"queued", st.count(TrialStatus::Queued) + prepared}};
   if (!trials.empty() && trials.front()["bestMetric"].is_number()) {
     out["bestRunId"] = trials.front()["runId"];
     out["bestMetric"] = trials.front()["bestMetric"];
