@@ -390,18 +390,21 @@ bool Scheduler::prepare_trial(int index, Live& l) {
                    {"primaryMetricName", cfg_.primary_metric_name}};
   l.index = index;
   l.run_id = rid;
+  fs::path adopt;  // trials hand their working folder on to the next one (see spare_workdirs_)
+  auto keep_spare = [&] {
+    std::error_code ec;
+    if (!adopt.empty() && fs::is_directory(adopt, ec)) spare_workdirs_.push_back(adopt);  // not taken
+  };
   try {
     runs::create_run(ws_, rq);
-    // Trials hand their working folder on to the next one (see spare_workdirs_).
-    fs::path adopt;
     if (!spare_workdirs_.empty()) {
       adopt = spare_workdirs_.back();
       spare_workdirs_.pop_back();
     }
     l.ex = runs::Execution::prepare(ws_, rid, {.echo = false, .reuse_extracted = true, .adopt_workdir = adopt, .keep_workdir = true});
-    std::error_code ec;
-    if (!adopt.empty() && fs::is_directory(adopt, ec)) spare_workdirs_.push_back(adopt);  // not taken
+    keep_spare();
   } catch (const Error& e) {
+    keep_spare();
     // The run could not even be created: the trial failed.
     fail_reason_[index] = e.what();
     t.status = TrialStatus::Failed;
