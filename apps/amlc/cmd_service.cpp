@@ -128,7 +128,7 @@ void add_service_commands(CLI::App& app, Context& ctx) {
       CLI::Option* o_value = nullptr;
     };
     auto o = std::make_shared<Opts>();
-    CLI::App* sub = group->add_subcommand("regen-key", "Regenerate (or set) the primary or secondary key; the running service uses it at once, without a restart");
+    CLI::App* sub = group->add_subcommand("regen-key", "Regenerate (or set) the primary or secondary key; the running service switches to it without a restart");
     sub->add_option("-n,--name", o->name, "Service name")->required();
     sub->add_option("-k,--key", o->key, "Primary or Secondary")->required();
     o->o_value = sub->add_option("-s,--set-key", o->value, "Use this value instead of a random key");

@@ -1,6 +1,7 @@
 #include "amlc/deploy/deploy.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -19,6 +20,8 @@ namespace amlc::deploy {
 namespace {
 
 constexpr const char* kKeysMount = "/run/amlc/keys.json";
+// Longer than the scoring server's keys reload interval (Keys.RELOAD_SECONDS = 0.2 s in amlc_scoring/app.py).
+constexpr std::chrono::milliseconds kKeysReloadWait{250};
 
 void say(const Progress& p, const std::string& s) {
   if (p) p(s);
@@ -529,8 +532,11 @@ json regen_key(const Workspace& ws, const std::string& service, const std::strin
     FileLock guard = ws.lock();
     write_keys(ws, service, keys);
   }
-  // The keys file was rewritten in place and the server re-reads it at every authenticated request: no restart.
-  // Check that the running service answers to the new key (GET /swagger.json needs it).
+  // The keys file was rewritten in place; every server worker re-reads it at its first authenticated request
+  // once 0.2 s have passed since its last read (app.py, Keys.RELOAD_SECONDS): past kKeysReloadWait after the
+  // write, every worker uses the new keys. No restart. Then check that the service answers to the new key
+  // (GET /swagger.json needs it).
+  std::this_thread::sleep_for(kKeysReloadWait);
   docker::Client dc;
   auto info = dc.find_container(rec.value("containerName", container_name(ws, service)));
   if (info && info->state.running) {

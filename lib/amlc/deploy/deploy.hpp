@@ -82,8 +82,8 @@ struct ScoreResult {
 };
 ScoreResult score(const Workspace& ws, const std::string& service, const std::string& body, double timeout_seconds = 60);
 
-// service get-keys / regen-key (the keys file is rewritten in place; the running server re-reads it at its next
-// authenticated request, and regen-key waits until the service accepts the new key).
+// service get-keys / regen-key (the keys file is rewritten in place; the running server's workers re-read it every
+// 0.2 s, and regen-key returns once all of them use the new key, without a restart).
 json get_keys(const Workspace& ws, const std::string& service);
 json regen_key(const Workspace& ws, const std::string& service, const std::string& which,
                const std::optional<std::string>& value, double timeout_seconds, const Progress& progress = {});

@@ -82,25 +82,30 @@ class Config:
 
 
 class Keys:
-    """The auth keys file ({"primaryKey", "secondaryKey"}), re-read when its mtime changes (one stat per
-    authenticated request), so `amlc service regen-key` takes effect at the next request, without a restart.
-    amlc rewrites the file in place (it is bind-mounted as a file); a half-written file keeps the previous
-    keys until the next request."""
+    """The auth keys file ({"primaryKey", "secondaryKey"}), re-read every RELOAD_SECONDS (at the first
+    authenticated request after that), so `amlc service regen-key` needs no restart: it rewrites the file in
+    place (the file is bind-mounted, so the inode must stay) and waits RELOAD_SECONDS before it returns.
+    The file's content is compared, not its mtime (coarse-grained: two quick rewrites may share one). A
+    half-written file keeps the previous keys until the next reload."""
+
+    RELOAD_SECONDS = 0.2  # amlc's regen-key waits a little longer than this (deploy.cpp, kKeysReloadWait)
 
     def __init__(self, path):
         self.path = path
         self.keys = ()
-        self.mtime = None
+        self.raw = None
+        self.bad = None
         self.checked = 0.0
         self.load(strict=True)
 
     def load(self, strict=False):
         try:
-            st = os.stat(self.path)
-            if st.st_mtime_ns == self.mtime:
-                return
             with open(self.path, "rb") as f:
-                doc = json.loads(f.read().decode("utf-8"))
+                raw = f.read()
+            if raw == self.raw or raw == self.bad:
+                return
+            self.bad = raw  # until it parses: said once, not at every reload
+            doc = json.loads(raw.decode("utf-8"))
             if not isinstance(doc, dict):
                 raise ValueError("expected a JSON object with primaryKey and secondaryKey")
             keys = []
@@ -113,15 +118,17 @@ class Keys:
             if not keys:
                 raise ValueError("no non-empty primaryKey or secondaryKey")
             self.keys = tuple(keys)
-            self.mtime = st.st_mtime_ns
+            self.raw = raw
+            self.bad = None
         except (OSError, ValueError) as e:
             if strict:
                 raise ConfigError("AMLC_AUTH_KEYS_FILE %s: %s" % (self.path, e)) from None
             log_err("cannot reload auth keys from %s (keeping the previous keys): %s" % (self.path, e))
 
     def check(self, header, now):
-        self.checked = now
-        self.load()
+        if now - self.checked > self.RELOAD_SECONDS:
+            self.checked = now
+            self.load()
         if not header or not header[:7].lower() == "bearer ":
             return False
         given = header[7:].strip().encode("utf-8", "surrogateescape")
