@@ -5,7 +5,9 @@
 # The machine's speed drifts by 20-30% over tens of seconds (shared host), so one pair of timings says little:
 # the two contenders alternate for ROUNDS rounds (xargs first in odd rounds, amlc first in even ones), each round
 # gives a ratio, and the median ratio is the result. Every amlc round gets a fresh workspace; all are removed at
-# the end (removing them between rounds would slow the next round's file creation on ext4 without a journal).
+# the end (removing them between rounds would slow the next round's file creation on ext4 without a journal:
+# every inode freed in the last minutes is skipped, one by one, by each new allocation in its block group. For
+# the same reason the first round of a run started right after another one is slower than the rest).
 #
 # Usage: bench/sweep/run.sh [AMLC_BINARY] [TRIALS (default 1000)] [ROUNDS (default 3)]
 set -euo pipefail
