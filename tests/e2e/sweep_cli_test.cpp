@@ -626,7 +626,8 @@ max_concurrent_runs: 2
     int started = 0;
     for (const auto& r : journal(ws, id))
       if (r.value("event", "") == "trial_started") ++started;
-    return started == 4 && count_running_trials(ws, id) == 2;
+    // The journal's trial_started comes before the run is created: wait for the prepared run itself.
+    return started == 4 && count_running_trials(ws, id) == 2 && fs::exists(ws.root() / "runs" / (id + "_3") / "run.json");
   }, 30));
   return id;
 }
