@@ -41,16 +41,6 @@ using WriteArchive = std::unique_ptr<struct archive, ArchiveDeleter>;
 using ReadArchive = std::unique_ptr<struct archive, ReadDeleter>;
 using Entry = std::unique_ptr<archive_entry, EntryDeleter>;
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 uint64_t env_number(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   if (!v || !*v) return fallback;
@@ -319,7 +309,7 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
   if (compression_level < 1 || compression_level > 9) usage_error("gzip level must be 1..9");
   fs::path tmp = temp_sibling(output);
   Fd out_fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (out_fd.fd < 0) sys_fail("cannot create " + tmp.string());
+  if (out_fd.get() < 0) sys_fail("cannot create " + tmp.string());
   struct Cleanup {
     fs::path p;
     bool armed = true;
@@ -332,7 +322,7 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
   } cleanup{tmp};
 
   WriteState state;
-  state.fd = out_fd.fd;
+  state.fd = out_fd.get();
   WriteArchive a(archive_write_new());
   if (!a) fail(ErrorKind::General, "libarchive: out of memory");
   check_archive(a.get(), archive_write_set_format_pax_restricted(a.get()), "cannot set the archive format");
@@ -376,12 +366,12 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
       continue;
     }
     Fd in(::open(e.disk_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (in.fd < 0) sys_fail("cannot read " + e.disk_path.string());
-    ::posix_fadvise(in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (in.get() < 0) sys_fail("cannot read " + e.disk_path.string());
+    ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     check_archive(a.get(), archive_write_header(a.get(), entry.get()), "cannot add " + e.path);
     uint64_t left = e.size;
     while (left > 0) {
-      ssize_t got = ::read(in.fd, buf.data(), std::min<uint64_t>(buf.size(), left));
+      ssize_t got = ::read(in.get(), buf.data(), std::min<uint64_t>(buf.size(), left));
       if (got < 0) {
         if (errno == EINTR) continue;
         sys_fail("cannot read " + e.disk_path.string());
@@ -411,7 +401,7 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
     check_archive(a.get(), rc, "cannot finish " + output.string());
   }
   a.reset();
-  if (::fsync(out_fd.fd) != 0) sys_fail("cannot write " + output.string());
+  if (::fsync(out_fd.get()) != 0) sys_fail("cannot write " + output.string());
   if (::rename(tmp.c_str(), output.c_str()) != 0) sys_fail("cannot rename " + tmp.string() + " to " + output.string());
   cleanup.armed = false;
   (void)source;

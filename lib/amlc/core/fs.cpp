@@ -17,24 +17,6 @@ namespace amlc {
 
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-
- private:
-  int fd_;
-};
 
 std::string random_suffix() {
   static std::atomic<unsigned> counter{0};
@@ -46,6 +28,26 @@ std::string random_suffix() {
 }
 
 }  // namespace
+
+void overwrite_in_place(int fd, std::string text, const fs::path& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) sys_fail("cannot stat " + path.string());
+  if (static_cast<off_t>(text.size()) < st.st_size) {
+    bool nl = !text.empty() && text.back() == '\n';
+    if (nl) text.pop_back();
+    text.append(static_cast<size_t>(st.st_size) - text.size() - (nl ? 1 : 0), ' ');
+    if (nl) text.push_back('\n');
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot write " + path.string());
+    }
+    done += static_cast<size_t>(n);
+  }
+}
 
 void write_all(int fd, const char* data, size_t size, const fs::path& path) {
   while (size > 0) {

@@ -1,6 +1,8 @@
 // Files: durable atomic writes, whole-file reads, advisory locks, temp directories.
 #pragma once
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -24,7 +26,31 @@ void append_line_durable(const fs::path& path, std::string_view line);
 void fsync_path(const fs::path& path);  // file or directory
 
 // write(2) until all of `data` is written (EINTR retried); `path` names the file in errors.
+// An owned file descriptor, closed on destruction (-1: none).
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
 void write_all(int fd, const char* data, size_t size, const fs::path& path);
+// Replaces the content of the open file `fd` by `text` in place (pwrite at offset 0; the inode stays), padding with
+// blanks before a final newline when the old content was longer, so that a JSON (or YAML) document stays valid
+// without a truncate. Locking and fsync are the caller's. Errors name `path`.
+void overwrite_in_place(int fd, std::string text, const fs::path& path);
 void create_directories_durable(const fs::path& dir);
 
 // Renames a directory tree atomically into place (rename(2)), fsyncing the parent.

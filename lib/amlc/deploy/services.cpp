@@ -127,31 +127,11 @@ void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys&
     return;
   }
   // In place, so that a running container sees the new keys without a restart.
+  Fd guard(fd);
   while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
   }
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && static_cast<off_t>(text.size()) < st.st_size) {
-    text.insert(text.size() - 1, static_cast<size_t>(st.st_size) - text.size(), ' ');  // JSON allows the blanks
-  }
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      errno = e;
-      sys_fail("cannot write " + path.string());
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    sys_fail("cannot fsync " + path.string());
-  }
-  ::close(fd);
+  overwrite_in_place(fd, text, path);
+  if (::fsync(fd) != 0) sys_fail("cannot fsync " + path.string());
 }
 
 std::string new_key() { return random_hex(16); }

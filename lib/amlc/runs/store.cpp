@@ -40,40 +40,10 @@ bool valid_name(const std::string& s, bool allow_dot) {
 // several times per trial, and on ext4 every freed inode slows down later inode allocations in the same group
 // for minutes. Callers hold the run directory's exclusive lock and readers take the shared one, so nobody sees a
 // half-written record. Used for non-durable records only: a durable one is replaced by rename after an fsync.
-void rewrite_in_place(const fs::path& path, std::string text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) sys_fail("cannot open " + path.string());
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    errno = err;
-    sys_fail("cannot stat " + path.string());
-  }
-  if (static_cast<off_t>(text.size()) < st.st_size) {
-    // JSON allows trailing whitespace: blank out what is left of the longer old record.
-    bool nl = !text.empty() && text.back() == '\n';
-    if (nl) text.pop_back();
-    text.append(static_cast<size_t>(st.st_size) - text.size() - (nl ? 1 : 0), ' ');
-    if (nl) text.push_back('\n');
-  }
-  const char* p = text.data();
-  size_t left = text.size();
-  off_t off = 0;
-  while (left > 0) {
-    ssize_t n = ::pwrite(fd, p, left, off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      errno = err;
-      sys_fail("cannot write " + path.string());
-    }
-    p += n;
-    off += n;
-    left -= static_cast<size_t>(n);
-  }
-  ::close(fd);
+void rewrite_in_place(const fs::path& path, const std::string& text) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.get() < 0) sys_fail("cannot open " + path.string());
+  overwrite_in_place(fd.get(), text, path);
 }
 
 // /proc/PID/stat in one read (an fstream costs more than the rest of a run state change; O_CLOEXEC so that a
