@@ -195,6 +195,7 @@ class Scheduler {
   void flush();
   bool prepare_trial(int index, Live& l);
   void launch(Live l);
+  void launch_ready();  // launches ready_ (which must be set) and clears it
   void drop_ready(const std::string& reason);
   int next_trial();
   bool check_failures();
@@ -421,6 +422,12 @@ void Scheduler::launch(Live l) {
   live_.push_back(std::move(l));
 }
 
+void Scheduler::launch_ready() {
+  Live l = std::move(*ready_);
+  ready_.reset();
+  launch(std::move(l));
+}
+
 void Scheduler::drop_ready(const std::string& reason) {
   if (!ready_) return;
   ready_->ex->abandon(reason);
@@ -459,9 +466,7 @@ bool Scheduler::fill_slots() {
   while (stop_.empty() && static_cast<int>(live_.size()) < cfg_.max_concurrent_runs) {
     if (!check_failures()) break;
     if (ready_) {
-      Live l = std::move(*ready_);
-      ready_.reset();
-      launch(std::move(l));
+      launch_ready();
       started = true;
       continue;
     }
@@ -648,14 +653,9 @@ json Scheduler::run() {
     wake.drain();
 
     // A trial ended well: its successor starts first, the bookkeeping of the ended one comes after.
-    if (ready_ && stop_.empty()) {
-      for (const auto& l : live_) {
-        if (!l.ex->exited_successfully()) continue;
-        Live next = std::move(*ready_);
-        ready_.reset();
-        launch(std::move(next));
-        break;
-      }
+    if (ready_ && stop_.empty() &&
+        std::any_of(live_.begin(), live_.end(), [](const Live& l) { return l.ex->exited_successfully(); })) {
+      launch_ready();
     }
     for (size_t i = 0; i < live_.size();) {
       Live& l = live_[i];
@@ -665,11 +665,7 @@ json Scheduler::run() {
         finish_trial(l);
         live_.erase(live_.begin() + static_cast<long>(i));
         // The slot is free: start the prepared trial before anything else.
-        if (ready_ && stop_.empty() && check_failures()) {
-          Live next = std::move(*ready_);
-          ready_.reset();
-          launch(std::move(next));  // appended: the loop reaches it, and poll(0) of a new process is cheap
-        }
+        if (ready_ && stop_.empty() && check_failures()) launch_ready();  // appended: the loop polls it too
         continue;
       }
       ++i;
