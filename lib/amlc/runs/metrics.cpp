@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
 #include "amlc/core/util.hpp"
 
 namespace amlc::runs {
@@ -189,17 +190,7 @@ void MetricsWriter::add(const std::string& name, json value, const std::string& 
     fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) sys_fail("cannot open " + file_.string());
   }
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      sys_fail("cannot write " + file_.string());
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  write_all(fd_, line.data(), line.size(), file_);
   ++count_;
 }
 
