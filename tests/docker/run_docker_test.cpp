@@ -15,16 +15,6 @@ namespace {
 
 fs::path run_path(const t::Workspace& ws, const std::string& id) { return fs::canonical(ws.root() / "runs" / id); }
 
-template <typename F>
-bool wait_for(F pred, double seconds = 30) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
-
 // Containers still carrying the run's label (the run removes its container when it ends).
 std::string containers_of(const std::string& run_id) {
   auto r = t::run_process("/usr/bin/curl", {"-s", "--unix-socket", "/var/run/docker.sock",
@@ -82,9 +72,9 @@ TEST_CASE("docker: cancel stops the container (SIGTERM / then SIGKILL after the 
   std::string id = r.json_out()["runId"];
   CHECK(r.json_out()["target"] == "docker");
   fs::path dir = run_path(ws, id);
-  REQUIRE(wait_for([&] { return t::read_text(dir / "logs/stdout.txt").find("up") != std::string::npos; }));
+  REQUIRE(t::wait_until([&] { return t::read_text(dir / "logs/stdout.txt").find("up") != std::string::npos; }));
   auto c = ws.run({"run", "cancel", "-r", id});
   REQUIRE_MESSAGE(c.code == 0, c.err);
   CHECK(c.json_out()["status"] == "Canceled");
-  CHECK(wait_for([&] { return containers_of(id) == "[]\n"; }, 15));
+  CHECK(t::wait_until([&] { return containers_of(id) == "[]\n"; }, 15));
 }

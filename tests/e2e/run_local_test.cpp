@@ -30,17 +30,6 @@ fs::path run_path(const t::Workspace& ws, const std::string& id) {
 
 json read_json(const fs::path& p) { return json::parse(t::read_text(p)); }
 
-// Polls `pred` every 20 ms until it holds or `seconds` pass.
-template <typename F>
-bool wait_for(F pred, double seconds = 20) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
-
 std::string status_of(const t::Workspace& ws, const std::string& id) {
   try {
     return read_json(run_path(ws, id) / "run.json").value("status", "");
@@ -189,7 +178,7 @@ TEST_CASE("run: cancel from another process - SIGKILL after the grace period whe
   REQUIRE_MESSAGE(r.code == 0, r.err);
   std::string id = r.json_out()["runId"];
   fs::path dir = run_path(ws, id);
-  REQUIRE(wait_for([&] { return t::read_text(dir / "logs/stdout.txt").find("ready") != std::string::npos; }));
+  REQUIRE(t::wait_until([&] { return t::read_text(dir / "logs/stdout.txt").find("ready") != std::string::npos; }));
   CHECK(status_of(ws, id) == "Running");
   int child = read_json(dir / "run.json")["process"]["pid"];
   CHECK(pid_alive(child));
@@ -202,7 +191,7 @@ TEST_CASE("run: cancel from another process - SIGKILL after the grace period whe
   CHECK(rec["cancelRequested"]["reason"] == "test says stop");
   CHECK(rec["signal"] == "SIGKILL");
   CHECK(took < 10);
-  CHECK(wait_for([&] { return !pid_alive(child); }, 5));
+  CHECK(t::wait_until([&] { return !pid_alive(child); }, 5));
   // Canceling again is fine; a Completed run cannot be canceled.
   CHECK(ws.run({"run", "cancel", "-r", id}).code == 0);
   CHECK(ws.ok({"run", "list", "--status", "Canceled"}).size() == 1);
@@ -224,7 +213,7 @@ TEST_CASE("run: Ctrl+C on a foreground run cancels it: exit 130 / status Cancele
   REQUIRE(posix_spawn(&pid, AMLC_BIN, &fa, nullptr, argv.data(), environ) == 0);
   posix_spawn_file_actions_destroy(&fa);
   std::string id;
-  bool running = wait_for([&] {
+  bool running = t::wait_until([&] {
     std::error_code ec;
     if (!fs::is_directory(ws_dir(ws) / "runs", ec)) return false;
     for (const auto& e : fs::directory_iterator(ws_dir(ws) / "runs", ec)) {
@@ -246,7 +235,7 @@ TEST_CASE("run: Ctrl+C on a foreground run cancels it: exit 130 / status Cancele
   CHECK(rec["status"] == "Canceled");
   CHECK(rec["signal"] == "SIGTERM");
   CHECK(std::string(rec["cancelRequested"]["reason"]).find("SIGINT") != std::string::npos);
-  CHECK(wait_for([&] { return !pid_alive(child); }, 5));
+  CHECK(t::wait_until([&] { return !pid_alive(child); }, 5));
 }
 
 TEST_CASE("run: a run whose supervisor died is reconciled to Failed / never a zombie Running") {
@@ -256,13 +245,13 @@ TEST_CASE("run: a run whose supervisor died is reconciled to Failed / never a zo
   REQUIRE_MESSAGE(r.code == 0, r.err);
   std::string id = r.json_out()["runId"];
   fs::path dir = run_path(ws, id);
-  REQUIRE(wait_for([&] { return status_of(ws, id) == "Running"; }));
+  REQUIRE(t::wait_until([&] { return status_of(ws, id) == "Running"; }));
   json rec = read_json(dir / "run.json");
   int sup = rec["supervisor"]["pid"];
   int child = rec["process"]["pid"];
   REQUIRE(pid_alive(sup));
   ::kill(sup, SIGKILL);
-  REQUIRE(wait_for([&] {
+  REQUIRE(t::wait_until([&] {
     // The supervisor is not our child: it is gone once /proc says so (or it is a zombie of init).
     return !fs::exists("/proc/" + std::to_string(sup)) ||
            t::read_text("/proc/" + std::to_string(sup) + "/stat").find(") Z") != std::string::npos;
@@ -270,7 +259,7 @@ TEST_CASE("run: a run whose supervisor died is reconciled to Failed / never a zo
   auto shown = ws.ok({"run", "show", "-r", id});
   CHECK(shown["status"] == "Failed");
   CHECK(std::string(shown["error"]["message"]).find("supervising amlc process") != std::string::npos);
-  CHECK(wait_for([&] { return !pid_alive(child); }, 5));
+  CHECK(t::wait_until([&] { return !pid_alive(child); }, 5));
 }
 
 TEST_CASE("run: bad input is a precise error and leaves the workspace as it was") {
@@ -381,7 +370,7 @@ TEST_CASE("run: update changes tags (also of a running run), download-logs copie
   auto submitted = ws.run({"run", "submit-script", "--async", "--source-directory", src, "slow.sh"}, env);
   REQUIRE_MESSAGE(submitted.code == 0, submitted.err);
   std::string rid = json::parse(submitted.out)["runId"];
-  REQUIRE(wait_for([&] { return ws.ok({"run", "show", "-r", rid})["status"] == "Running"; }));
+  REQUIRE(t::wait_until([&] { return ws.ok({"run", "show", "-r", rid})["status"] == "Running"; }));
   ws.ok({"run", "update", "-r", rid, "--add-tag", "watched=yes"});
   t::write_text(go, "");
   auto mon = ws.run({"run", "monitor-logs", "-r", rid});

@@ -36,16 +36,6 @@ std::vector<json> journal(const Workspace& ws, const std::string& id) {
   return out;
 }
 
-// Waits for `cond` with a deadline (no fixed sleeps).
-bool wait_for(const std::function<bool()>& cond, double seconds) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
-}
-
 // amlc started in the background (its own process, not a new group), output to files.
 struct Background {
   pid_t pid = -1;
@@ -71,7 +61,7 @@ struct Background {
   // Exit code, or -1 if it has not ended within `seconds`.
   int wait(double seconds) {
     int code = -1;
-    wait_for([&] {
+    wait_until([&] {
       int st = 0;
       pid_t r = ::waitpid(pid, &st, WNOHANG);
       if (r == pid) {
@@ -495,7 +485,7 @@ seed: 5
   {
     Background bg(ws, {"sweep", "submit", "-f", (ws.dir() / "r.yml").string(), "--source-directory", src.string(), "train.py"},
                   ws.dir());
-    REQUIRE(wait_for([&] {
+    REQUIRE(wait_until([&] {
       id = sweep_id_from_journal_dir(ws);
       return !id.empty() && count_running_trials(ws, id) == 2;
     }, 30));
@@ -553,7 +543,7 @@ max_concurrent_runs: 2
   std::string id;
   {
     Background bg(ws, submit, ws.dir());
-    REQUIRE(wait_for([&] {
+    REQUIRE(wait_until([&] {
       id = sweep_id_from_journal_dir(ws);
       return !id.empty() && count_running_trials(ws, id) == 2;
     }, 30));
@@ -569,7 +559,7 @@ max_concurrent_runs: 2
   fs::remove_all(ws.root() / "sweeps" / id);  // only one sweep dir for the helper below
   Background bg(ws, submit, ws.dir());
   std::string id2;
-  REQUIRE(wait_for([&] {
+  REQUIRE(wait_until([&] {
     id2 = sweep_id_from_journal_dir(ws);
     return !id2.empty() && count_running_trials(ws, id2) == 2;
   }, 30));
@@ -593,7 +583,7 @@ max_total_runs: 3
   std::string id = s["sweepId"];
   CHECK(s["status"] == "Running");
   json done;
-  REQUIRE(wait_for([&] {
+  REQUIRE(wait_until([&] {
     done = ws.ok({"sweep", "show", id});
     return done["status"] == "Completed";
   }, 40));
@@ -620,7 +610,7 @@ max_concurrent_runs: 2
       ws, std::vector<std::string>{"sweep", "submit", "-f", (ws.dir() / "g.yml").string(), "--source-directory", src.string(), "train.py"},
       ws.dir());
   std::string id;
-  REQUIRE(wait_for([&] {
+  REQUIRE(wait_until([&] {
     id = sweep_id_from_journal_dir(ws);
     if (id.empty()) return false;
     int started = 0;

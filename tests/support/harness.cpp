@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -20,6 +22,30 @@
 extern char** environ;
 
 namespace amlc::test {
+
+double time_scale() {
+  static const double scale = [] {
+    if (const char* env = std::getenv("AMLC_TEST_TIME_SCALE")) {
+      double v = std::atof(env);
+      if (v >= 1) return v;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    return 4.0;
+#else
+    return 1.0;
+#endif
+  }();
+  return scale;
+}
+
+bool wait_until(const std::function<bool()>& cond, double seconds) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds * time_scale());
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
 
 json Result::json_out() const {
   try {
@@ -92,7 +118,7 @@ Result run_process(const std::string& program, const std::vector<std::string>& a
     fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
   }
   Result r;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.timeout_seconds);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.timeout_seconds * time_scale());
   bool out_open = true, err_open = true, killed = false;
   char buf[65536];
   while (out_open || err_open) {

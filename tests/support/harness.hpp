@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,8 +26,15 @@ struct RunOptions {
   std::map<std::string, std::string> env;  // added to (or, with empty value "\x01unset", removed from) the environment
   std::string input;                       // stdin
   fs::path cwd;                            // default: current directory
-  double timeout_seconds = 120;            // killed (SIGKILL) after this; code = -9
+  double timeout_seconds = 120;            // killed (SIGKILL) after this times time_scale(); code = -9
 };
+
+// How many times slower than a release build this test build runs: 4 under AddressSanitizer, else 1;
+// AMLC_TEST_TIME_SCALE overrides it (a loaded CI machine). Every deadline in a test is multiplied by it.
+double time_scale();
+// Polls `cond` every 20 ms until it holds or `seconds` * time_scale() have passed; returns whether it held.
+// Tests wait on conditions with this, never for a fixed time.
+bool wait_until(const std::function<bool()>& cond, double seconds = 30);
 
 // Runs `program` with `args`. Output is captured in full.
 Result run_process(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts = {});

@@ -1,31 +1,54 @@
 #include "amlc/core/fs.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <random>
+#include <vector>
 
 #include "amlc/core/error.hpp"
+#include "amlc/core/hash.hpp"
+#include "amlc/core/process.hpp"
+#include "amlc/core/util.hpp"
 
 namespace amlc {
 
 namespace {
 
 
-std::string random_suffix() {
+constexpr std::string_view kTempMark = ".tmp.";
+
+// The first 8 hex digits of the host name's SHA-256: short, and the same for every process of a host.
+const std::string& host_tag() {
+  static const std::string tag = sha256_hex(host_name()).substr(0, 8);
+  return tag;
+}
+
+std::string temp_suffix() {
   static std::atomic<unsigned> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}() ^ (static_cast<uint64_t>(::getpid()) << 32)};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%d.%u.%08llx", static_cast<int>(::getpid()), counter++,
-                static_cast<unsigned long long>(rng() & 0xffffffffULL));
+  const ProcessIdentity& me = this_process();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%d-%lld-%s.%u.%s", me.pid, me.start_ticks, host_tag().c_str(), counter++,
+                random_hex(4).c_str());
   return buf;
 }
+
+bool all_of(std::string_view s, bool (*pred)(char)) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!pred(c)) return false;
+  return true;
+}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+bool is_digit_or_minus(char c) { return is_digit(c) || c == '-'; }
 
 }  // namespace
 
@@ -96,8 +119,72 @@ std::optional<std::string> read_file_if_exists(const fs::path& path) {
 
 fs::path temp_sibling(const fs::path& path) {
   fs::path p = path;
-  p += ".tmp." + random_suffix();
+  p += std::string(kTempMark) + temp_suffix();
   return p;
+}
+
+TempState temp_state(std::string_view name, double age_seconds, double foreign_age_seconds) {
+  auto mark = name.rfind(kTempMark);
+  if (mark == std::string_view::npos || mark == 0) return TempState::NotTemp;
+  std::vector<std::string> parts = split(name.substr(mark + kTempMark.size()), '.');
+  if (parts.size() != 3 || !all_of(parts[1], is_digit) || !all_of(parts[2], is_hex)) return TempState::NotTemp;
+  std::vector<std::string> owner = split(parts[0], '-');
+  if (owner.size() == 1 && all_of(owner[0], is_digit)) {
+    // An older name ("<pid>.<n>.<random>"): no start time and no host to compare, so a live pid keeps it a day.
+    bool gone = ::kill(std::atoi(owner[0].c_str()), 0) != 0 && errno == ESRCH;
+    return gone || age_seconds > foreign_age_seconds ? TempState::Orphaned : TempState::Live;
+  }
+  // "<pid>-<startTicks>-<host>" (startTicks is -1 when /proc was unreadable: then split gives an empty part).
+  if (owner.size() < 3 || !all_of(owner[0], is_digit) || !all_of(owner.back(), is_hex)) return TempState::NotTemp;
+  std::string ticks = join(std::vector<std::string>(owner.begin() + 1, owner.end() - 1), "-");
+  if (!all_of(ticks, is_digit_or_minus)) return TempState::NotTemp;
+  if (owner.back() != host_tag()) return age_seconds > foreign_age_seconds ? TempState::Orphaned : TempState::Live;
+  ProcessIdentity id{std::atoi(owner[0].c_str()), std::atoll(ticks.c_str()), host_name()};
+  return process_alive(id) ? TempState::Live : TempState::Orphaned;
+}
+
+std::string read_input_file(const fs::path& path, size_t max_bytes, std::string_view what) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) not_found(std::string(what) + " " + path.string() + " does not exist");
+    sys_fail("cannot read " + std::string(what) + " " + path.string());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) sys_fail("cannot read " + std::string(what) + " " + path.string());
+  if (!S_ISREG(st.st_mode)) {
+    std::string type = S_ISDIR(st.st_mode)    ? "directory"
+                       : S_ISFIFO(st.st_mode) ? "fifo"
+                       : S_ISCHR(st.st_mode)  ? "character device"
+                       : S_ISBLK(st.st_mode)  ? "block device"
+                       : S_ISSOCK(st.st_mode) ? "socket"
+                                              : "special file";
+    usage_error(std::string(what) + " " + path.string() + " is a " + type + ", not a regular file",
+                "pass a regular file");
+  }
+  auto too_big = [&] {
+    usage_error(std::string(what) + " " + path.string() + " is larger than " + std::to_string(max_bytes) + " bytes",
+                "a file this large is not a " + std::string(what) + "; check the path");
+  };
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) too_big();
+  std::string out;
+  out.resize(std::min<size_t>(static_cast<size_t>(st.st_size), max_bytes) + 1);
+  size_t got = 0;
+  for (;;) {
+    if (got == out.size()) {
+      if (got > max_bytes) too_big();
+      out.resize(std::min(max_bytes + 1, got * 2 + 4096));
+    }
+    ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot read " + std::string(what) + " " + path.string());
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got > max_bytes) too_big();
+  out.resize(got);
+  return out;
 }
 
 void fsync_path(const fs::path& path) {

@@ -56,8 +56,22 @@ void create_directories_durable(const fs::path& dir);
 // Renames a directory tree atomically into place (rename(2)), fsyncing the parent.
 void rename_durable(const fs::path& from, const fs::path& to);
 
-// A unique name for a temp sibling of `path` (same directory, same filesystem).
+// A unique name for a temp sibling of `path` (same directory, same filesystem):
+// "<name>.tmp.<pid>-<startTicks>-<host>.<n>.<random>", naming the process that writes it, so that a file or folder
+// left by a writer that died (kill -9, power loss) can be told from one still being written.
 fs::path temp_sibling(const fs::path& path);
+
+// What a directory entry's name says about it. Orphaned: a temp file or folder whose writer is gone for sure
+// (same host, that process no longer runs; another host: untouched for `foreign_age_seconds`). Live: its writer
+// may still be at work. NotTemp: not a temp name (a run id such as "x.tmp.1_17_ab" is not one).
+enum class TempState { NotTemp, Live, Orphaned };
+TempState temp_state(std::string_view filename, double age_seconds, double foreign_age_seconds = 24 * 3600.0);
+
+// Reads a file the user gave (a config, a request body, an ignore file): refuses anything that is not a regular
+// file (a fifo or /dev/zero would hang or never end) and anything over `max_bytes`, naming `what` in the error
+// (Usage; NotFound if missing). Never reads more than max_bytes + 1 bytes, even from a file that grows meanwhile.
+std::string read_input_file(const fs::path& path, size_t max_bytes, std::string_view what);
+inline constexpr size_t kMaxConfigBytes = 4u << 20;  // YAML/JSON configs, conda files, ignore files, scripts
 
 // Advisory lock on a lock file, or on a directory itself (flock). Blocks until acquired. Released on destruction.
 class FileLock {

@@ -1,12 +1,14 @@
 #include "amlc/core/util.hpp"
 
+#include <sys/random.h>
 #include <sys/time.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <random>
 
 #include "amlc/core/error.hpp"
 
@@ -103,12 +105,26 @@ std::string format_iso8601(double unix_seconds) {
 
 std::string now_iso8601() { return format_iso8601(now_unix()); }
 
+void random_bytes(void* out, size_t size) {
+  auto* p = static_cast<unsigned char*>(out);
+  while (size > 0) {
+    ssize_t n = ::getrandom(p, size, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot read random bytes from the kernel (getrandom)");
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
 std::string random_hex(size_t bytes) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char* digits = "0123456789abcdef";
+  std::string raw(bytes, '\0');
+  random_bytes(raw.data(), bytes);
   std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    auto b = static_cast<unsigned>(rng() & 0xff);
+  out.reserve(bytes * 2);
+  for (unsigned char b : raw) {
     out.push_back(digits[b >> 4]);
     out.push_back(digits[b & 15]);
   }

@@ -28,6 +28,8 @@ std::string format_iso8601(double unix_seconds);
 double now_unix();                         // seconds since epoch, sub-second precision
 double monotonic_seconds();
 
+// Random bytes from the kernel's CSPRNG (getrandom(2)): every id, key and secret comes from here.
+void random_bytes(void* out, size_t size);
 // A random hex id of `bytes` random bytes; uuid4 in canonical form.
 std::string random_hex(size_t bytes);
 std::string uuid4();

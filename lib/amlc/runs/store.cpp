@@ -16,6 +16,7 @@
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
 #include "amlc/core/hash.hpp"
+#include "amlc/core/process.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/docker/client.hpp"
 #include "amlc/registry/blob_store.hpp"
@@ -44,43 +45,6 @@ void rewrite_in_place(const fs::path& path, const std::string& text) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   if (fd.get() < 0) sys_fail("cannot open " + path.string());
   overwrite_in_place(fd.get(), text, path);
-}
-
-// /proc/PID/stat in one read (an fstream costs more than the rest of a run state change; O_CLOEXEC so that a
-// process spawned meanwhile by another thread does not inherit it). Empty if the process is gone.
-std::string proc_stat(int pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  char buf[1024];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) < 0 && errno == EINTR) {
-  }
-  ::close(fd);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
-long long proc_start_ticks(int pid) {
-  std::string s = proc_stat(pid);
-  auto close_paren = s.rfind(')');
-  if (close_paren == std::string::npos) return -1;
-  // Fields after the command: state(3) ppid(4) ... starttime(22).
-  std::string rest = s.substr(close_paren + 2);
-  size_t field = 3, pos = 0;
-  while (field < 22 && pos != std::string::npos) {
-    pos = rest.find(' ', pos);
-    if (pos != std::string::npos) ++pos;
-    ++field;
-  }
-  if (pos == std::string::npos) return -1;
-  return std::atoll(rest.c_str() + pos);
-}
-
-std::string hostname() {
-  char buf[256] = {0};
-  ::gethostname(buf, sizeof buf - 1);
-  return buf;
 }
 
 }  // namespace
@@ -272,35 +236,14 @@ void set_status(json& record, const std::string& status) {
 }
 
 json supervisor_info(int pid) {
-  // The supervisor is usually this process, asked once per run state change: remember its own answer.
-  thread_local int self_pid = 0;
-  thread_local long long self_ticks = -1;
-  static const std::string host = hostname();
-  if (pid == static_cast<int>(::getpid())) {
-    if (self_pid != pid) {
-      self_ticks = proc_start_ticks(pid);
-      self_pid = pid;
-    }
-    return {{"pid", pid}, {"startTicks", self_ticks}, {"host", host}};
-  }
-  return {{"pid", pid}, {"startTicks", proc_start_ticks(pid)}, {"host", host}};
+  // The supervisor is usually this process, asked once per run state change.
+  const ProcessIdentity id = pid == static_cast<int>(::getpid()) ? this_process() : process_identity(pid);
+  return {{"pid", id.pid}, {"startTicks", id.start_ticks}, {"host", id.host}};
 }
 
 bool supervisor_alive(const json& info) {
   if (!info.is_object() || !info.contains("pid")) return false;
-  int pid = info.value("pid", 0);
-  if (pid <= 0) return false;
-  if (info.value("host", hostname()) != hostname()) return true;  // another machine: cannot tell, assume alive
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
-  long long ticks = info.value("startTicks", -1LL);
-  long long now_ticks = proc_start_ticks(pid);
-  if (now_ticks < 0) return false;
-  if (ticks >= 0 && ticks != now_ticks) return false;  // the pid was reused
-  // A zombie (exited, not yet reaped) is not alive either.
-  std::string s = proc_stat(pid);
-  auto close_paren = s.rfind(')');
-  if (close_paren != std::string::npos && close_paren + 2 < s.size() && s[close_paren + 2] == 'Z') return false;
-  return true;
+  return process_alive({info.value("pid", 0), info.value("startTicks", -1LL), info.value("host", host_name())});
 }
 
 json reconcile(const Workspace& ws, const fs::path& dir) {
