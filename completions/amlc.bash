@@ -51,9 +51,10 @@ _amlc_words() {
     "sweep resume") echo "--help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "sweep show") echo "--help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "sweep submit") echo "--help -h --file -f --run-configuration-name -c --seed --source-directory --experiment-name -e --target --ct --async --version --no-color --workspace -w --output -o --verbose --debug" ;;
-    "workspace") echo "create show check --help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
-    "workspace check") echo "--help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
+    "workspace") echo "create show check gc --help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
+    "workspace check") echo "--help -h --repair --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "workspace create") echo "--help -h --name -n --version --no-color --workspace -w --output -o --verbose --debug" ;;
+    "workspace gc") echo "--help -h --dry-run --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "workspace show") echo "--help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
   esac
 }
@@ -109,9 +110,10 @@ _amlc_subs() {
     "sweep resume") echo "" ;;
     "sweep show") echo "" ;;
     "sweep submit") echo "" ;;
-    "workspace") echo "create show check" ;;
+    "workspace") echo "create show check gc" ;;
     "workspace check") echo "" ;;
     "workspace create") echo "" ;;
+    "workspace gc") echo "" ;;
     "workspace show") echo "" ;;
   esac
 }

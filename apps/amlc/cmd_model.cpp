@@ -3,6 +3,7 @@
 #include "amlc/core/fs.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/registry/registry.hpp"
+#include "amlc/storage/storage.hpp"
 #include "amlc/runs/store.hpp"
 #include "context.hpp"
 
@@ -202,7 +203,7 @@ void add_model_commands(CLI::App& app, Context& ctx) {
     add_model_id_options(sub, o->id, o->file);
     add_examples(sub, {"amlc model delete -i churn:1"});
     on_run(sub, ctx, [o](Context& c) {
-      c.print(registry::remove(c.workspace(), model_id_from(o->id, o->file)));
+      c.print(storage::delete_model(c.workspace(), model_id_from(o->id, o->file)));
       return 0;
     });
   }

@@ -1,5 +1,6 @@
-// amlc workspace create|show|check
+// amlc workspace create|show|check|gc
 #include "amlc/core/error.hpp"
+#include "amlc/storage/storage.hpp"
 #include "amlc/workspace/check.hpp"
 #include "context.hpp"
 
@@ -17,8 +18,9 @@ json workspace_json(const Workspace& ws) {
 }  // namespace
 
 void add_workspace_commands(CLI::App& app, Context& ctx) {
-  CLI::App* group = add_group(app, "workspace", "Create, show and check the local workspace",
-                              {"amlc workspace create .", "amlc workspace show", "amlc workspace check -o table"});
+  CLI::App* group = add_group(app, "workspace", "Create, show, check and clean up the local workspace",
+                              {"amlc workspace create .", "amlc workspace show", "amlc workspace check -o table",
+                               "amlc workspace gc"});
 
   {
     struct Opts {
@@ -46,18 +48,38 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
     });
   }
   {
+    struct Opts {
+      bool repair = false;
+    };
+    auto o = std::make_shared<Opts>();
     CLI::App* sub = group->add_subcommand(
-        "check", "Verify every record and every stored file against its hash (exit 6 on damage)");
-    add_examples(sub, {"amlc workspace check", "amlc workspace check -o none && echo intact"});
-    on_run(sub, ctx, [](Context& c) {
+        "check",
+        "Verify every record and every stored file against its hash (exit 6 on damage); list leftovers of interrupted "
+        "commands");
+    sub->add_flag("--repair", o->repair, "Remove the leftovers first (as 'workspace gc'), then check");
+    add_examples(sub, {"amlc workspace check", "amlc workspace check -o none && echo intact",
+                       "amlc workspace check --repair"});
+    on_run(sub, ctx, [o](Context& c) {
       Workspace& ws = c.workspace();
+      json removed;
+      if (o->repair) removed = storage::collect_garbage(ws, false);
       CheckReport report;
+      std::vector<storage::Leftover> leftovers;
       {
-        FileLock guard = ws.lock();  // a consistent view: no writer in between
+        FileLock guard = ws.read_lock();  // a consistent view: no writer in between
         report = check_workspace(ws);
+        if (report.ok()) leftovers = storage::find_leftovers(ws);
       }
       json j = report.to_json();
       j["root"] = ws.root().string();
+      json items = json::array();
+      uint64_t bytes = 0;
+      for (const auto& l : leftovers) {
+        items.push_back(l.to_json());
+        bytes += l.bytes;
+      }
+      j["leftovers"] = {{"count", leftovers.size()}, {"bytes", bytes}, {"items", items}};
+      if (o->repair) j["repaired"] = removed;
       c.print(j);
       if (!report.ok()) {
         fail(ErrorKind::Damaged,
@@ -65,6 +87,27 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
                  " problem(s), first: " + report.problems.front(),
              "restore the named files from a backup, or delete the damaged records");
       }
+      if (!leftovers.empty()) {
+        c.info(std::to_string(leftovers.size()) + " leftover(s) of interrupted commands (" + std::to_string(bytes) +
+                   " bytes): remove them with 'amlc workspace gc'",
+               true);
+      }
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      bool dry_run = false;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand(
+        "gc",
+        "Remove what interrupted commands left behind: temp files whose writer died, contents and caches no record "
+        "uses, aliases of deleted versions (safe while other amlc commands run)");
+    sub->add_flag("--dry-run", o->dry_run, "Only list what would be removed");
+    add_examples(sub, {"amlc workspace gc", "amlc workspace gc --dry-run -o table"});
+    on_run(sub, ctx, [o](Context& c) {
+      c.print(storage::collect_garbage(c.workspace(), o->dry_run));
       return 0;
     });
   }

@@ -239,8 +239,18 @@ void rename_durable(const fs::path& from, const fs::path& to) {
 
 FileLock::FileLock(const fs::path& lock_file, Mode mode) {
   std::error_code ec;
-  if (fs::is_directory(lock_file, ec)) fd_ = ::open(lock_file.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  else fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fs::is_directory(lock_file, ec)) {
+    fd_ = ::open(lock_file.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } else if (mode == Mode::Shared) {
+    // A reader needs no write access: flock works on a descriptor opened read-only.
+    fd_ = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0 && errno == ENOENT) fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // A read-only workspace (read-only mount, or files this user may not write): nobody can write through this
+    // lock file, so a reader goes on without it.
+    if (fd_ < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) return;
+  } else {
+    fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  }
   if (fd_ < 0) sys_fail("cannot open lock file " + lock_file.string());
   int op = mode == Mode::Exclusive ? LOCK_EX : LOCK_SH;
   while (::flock(fd_, op) != 0) {

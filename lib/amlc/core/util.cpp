@@ -55,6 +55,14 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 std::pair<std::string, std::string> parse_key_value(std::string_view text, std::string_view what, bool allow_bare,
                                                     bool* had_value) {
   size_t eq = text.find('=');
+  std::string_view key = text.substr(0, eq);
+  // A key is a name: a newline or another control character in it would break every table, TSV and log line.
+  for (char c : key) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      usage_error(std::string(what) + " key contains a control character (a newline, a tab, ...)",
+                  "keys are printable text; write it as " + std::string(what) + " key=value");
+    }
+  }
   if (eq == std::string_view::npos) {
     if (allow_bare && !text.empty()) {
       if (had_value) *had_value = false;
@@ -68,7 +76,7 @@ std::pair<std::string, std::string> parse_key_value(std::string_view text, std::
                 "write it as " + std::string(what) + " key=value");
   }
   if (had_value) *had_value = true;
-  return {std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+  return {std::string(key), std::string(text.substr(eq + 1))};
 }
 
 std::map<std::string, std::string> parse_key_values(const std::vector<std::string>& items, std::string_view what) {

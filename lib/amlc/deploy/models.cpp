@@ -15,8 +15,10 @@
 
 namespace amlc::deploy {
 
+fs::path model_cache_root(const Workspace& ws) { return ws.root() / "cache" / "models"; }
+
 fs::path model_cache_dir(const Workspace& ws, const std::string& name, int version) {
-  return ws.root() / "cache" / "models" / name / std::to_string(version);
+  return model_cache_root(ws) / name / std::to_string(version);
 }
 
 fs::path materialize_model(const Workspace& ws, const nlohmann::json& record) {

@@ -22,6 +22,8 @@ struct ResolvedModel {
 std::vector<ResolvedModel> resolve_models(const Workspace& ws, const std::vector<std::string>& model_ids);
 // Materializes one model record ({"name","version","files":[{path,sha256,size,mode}]}); returns its folder.
 fs::path materialize_model(const Workspace& ws, const nlohmann::json& record);
+// <ws>/cache/models/<name>/<version>: a model version's files, hard-linked from the blob store for read-only mounts.
+fs::path model_cache_root(const Workspace& ws);
 fs::path model_cache_dir(const Workspace& ws, const std::string& name, int version);
 
 }  // namespace amlc::deploy

@@ -1,7 +1,6 @@
 #include "amlc/registry/blob_store.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,7 +18,6 @@ namespace amlc {
 namespace {
 
 constexpr size_t kChunk = 1 << 20;
-constexpr uint64_t kWindow = 64ull << 20;
 
 }  // namespace
 
@@ -29,6 +27,9 @@ bool BlobStore::contains(const std::string& sha256) const {
   struct stat st {};
   return ::stat(path_of(sha256).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
+
+FileLock BlobStore::pin() const { return FileLock(dir_.parent_path() / "gc.lock", FileLock::Mode::Shared); }
+FileLock BlobStore::pin_exclusive() const { return FileLock(dir_.parent_path() / "gc.lock", FileLock::Mode::Exclusive); }
 
 StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_sha256) {
   Batch batch;
@@ -75,61 +76,44 @@ StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_
     if (::stat(source.c_str(), &st) != 0) sys_fail("cannot read " + source.string());
     return {known_sha256, static_cast<uint64_t>(st.st_size), false};
   }
-  int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) sys_fail("cannot read " + source.string());
-  ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // O_NONBLOCK: a fifo put in the file's place meanwhile must not block the open.
+  Fd in(::open(source.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (in.get() < 0) sys_fail("cannot read " + source.string());
+  struct stat before {};
+  if (::fstat(in.get(), &before) != 0) sys_fail("cannot read " + source.string());
+  if (!S_ISREG(before.st_mode)) usage_error(source.string() + " is not a regular file", "store regular files only");
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   fs::path tmp = temp_sibling(dir_ / "blob");
-  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-  if (out < 0) {
-    int e = errno;
-    ::close(in);
-    errno = e;
-    sys_fail("cannot create " + tmp.string());
-  }
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  if (out.get() < 0) sys_fail("cannot create " + tmp.string());
   Sha256 h;
   uint64_t size = 0;
-  std::vector<char> buf;
   try {
-    // Map the source in windows: the hash reads the page cache directly and write() copies once.
-    struct stat sst {};
-    if (::fstat(in, &sst) == 0 && S_ISREG(sst.st_mode) && sst.st_size > 0) {
-      const uint64_t total = static_cast<uint64_t>(sst.st_size);
-      for (uint64_t off = 0; off < total; off += kWindow) {
-        size_t len = static_cast<size_t>(std::min<uint64_t>(kWindow, total - off));
-        void* m = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in, static_cast<off_t>(off));
-        if (m == MAP_FAILED) sys_fail("cannot read " + source.string());
-        const char* p = static_cast<const char*>(m);
-        for (size_t done = 0; done < len; done += kChunk) {
-          size_t n = std::min(kChunk, len - done);
-          h.update(p + done, n);
-          write_all(out, p + done, n, tmp);
-        }
-        ::munmap(m, len);
-        size += len;
-      }
-      // A file that grew while we read it: the rest is read normally below.
-      if (::lseek(in, static_cast<off_t>(size), SEEK_SET) < 0) sys_fail("cannot read " + source.string());
-    }
-    buf.resize(kChunk);
+    // read(2), never mmap: a source truncated while it is read must be an error, not a SIGBUS.
+    std::vector<char> buf(kChunk);
     for (;;) {
-      ssize_t n = ::read(in, buf.data(), buf.size());
+      ssize_t n = ::read(in.get(), buf.data(), buf.size());
       if (n < 0) {
         if (errno == EINTR) continue;
         sys_fail("cannot read " + source.string());
       }
       if (n == 0) break;
       h.update(buf.data(), static_cast<size_t>(n));
-      write_all(out, buf.data(), static_cast<size_t>(n), tmp);
+      write_all(out.get(), buf.data(), static_cast<size_t>(n), tmp);
       size += static_cast<uint64_t>(n);
     }
+    struct stat after {};
+    if (::fstat(in.get(), &after) != 0) sys_fail("cannot read " + source.string());
+    auto same_time = [](const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; };
+    if (static_cast<uint64_t>(after.st_size) != size || before.st_size != after.st_size ||
+        !same_time(before.st_mtim, after.st_mtim) || !same_time(before.st_ctim, after.st_ctim)) {
+      conflict(source.string() + " changed while it was being read",
+               "register it again once nothing writes to it (or copy it first)");
+    }
   } catch (...) {
-    ::close(in);
-    ::close(out);
     ::unlink(tmp.c_str());
     throw;
   }
-  ::close(in);
-  ::close(out);
   std::string sha = h.hex_digest();
   fs::path final_path = path_of(sha);
   struct stat st {};

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "amlc/core/fs.hpp"
+
 namespace amlc {
 
 namespace fs = std::filesystem;
@@ -25,8 +27,18 @@ class BlobStore {
   fs::path path_of(const std::string& sha256) const;
   bool contains(const std::string& sha256) const;
 
+  // The rule that keeps a blob alive between being stored and being referenced: whoever adds a reference to a blob
+  // (stores it, or finds it already stored) holds pin() (a shared lock) until the record that refers to it is
+  // written; freeing blobs (storage::free_unreferenced, the only place that does) holds pin_exclusive() while it
+  // decides what no record refers to and removes it. Lock order: pin() before Workspace::lock(); never
+  // pin_exclusive() while holding Workspace::lock().
+  FileLock pin() const;
+  FileLock pin_exclusive() const;
+
   // Streams `source` into the store (hashing while copying, one pass), unless `known_sha256` is given
   // and already stored, in which case nothing is read. Durable: temp file + fsync + rename.
+  // A source that changes while it is read (size, mtime or ctime differ afterwards, or it is truncated) is
+  // refused with a Conflict error and nothing is stored.
   StoredBlob put_file(const fs::path& source, const std::string& known_sha256 = {});
 
   // Batched variant for many files: contents are written to temp files without a sync each; then

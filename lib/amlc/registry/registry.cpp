@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -29,6 +30,9 @@ fs::path manifest_path(const Workspace& ws, const std::string& name, int version
   return model_dir(ws, name) / (std::to_string(version) + ".json");
 }
 fs::path aliases_path(const Workspace& ws, const std::string& name) { return model_dir(ws, name) / "aliases.json"; }
+// The name's own record: {"name", "lastVersion"}, the highest version ever given. It stays when every version is
+// deleted, so that a version number, once given, is never given again (as az ml and MLflow).
+fs::path name_record_path(const Workspace& ws, const std::string& name) { return model_dir(ws, name) / "model.json"; }
 
 std::string model_id(const std::string& name, int version) { return name + ":" + std::to_string(version); }
 
@@ -46,6 +50,38 @@ std::vector<int> versions_of(const Workspace& ws, const std::string& name) {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// The highest version number ever given to `name` (0: none). Caller holds the workspace lock.
+int last_version(const Workspace& ws, const std::string& name) {
+  int last = 0;
+  std::vector<int> vs = versions_of(ws, name);
+  if (!vs.empty()) last = vs.back();
+  if (auto text = read_file_if_exists(name_record_path(ws, name))) {
+    try {
+      json j = json::parse(*text);
+      if (j.contains("lastVersion") && j["lastVersion"].is_number_integer()) last = std::max(last, j["lastVersion"].get<int>());
+    } catch (const json::exception&) {
+      fail(ErrorKind::Damaged, "model record " + name_record_path(ws, name).string() + " is damaged",
+           "run 'amlc workspace check'");
+    }
+  }
+  return last;
+}
+
+void save_last_version(const Workspace& ws, const std::string& name, int version) {
+  write_file_atomic(name_record_path(ws, name), record_text({{"name", name}, {"lastVersion", version}}));
+}
+
+// A record read while other processes may delete it: nullopt if it is gone.
+std::optional<json> read_record_if_exists(const fs::path& path) {
+  try {
+    return read_record(path);
+  } catch (const Error&) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return std::nullopt;
+    throw;
+  }
 }
 
 std::vector<std::string> model_names(const Workspace& ws) {
@@ -68,6 +104,17 @@ json load_aliases(const Workspace& ws, const std::string& name) {
     fail(ErrorKind::Damaged, "alias record " + aliases_path(ws, name).string() + " is damaged",
          "run 'amlc workspace check'");
   }
+}
+
+// The aliases that point at an existing version: one left pointing at a deleted version (a delete interrupted
+// before it removed the alias) is not an alias any more, for every reader.
+json live_aliases(const Workspace& ws, const std::string& name) {
+  json aliases = load_aliases(ws, name);
+  std::vector<int> vs = versions_of(ws, name);
+  json live = json::object();
+  for (const auto& [alias, v] : aliases.items())
+    if (v.is_number_integer() && std::binary_search(vs.begin(), vs.end(), v.get<int>())) live[alias] = v;
+  return live;
 }
 
 json with_aliases(json record, const json& aliases) {
@@ -134,14 +181,45 @@ std::vector<Input> collect_inputs(const fs::path& path) {
   if (S_ISREG(st.st_mode)) {
     add(abs, base);
   } else if (S_ISDIR(st.st_mode)) {
-    std::error_code ec;
-    fs::recursive_directory_iterator it(abs, fs::directory_options::follow_directory_symlink, ec);
-    if (ec) fail(ErrorKind::General, "cannot read folder " + abs.string() + ": " + ec.message());
-    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) fail(ErrorKind::General, "cannot read folder " + abs.string() + ": " + ec.message());
-      std::error_code ec2;
-      if (it->is_directory(ec2)) continue;
-      add(it->path(), base + "/" + fs::relative(it->path(), abs).generic_string());
+    // Depth-first with an explicit stack; a folder reached again through a symlink to one of its own parents is
+    // a loop, named as such (following it would never end).
+    struct Dir {
+      fs::path path;
+      std::vector<std::pair<dev_t, ino_t>> ancestry;  // this folder and its parents, as followed
+    };
+    std::vector<Dir> stack{{abs, {{st.st_dev, st.st_ino}}}};
+    while (!stack.empty()) {
+      Dir dir = std::move(stack.back());
+      stack.pop_back();
+      std::error_code ec;
+      fs::directory_iterator it(dir.path, ec);
+      if (ec) fail(ErrorKind::General, "cannot read folder " + dir.path.string() + ": " + ec.message());
+      std::vector<fs::path> entries;
+      for (; it != fs::directory_iterator(); it.increment(ec)) {
+        if (ec) fail(ErrorKind::General, "cannot read folder " + dir.path.string() + ": " + ec.message());
+        entries.push_back(it->path());
+      }
+      for (const auto& entry : entries) {
+        struct stat est {};
+        if (::stat(entry.c_str(), &est) != 0) {
+          if (errno == ELOOP) usage_error(entry.string() + " is a symlink loop", "a model holds regular files only; remove the link");
+          if (errno == ENOENT && describe_file_type(entry) == "symlink")
+            usage_error(entry.string() + " is a symlink to nothing", "a model holds regular files only; remove the link");
+          sys_fail("cannot read " + entry.string());
+        }
+        if (!S_ISDIR(est.st_mode)) {
+          add(entry, base + "/" + entry.lexically_relative(abs).generic_string());
+          continue;
+        }
+        std::pair<dev_t, ino_t> id{est.st_dev, est.st_ino};
+        if (std::find(dir.ancestry.begin(), dir.ancestry.end(), id) != dir.ancestry.end()) {
+          usage_error(entry.string() + " is a symlink loop: it leads back to a folder that contains it",
+                      "remove the link, or register a folder without it");
+        }
+        Dir child{entry, dir.ancestry};
+        child.ancestry.push_back(id);
+        stack.push_back(std::move(child));
+      }
     }
     if (out.empty()) usage_error("model folder " + abs.string() + " contains no files", "register a folder that holds the model's files");
   } else {
@@ -247,6 +325,8 @@ ModelRef parse_model_id(const std::string& id) {
 json register_model(const Workspace& ws, const RegisterRequest& req) {
   validate_model_name(req.name);
   std::vector<Input> inputs = collect_inputs(req.path);
+  // Held until the manifest is written: no blob this model uses can be freed before it refers to them.
+  FileLock pin = BlobStore(ws.blobs_dir()).pin();
   uint64_t added = store_inputs(ws, inputs);
 
   json files = json::array();
@@ -278,11 +358,12 @@ json register_model(const Workspace& ws, const RegisterRequest& req) {
                  {"files", files}};
   {
     FileLock guard = ws.lock();
-    std::vector<int> vs = versions_of(ws, req.name);
-    int version = vs.empty() ? 1 : vs.back() + 1;
+    int version = last_version(ws, req.name) + 1;
     record["version"] = version;
     record["id"] = model_id(req.name, version);
     create_directories_durable(model_dir(ws, req.name));
+    // The number is taken first: a crash between the two writes skips a version, never reuses one.
+    save_last_version(ws, req.name, version);
     write_file_atomic(manifest_path(ws, req.name, version), record_text(record));
   }
   record["aliases"] = json::array();
@@ -318,7 +399,7 @@ std::string model_id_from_metadata_file(const std::string& path) {
 json resolve(const Workspace& ws, const std::string& id) {
   ModelRef ref = parse_model_id(id);
   if (!ref.alias.empty()) {
-    json aliases = load_aliases(ws, ref.name);
+    json aliases = live_aliases(ws, ref.name);
     if (!aliases.contains(ref.alias)) {
       std::vector<std::string> names;
       for (const auto& [a, v] : aliases.items()) names.push_back(a);
@@ -345,7 +426,9 @@ std::vector<json> list(const Workspace& ws, const ListFilter& filter) {
     if (vs.empty()) continue;
     json aliases = load_aliases(ws, name);
     for (auto it = vs.rbegin(); it != vs.rend(); ++it) {
-      json rec = with_aliases(read_record(manifest_path(ws, name, *it)), aliases);
+      auto stored = read_record_if_exists(manifest_path(ws, name, *it));
+      if (!stored) continue;  // deleted while we list
+      json rec = with_aliases(std::move(*stored), aliases);
       if (!match_filter(rec.value("tags", json::object()), filter.tags)) continue;
       if (!match_filter(rec.value("properties", json::object()), filter.properties)) continue;
       if (!filter.run_id.empty() && rec.value("runId", json()) != filter.run_id) continue;
@@ -428,7 +511,12 @@ json remove(const Workspace& ws, const std::string& id) {
                "delete or update those services first ('amlc service delete -n NAME')");
     }
   }
-  // Aliases pointing at this version go with it.
+  // The number stays taken (recorded before the version goes: a workspace from before model.json has no record).
+  save_last_version(ws, name, last_version(ws, name));
+  // One unlink is the delete readers see: aliases left pointing at the version are ignored by every reader
+  // (resolve says the version is gone) and are cleaned up next, or by 'workspace gc' after a crash.
+  if (::unlink(manifest_path(ws, name, version).c_str()) != 0) sys_fail("cannot delete " + manifest_path(ws, name, version).string());
+  fsync_path(model_dir(ws, name));
   json aliases = load_aliases(ws, name);
   json kept = json::object();
   json dropped = json::array();
@@ -436,33 +524,57 @@ json remove(const Workspace& ws, const std::string& id) {
     if (v == version) dropped.push_back(a);
     else kept[a] = v;
   }
-  if (!dropped.empty()) write_file_atomic(aliases_path(ws, name), record_text(kept));
-  fs::remove(manifest_path(ws, name, version));
-  fsync_path(model_dir(ws, name));
-
-  // Blobs no other model references are removed.
-  std::set<std::string> candidates;
-  for (const auto& f : rec["files"]) candidates.insert(f["sha256"].get<std::string>());
-  for (const auto& other : model_names(ws)) {
-    for (int v : versions_of(ws, other)) {
-      json m = read_record(manifest_path(ws, other, v));
-      for (const auto& f : m.value("files", json::array())) candidates.erase(f.value("sha256", ""));
+  if (!dropped.empty()) {
+    if (kept.empty()) {
+      std::error_code ec;
+      fs::remove(aliases_path(ws, name), ec);
+    } else {
+      write_file_atomic(aliases_path(ws, name), record_text(kept));
     }
   }
-  BlobStore store(ws.blobs_dir());
-  uint64_t freed = 0;
-  for (const auto& sha : candidates) {
-    std::error_code ec;
-    auto p = store.path_of(sha);
-    uint64_t size = fs::file_size(p, ec);
-    if (fs::remove(p, ec)) freed += size;
+  json files = json::array();
+  for (const auto& f : rec["files"]) files.push_back(f.value("sha256", ""));
+  return {{"id", model_id(name, version)}, {"deleted", true}, {"removedAliases", dropped}, {"blobs", files}};
+}
+
+void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn) {
+  for (const auto& name : model_names(ws)) {
+    for (int v : versions_of(ws, name)) {
+      auto m = read_record_if_exists(manifest_path(ws, name, v));
+      if (!m) continue;
+      for (const auto& f : m->value("files", json::array())) fn(f.value("sha256", ""));
+    }
   }
-  if (versions_of(ws, name).empty()) {
-    std::error_code ec;
-    fs::remove(aliases_path(ws, name), ec);
-    fs::remove(model_dir(ws, name), ec);
+}
+
+std::vector<std::string> dangling_aliases(const Workspace& ws) {
+  std::vector<std::string> out;
+  for (const auto& name : model_names(ws)) {
+    std::vector<int> vs = versions_of(ws, name);
+    json aliases;
+    try {
+      aliases = load_aliases(ws, name);
+    } catch (const Error&) {
+      continue;  // damage: reported by check()
+    }
+    for (const auto& [alias, v] : aliases.items())
+      if (v.is_number_integer() && !std::binary_search(vs.begin(), vs.end(), v.get<int>())) out.push_back(name + "@" + alias);
   }
-  return {{"id", model_id(name, version)}, {"deleted", true}, {"removedAliases", dropped}, {"freedBytes", freed}};
+  return out;
+}
+
+void remove_dangling_aliases(const Workspace& ws) {
+  FileLock guard = ws.lock();
+  for (const auto& name : model_names(ws)) {
+    std::vector<int> vs = versions_of(ws, name);
+    json aliases = load_aliases(ws, name);
+    json kept = json::object();
+    for (const auto& [alias, v] : aliases.items())
+      if (!v.is_number_integer() || std::binary_search(vs.begin(), vs.end(), v.get<int>())) kept[alias] = v;
+    if (kept.size() == aliases.size()) continue;
+    if (kept.empty()) fs::remove(aliases_path(ws, name));
+    else write_file_atomic(aliases_path(ws, name), record_text(kept));
+  }
 }
 
 json set_alias(const Workspace& ws, const std::string& name, const std::string& alias, int version) {
@@ -470,7 +582,7 @@ json set_alias(const Workspace& ws, const std::string& name, const std::string& 
   validate_alias(alias);
   FileLock guard = ws.lock();
   load_manifest(ws, name, version);  // must exist
-  json aliases = load_aliases(ws, name);
+  json aliases = live_aliases(ws, name);
   json previous = aliases.contains(alias) ? aliases[alias] : json(nullptr);
   aliases[alias] = version;
   write_file_atomic(aliases_path(ws, name), record_text(aliases));
@@ -480,11 +592,12 @@ json set_alias(const Workspace& ws, const std::string& name, const std::string& 
 json delete_alias(const Workspace& ws, const std::string& name, const std::string& alias) {
   validate_model_name(name);
   FileLock guard = ws.lock();
-  json aliases = load_aliases(ws, name);
+  json aliases = live_aliases(ws, name);
   if (!aliases.contains(alias)) not_found("model '" + name + "' has no alias '" + alias + "'");
   int version = aliases[alias];
   aliases.erase(alias);
-  write_file_atomic(aliases_path(ws, name), record_text(aliases));
+  if (aliases.empty()) fs::remove(aliases_path(ws, name));
+  else write_file_atomic(aliases_path(ws, name), record_text(aliases));
   return {{"name", name}, {"alias", alias}, {"version", version}, {"deleted", true}};
 }
 
@@ -525,14 +638,19 @@ void check(const Workspace& ws, std::vector<std::string>& problems, json& stats)
         }
       }
     }
+    try {
+      (void)last_version(ws, name);
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+    }
     fs::path ap = aliases_path(ws, name);
     if (fs::exists(ap)) {
       try {
         json a = json::parse(read_file(ap));
+        // An alias left pointing at a deleted version is a leftover of an interrupted delete (readers ignore it;
+        // 'workspace gc' removes it), not damage.
         for (const auto& [alias, v] : a.items()) {
-          if (!v.is_number_integer() || std::find(vs.begin(), vs.end(), v.get<int>()) == vs.end()) {
-            problems.push_back(ap.string() + ": alias '" + alias + "' points to a version that does not exist");
-          }
+          if (!v.is_number_integer()) problems.push_back(ap.string() + ": alias '" + alias + "' is not a version number");
         }
       } catch (const std::exception&) {
         problems.push_back(ap.string() + ": not valid JSON");

@@ -2,6 +2,7 @@
 // and contents stored once in the workspace's blob store.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -60,8 +61,17 @@ json update(const Workspace& ws, const std::string& model_id, const UpdateReques
 // Writes the model's files under `target_dir` (a file model: the file; a folder model: the folder's
 // contents). Refuses to overwrite existing files unless `overwrite`. Returns {"files": [...], ...}.
 json download(const Workspace& ws, const std::string& model_id, const fs::path& target_dir, bool overwrite);
-// Deletes one version. `in_use` (e.g. services using it) makes it refuse with a Conflict.
+// Deletes one version's record (refused with a Conflict while the usage check names users, e.g. services) and the
+// aliases pointing at it. Frees no storage: returns {"id", "deleted", "removedAliases", "blobs": [sha256...]}, the
+// blobs it referred to, for storage::free_unreferenced (storage::delete_model does both). Version numbers are never
+// given again: the name keeps a record of the last one given (models/<name>/model.json).
 json remove(const Workspace& ws, const std::string& model_id);
+
+// Every blob a model version refers to (for storage's one list of references).
+void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn);
+// "NAME@ALIAS" of aliases left pointing at a deleted version (an interrupted delete); every reader ignores them.
+std::vector<std::string> dangling_aliases(const Workspace& ws);
+void remove_dangling_aliases(const Workspace& ws);
 
 json set_alias(const Workspace& ws, const std::string& name, const std::string& alias, int version);
 json delete_alias(const Workspace& ws, const std::string& name, const std::string& alias);

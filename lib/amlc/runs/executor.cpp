@@ -198,7 +198,7 @@ void extract_into(const Workspace& ws, const std::string& sha, const fs::path& w
     archive::extract_snapshot(blob, wd);
     return;
   }
-  fs::path cache = ws.root() / "cache" / "snapshots" / sha;
+  fs::path cache = snapshot_cache_dir(ws, sha);
   if (!fs::is_directory(cache, ec)) {
     fs::create_directories(cache.parent_path());
     fs::path staging = temp_sibling(cache);
@@ -231,6 +231,10 @@ void extract_into(const Workspace& ws, const std::string& sha, const fs::path& w
 }
 
 }  // namespace
+
+fs::path snapshot_cache_dir(const Workspace& ws, const std::string& sha256) {
+  return ws.root() / "cache" / "snapshots" / sha256;
+}
 
 json SnapshotRef::to_json() const {
   return {{"sha256", sha256}, {"files", files}, {"bytes", bytes}, {"excluded", excluded}, {"archiveBytes", archive_bytes}};
@@ -332,7 +336,10 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
       conflict("run '" + req.run_id + "' already exists", "choose another run id");
     }
   }
-  // 2. Snapshot (content-addressed: writing it twice is harmless).
+  // 2. Snapshot (content-addressed: writing it twice is harmless). A snapshot given by the caller is referenced by
+  // the caller's own record (a sweep's); one stored here is pinned until this run's record refers to it.
+  std::optional<FileLock> pin;
+  if (!req.snapshot) pin.emplace(BlobStore(ws.blobs_dir()).pin());
   SnapshotRef snap = req.snapshot ? *req.snapshot : store_snapshot(ws, req.source_dir, req.limits);
 
   // 3. The record, staged then renamed into place.

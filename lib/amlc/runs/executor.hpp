@@ -47,6 +47,8 @@ struct SnapshotRef {
 };
 
 // Snapshots `source_dir` (ignore rules, limits; the workspace itself is left out) into the blob store.
+// <ws>/cache/snapshots/<sha256>: a snapshot extracted once (read-only files) for runs to hard-link from.
+fs::path snapshot_cache_dir(const Workspace& ws, const std::string& sha256);
 SnapshotRef store_snapshot(const Workspace& ws, const fs::path& source_dir, const archive::SnapshotLimits& limits);
 
 struct RunRequest {

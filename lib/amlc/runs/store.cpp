@@ -352,6 +352,27 @@ std::vector<json> list_experiments(const Workspace& ws) {
   return out;
 }
 
+void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn) {
+  std::error_code ec;
+  for (const auto& exp : fs::directory_iterator(experiments_dir(ws), ec)) {
+    std::error_code ec2;
+    for (const auto& r : fs::directory_iterator(exp.path() / "runs", ec2)) {
+      if (temp_state(r.path().filename().string(), 0) != TempState::NotTemp) continue;
+      json rec;
+      try {
+        rec = read_run_record(r.path());
+      } catch (const Error&) {
+        // A staging folder renamed away meanwhile, or damage ('workspace check' reports it). A damaged record's
+        // snapshot cannot be known: the caller must not free anything then.
+        if (fs::exists(r.path() / "run.json", ec2)) throw;
+        continue;
+      }
+      const json snap = rec.value("snapshot", json());
+      if (snap.is_object()) fn(snap.value("sha256", ""));
+    }
+  }
+}
+
 void check_runs(const Workspace& ws, std::vector<std::string>& problems, json& stats) {
   std::error_code ec;
   size_t runs = 0;

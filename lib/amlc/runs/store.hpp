@@ -110,6 +110,9 @@ json reconcile(const Workspace& ws, const fs::path& dir);
 
 // `workspace check` hook: every run record parses and names its run, the index points at it, the snapshot blob
 // exists, no finished run still has a working directory.
+// The snapshot blob of every run (for storage's one list of references).
+void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn);
+
 void check_runs(const Workspace& ws, std::vector<std::string>& problems, json& stats);
 
 }  // namespace amlc::runs

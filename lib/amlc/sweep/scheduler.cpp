@@ -19,6 +19,7 @@
 #include "amlc/core/fs.hpp"
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
+#include "amlc/registry/blob_store.hpp"
 #include "amlc/runs/metrics.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/journal.hpp"
@@ -862,7 +863,8 @@ json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
                            " name sweep parameters; the sweep's values replace them");
   }
   std::uint64_t seed = resolve_seed(cfg);
-  // Writes start here.
+  // Writes start here. The snapshot is pinned until the sweep's record refers to it.
+  FileLock pin = BlobStore(ws.blobs_dir()).pin();
   runs::SnapshotRef snap = runs::store_snapshot(ws, r.source_dir, r.limits);
   if (!r.script.empty() && fs::path(r.script).is_absolute()) {
     r.script = fs::path(r.script).lexically_normal().lexically_relative(fs::absolute(r.source_dir).lexically_normal()).generic_string();

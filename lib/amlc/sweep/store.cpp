@@ -162,4 +162,14 @@ void check_sweeps(const Workspace& ws, std::vector<std::string>& problems, json&
   stats["sweepTrials"] = trials;
 }
 
+void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(sweeps_dir(ws), ec)) {
+    std::error_code ec2;
+    if (!fs::exists(e.path() / "sweep.json", ec2)) continue;  // not a sweep (a staging folder lives in tmp/)
+    const json snap = read_sweep_record(e.path()).value("snapshot", json());  // Damaged: nothing may be freed
+    if (snap.is_object()) fn(snap.value("sha256", ""));
+  }
+}
+
 }  // namespace amlc::sweep

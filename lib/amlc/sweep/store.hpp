@@ -46,6 +46,8 @@ fs::path sweep_dir(const Workspace& ws, const std::string& sweep_id);       // N
 fs::path sweep_dir_for(const Workspace& ws, const std::string& sweep_id);   // no check
 fs::path journal_path(const fs::path& dir);
 
+// The snapshot blob of every sweep (for storage's one list of references).
+void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn);
 json read_sweep_record(const fs::path& dir);  // Damaged if unreadable
 // Locks the sweep (<dir>/.lock), reads sweep.json, calls fn, writes it back atomically. Returns it.
 json update_sweep(const fs::path& dir, const std::function<void(json& record)>& fn);

@@ -1,5 +1,6 @@
 #include "amlc/workspace/workspace.hpp"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "amlc/core/error.hpp"
@@ -109,6 +110,9 @@ void Workspace::init_tree(const fs::path& root, const std::string& name) {
                            {"name", name},
                            {"createdTime", now_iso8601()}};
     write_file_atomic(staging / "workspace.json", record_text(info));
+    // The lock files exist from the start: taking a lock never changes the tree (a refused command leaves it as is).
+    write_file_atomic(staging / ".lock", "");
+    write_file_atomic(staging / "blobs" / "gc.lock", "");
     std::error_code ec;
     if (fs::exists(root, ec)) {
       // An existing empty directory may be replaced; anything else is a conflict.
@@ -132,8 +136,17 @@ Workspace Workspace::create(const fs::path& dir, const std::string& name) {
   if (has_workspace(root)) {
     conflict("a workspace already exists at " + root.string(), "use it with -w " + abs.string() + ", or choose another path");
   }
-  std::string ws_name = name.empty() ? (root.parent_path().filename().string()) : name;
-  if (ws_name.empty()) ws_name = "workspace";
+  std::string ws_name = name;
+  if (ws_name.empty()) {
+    // The folder's name made into a valid workspace name ("my ws" -> "my-ws"); --name is taken as given.
+    for (char c : root.parent_path().filename().string()) {
+      bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+      if (ws_name.empty() && !std::isalnum(static_cast<unsigned char>(c))) continue;
+      ws_name.push_back(ok ? c : '-');
+    }
+    if (ws_name.size() > 255) ws_name.resize(255);
+    if (ws_name.empty()) ws_name = "workspace";
+  }
   validate_model_name(ws_name, "workspace name");
   create_directories_durable(root.parent_path());
   FileLock guard(root.parent_path());
@@ -143,5 +156,6 @@ Workspace Workspace::create(const fs::path& dir, const std::string& name) {
 }
 
 FileLock Workspace::lock() const { return FileLock(root_ / ".lock"); }
+FileLock Workspace::read_lock() const { return FileLock(root_ / ".lock", FileLock::Mode::Shared); }
 
 }  // namespace amlc

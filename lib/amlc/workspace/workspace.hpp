@@ -52,6 +52,8 @@ class Workspace {
 
   // The workspace-wide exclusive lock: hold it for every read-modify-write of records.
   FileLock lock() const;
+  // The shared side, for a reader that needs a view no writer changes meanwhile (works on a read-only workspace).
+  FileLock read_lock() const;
 
  private:
   Workspace(fs::path root, nlohmann::json info, std::string how)
