@@ -399,3 +399,21 @@ TEST_CASE("tag and property keys with control characters are refused") {
   }
   CHECK(ws.ok({"model", "list"}) == json::array());
 }
+
+TEST_CASE("a run whose index entry a crash left out is found anyway, listed as a leftover, and re-indexed by gc") {
+  Workspace ws;
+  write_text(ws.dir() / "src" / "train.py", "print('ok')\n");
+  auto run = ws.ok({"run", "submit-script", "-e", "exp", "--source-directory", (ws.dir() / "src").string(), "train.py"});
+  std::string id = run["runId"];
+  // The state a kill -9 between the run folder's rename and its index link leaves.
+  fs::remove(ws.root() / "runs" / id);
+  CHECK(ws.ok({"run", "show", "-r", id})["status"] == "Completed");
+  auto check = ws.run({"workspace", "check"});
+  REQUIRE_MESSAGE(check.code == 0, check.out);
+  auto items = check.json_out()["leftovers"]["items"];
+  REQUIRE(items.size() == 1);
+  CHECK(items[0]["kind"] == "index");
+  ws.ok({"workspace", "gc"});
+  CHECK(fs::is_symlink(ws.root() / "runs" / id));
+  CHECK(ws.ok({"workspace", "check"})["leftovers"]["count"] == 0);
+}

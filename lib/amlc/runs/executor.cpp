@@ -404,15 +404,7 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
     fs::remove_all(staging, ec);
     throw;
   }
-  // The index entry: a relative symlink (symlink(2) is atomic; a stale entry is replaced via a temp name).
-  fs::create_directories(index_dir(ws));
-  fs::path link = index_dir(ws) / req.run_id;
-  fs::path target = fs::path("..") / "experiments" / req.experiment / "runs" / req.run_id;
-  if (::symlink(target.c_str(), link.c_str()) != 0) {
-    fs::path tmp_link = temp_sibling(link);
-    fs::create_symlink(target, tmp_link, ec);
-    if (!ec && ::rename(tmp_link.c_str(), link.c_str()) != 0) fs::remove(tmp_link, ec);
-  }
+  index_run(ws, req.experiment, req.run_id);
   return record;
 }
 

@@ -352,6 +352,33 @@ std::vector<json> list_experiments(const Workspace& ws) {
   return out;
 }
 
+void index_run(const Workspace& ws, const std::string& experiment, const std::string& run_id) {
+  // A relative symlink: symlink(2) is atomic; a stale entry is replaced through a temp name.
+  std::error_code ec;
+  fs::create_directories(index_dir(ws));
+  fs::path link = index_dir(ws) / run_id;
+  fs::path target = fs::path("..") / "experiments" / experiment / "runs" / run_id;
+  if (::symlink(target.c_str(), link.c_str()) != 0) {
+    fs::path tmp_link = temp_sibling(link);
+    fs::create_symlink(target, tmp_link, ec);
+    if (!ec && ::rename(tmp_link.c_str(), link.c_str()) != 0) fs::remove(tmp_link, ec);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> unindexed_runs(const Workspace& ws) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::error_code ec;
+  for (const auto& exp : fs::directory_iterator(experiments_dir(ws), ec)) {
+    std::error_code ec2;
+    for (const auto& r : fs::directory_iterator(exp.path() / "runs", ec2)) {
+      std::string id = r.path().filename().string();
+      if (temp_state(id, 0) != TempState::NotTemp || !fs::is_regular_file(r.path() / "run.json", ec2)) continue;
+      if (!fs::is_symlink(index_dir(ws) / id, ec2)) out.emplace_back(exp.path().filename().string(), id);
+    }
+  }
+  return out;
+}
+
 void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn) {
   std::error_code ec;
   for (const auto& exp : fs::directory_iterator(experiments_dir(ws), ec)) {
@@ -409,9 +436,9 @@ void check_runs(const Workspace& ws, std::vector<std::string>& problems, json& s
           }
         }
         fs::path link = index_dir(ws) / id;
-        if (!fs::is_symlink(link, ec)) {
-          problems.push_back(link.string() + ": index entry for run " + id + " is missing");
-        } else {
+        // A missing entry is a leftover (a crash between the run's rename and its link; readers find the run
+        // without it), listed by unindexed_runs() and restored by 'workspace gc'.
+        if (fs::is_symlink(link, ec)) {
           fs::path target = (link.parent_path() / fs::read_symlink(link, ec)).lexically_normal();
           if (target != r.path().lexically_normal()) {
             problems.push_back(link.string() + ": index entry points at " + target.string() + ", not " + r.path().string());

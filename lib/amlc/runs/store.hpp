@@ -110,6 +110,11 @@ json reconcile(const Workspace& ws, const fs::path& dir);
 
 // `workspace check` hook: every run record parses and names its run, the index points at it, the snapshot blob
 // exists, no finished run still has a working directory.
+// The index entry <ws>/runs/<id> -> ../experiments/<exp>/runs/<id> (created after the run's folder is in place).
+void index_run(const Workspace& ws, const std::string& experiment, const std::string& run_id);
+// Runs without an index entry (a crash between the two steps): {experiment, run id}. Readers find them anyway.
+std::vector<std::pair<std::string, std::string>> unindexed_runs(const Workspace& ws);
+
 // The snapshot blob of every run (for storage's one list of references).
 void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn);
 

@@ -188,6 +188,7 @@ std::vector<Leftover> find_leftovers(const Workspace& ws) {
     std::string name = a.substr(0, a.find('@'));
     out.push_back({ws.models_dir() / name / "aliases.json", "alias", 0, a});
   }
+  for (const auto& [exp, id] : runs::unindexed_runs(ws)) out.push_back({runs::index_dir(ws) / id, "index", 0, "run " + id});
   return out;
 }
 
@@ -203,6 +204,10 @@ json collect_garbage(const Workspace& ws, bool dry_run) {
       size_t first = items.size();
       find_unreferenced(ws, referenced_blobs(ws), items);
       for (size_t i = first; i < items.size(); ++i) remove_path(items[i].path);
+    }
+    for (const auto& [exp, id] : runs::unindexed_runs(ws)) {
+      runs::index_run(ws, exp, id);
+      items.push_back({runs::index_dir(ws) / id, "index", 0, "run " + id});
     }
     std::vector<std::string> aliases = registry::dangling_aliases(ws);
     if (!aliases.empty()) {

@@ -9,7 +9,7 @@
 //
 // Leftovers are what interrupted commands (kill -9, power loss, a full disk) leave behind and no reader sees:
 // temp files and folders whose writer died, blobs no record refers to, cache entries of content no record refers
-// to, aliases left pointing at a deleted version. `workspace check` lists them; `workspace gc` (or
+// to, aliases left pointing at a deleted version, runs whose index entry is missing. `workspace check` lists them; `workspace gc` (or
 // `workspace check --repair`) removes them, safely while other amlc processes run.
 #pragma once
 
@@ -43,7 +43,7 @@ json delete_model(const Workspace& ws, const std::string& model_id);
 
 struct Leftover {
   fs::path path;
-  std::string kind;  // "temp", "blob", "cache", "alias"
+  std::string kind;  // "temp", "blob", "cache", "alias", "index" (a run's missing index entry: restored)
   uint64_t bytes = 0;
   std::string what;  // e.g. the alias "churn@prod"
   json to_json() const;
