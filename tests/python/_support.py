@@ -20,7 +20,8 @@ def python_env(extra=None):
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     for k in ("AMLC_METRICS_FILE", "AMLC_RUN_ID", "AMLC_EXPERIMENT", "AMLC_OUTPUTS_DIR", "AZUREML_MODEL_DIR",
               "AZUREML_ENTRY_SCRIPT", "AML_APP_ROOT", "AMLC_AUTH_KEYS_FILE", "WORKER_COUNT", "SCORING_TIMEOUT_MS",
-              "AZUREML_LOG_LEVEL", "AML_CORS_ORIGINS"):
+              "AZUREML_LOG_LEVEL", "AML_CORS_ORIGINS", "AMLC_MAX_BODY_BYTES", "AMLC_TIMEOUT_GRACE_MS",
+              "AMLC_KEEPALIVE_S", "AMLC_PORT", "AMLC_HOST"):
         env.pop(k, None)
     if extra:
         env.update(extra)
@@ -194,3 +195,113 @@ def _complete_responses(buf):
             return n
         n += 1
         pos = end + 4 + length
+
+
+def read_response(sock, timeout=10.0):
+    """Reads one HTTP response (skipping 100 Continue) from a socket: (status, headers, body, rest) or None
+    when the server closed before a complete response."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode("latin-1")
+            lines = head.split("\r\n")
+            status = int(lines[0].split(" ")[1])
+            headers = {}
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            if status == 100:
+                buf = buf[end + 4:]
+                continue
+            length = int(headers.get("content-length", "0"))
+            if len(buf) >= end + 4 + length:
+                return status, headers, buf[end + 4:end + 4 + length], buf[end + 4 + length:]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no complete response within %.1f s (got %r)" % (timeout, buf[:300]))
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+
+
+def stream_request(port, head, total, piece=b"x" * (1 << 20), timeout=60.0):
+    """Sends a request head, then up to `total` body bytes (`piece` over and over) while watching for the
+    answer, as a well-behaved client does. Returns (status or None when the connection was closed or reset
+    without an answer, body bytes sent, response body)."""
+    import select
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    chunk = len(piece)
+    sent = 0
+    buf = b""
+    try:
+        s.sendall(head)
+        s.setblocking(False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            want_w = [s] if sent < total else []
+            r, w, _ = select.select([s], want_w, [], 1.0)
+            if r:
+                try:
+                    data = s.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    data = None
+                except OSError:
+                    return None, sent, b""
+                if data == b"":
+                    break
+                if data:
+                    buf += data
+                    end = buf.find(b"\r\n\r\n")
+                    if end >= 0 and not buf.startswith(b"HTTP/1.1 100"):
+                        length = 0
+                        for line in buf[:end].decode("latin-1").split("\r\n")[1:]:
+                            if line.lower().startswith("content-length:"):
+                                length = int(line.split(":", 1)[1])
+                        if len(buf) >= end + 4 + length:
+                            return int(buf.split(b" ", 2)[1]), sent, buf[end + 4:end + 4 + length]
+                    elif end >= 0:
+                        buf = buf[end + 4:]
+            if w:
+                try:
+                    off = sent % chunk
+                    sent += s.send(piece[off:off + min(chunk - off, total - sent)])
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    want_w = []
+                    total = sent  # the server closed its side: read what it answered
+        return None, sent, b""
+    finally:
+        s.close()
+
+
+def children(pid):
+    """Child process ids of pid (from /proc)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(name))
+    return out
+
+
+def vm_kb(pid, field):
+    """A /proc/PID/status memory figure (VmRSS, VmHWM) in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (field, pid))

@@ -7,12 +7,14 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 import unittest
 import uuid
 
-from _support import Server, python_env, raw_exchange, wait_for
+from _support import Server, python_env, raw_exchange, read_response, stream_request, wait_for
 
 BASIC = r'''
 import json, os, time
@@ -225,6 +227,57 @@ class BasicServerTest(unittest.TestCase):
         out = raw_exchange(self.srv.port, b"garbage\r\n\r\n", read_until_close=True)
         self.assertTrue(out.startswith(b"HTTP/1.1 400"), out)
 
+    def test_every_malformed_request_line_or_header_gets_an_answer(self):
+        chunked = b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        cases = [
+            (b"GET  HTTP/1.1\r\n\r\n", 400),                      # empty request target
+            (b"GET / HTTP/1.1 \r\n\r\n", 400),
+            (b"GET noslash HTTP/1.1\r\n\r\n", 400),
+            (b"G\x00T / HTTP/1.1\r\n\r\n", 400),
+            (b"GET /\x01 HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\n: no-name\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nno-colon\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nX-A: a\x00b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"POST /score HTTP/1.1\r\nContent-Length: 1_0\r\n\r\n0123456789", 400),
+            (b"POST /score HTTP/1.1\r\nContent-Length: +1\r\n\r\nx", 400),
+            (b"POST /score HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx", 400),
+            (b"POST /score HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+            (b"POST /score HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+            (b"POST /score HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            (b"POST /score HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+            (chunked + b"0x3\r\nabc\r\n0\r\n\r\n", 400),
+            (chunked + b"3\r\nabcXX0\r\n\r\n", 400),             # chunk data not followed by CRLF
+            (chunked + b"-3\r\nabc\r\n0\r\n\r\n", 400),
+            (chunked + b"11111111111111111\r\n", 400),          # 17 hex digits
+            (chunked + b"3\r\nabc\r\n0\r\nbad trailer\r\n\r\n", 400),
+            (b"GET / HTTP/2.0\r\n\r\n", 505),
+            (b"GET / HTTP/1.1\r\n" + b"X-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+        ]
+        for req, status in cases:
+            out = raw_exchange(self.srv.port, req, read_until_close=True, timeout=10)
+            self.assertTrue(out.startswith(b"HTTP/1.1 %d " % status), (req[:80], out[:200]))
+            head, _, body = out.partition(b"\r\n\r\n")
+            self.assertIn(b"\r\nConnection: close", head, req[:80])
+            self.assertIn(b"\r\nContent-Length: %d" % len(body), head, req[:80])
+            self.assertIn("message", json.loads(body), req[:80])
+        self.assertEqual(self.srv.request("GET", "/", fresh=True).status, 200)
+        self.assertNotIn("internal error", self.srv.logs()[1])
+
+    def test_tolerated_request_forms(self):
+        # Bare LF line ends and an empty line before the request line are accepted (RFC 9112 2.2).
+        for req in (b"GET / HTTP/1.1\n\n", b"\r\nGET / HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nX-A:\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nab",
+                    b"OPTIONS * HTTP/1.1\r\n\r\n", b"GET http://host:5001/?x=1 HTTP/1.1\r\n\r\n"):
+            out = raw_exchange(self.srv.port, req, timeout=10)
+            status = int(out.split(b" ", 2)[1]) if out.startswith(b"HTTP/1.1 ") else None
+            self.assertIn(status, (200, 404), (req, out[:200]))
+        out = raw_exchange(self.srv.port, b"GET http://host:5001/ HTTP/1.1\r\n\r\n", timeout=10)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"Healthy"), out)
+
     def test_init_ran_once(self):
         with open(os.path.join(self.srv.root, "inits.log")) as f:
             self.assertEqual(len(f.read().split()), 1)
@@ -384,7 +437,8 @@ class AuthTest(unittest.TestCase):
         with open(cls.keys, "w") as f:
             json.dump({"primaryKey": "prim-123", "secondaryKey": "sec-456"}, f)
         cls.srv = Server("def init():\n    pass\ndef run(d):\n    return 'ok'\n",
-                         env={"AMLC_AUTH_KEYS_FILE": cls.keys, "AML_CORS_ORIGINS": "http://a.example"})
+                         env={"AMLC_AUTH_KEYS_FILE": cls.keys, "AML_CORS_ORIGINS": "http://a.example",
+                              "AMLC_MAX_BODY_BYTES": "1000000"})
 
     @classmethod
     def tearDownClass(cls):
@@ -460,9 +514,146 @@ class AuthTest(unittest.TestCase):
                                                                     "Authorization": "Bearer prim-123"})
         self.assertNotIn("access-control-allow-origin", r.headers)
 
+    def test_unauthenticated_request_is_refused_from_its_headers(self):
+        # 401 as soon as the head is in, without waiting for (or buffering) the declared 50 MB body; no
+        # 100 Continue; the connection closes after the answer.
+        for extra in (b"", b"Expect: 100-continue\r\n", b"Authorization: Bearer wrong\r\n"):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+            try:
+                s.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n" + extra + b"\r\n")
+                r = read_response(s)
+                self.assertIsNotNone(r, extra)
+                status, headers, body, rest = r
+                self.assertEqual(status, 401, extra)
+                self.assertEqual(headers.get("connection"), "close")
+                self.assertIn("message", json.loads(body))
+                self.assertEqual(rest, b"")
+                s.settimeout(10)
+                self.assertEqual(s.recv(100), b"")  # closed (after the answer), no 100 Continue
+            finally:
+                s.close()
+        # A well-behaved client streaming its body gets the 401 too, long before it could send it all.
+        status, sent, _ = stream_request(self.srv.port, b"POST /score HTTP/1.1\r\nContent-Length: 300000000\r\n\r\n",
+                                         300000000)
+        self.assertEqual(status, 401)
+        self.assertLess(sent, 300000000)
+        # A small body that follows the refused head is read and dropped: the connection stays usable.
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        try:
+            s.sendall(b"POST /score HTTP/1.1\r\nContent-Length: 5\r\n\r\n")
+            status, headers, _, rest = read_response(s)
+            self.assertEqual((status, headers.get("connection"), rest), (401, None, b""))
+            s.sendall(b"helloGET /score HTTP/1.1\r\nAuthorization: Bearer prim-123\r\n\r\n")
+            self.assertEqual(read_response(s)[0], 200)
+        finally:
+            s.close()
+        # A body already sent with the head is skipped: the connection stays usable.
+        two = (b"POST /score HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /score HTTP/1.1\r\n"
+               b"Authorization: Bearer prim-123\r\n\r\n")
+        out = raw_exchange(self.srv.port, two, expect_responses=2)
+        self.assertTrue(out.startswith(b"HTTP/1.1 401"), out)
+        self.assertIn(b"HTTP/1.1 200 OK", out)
+
+    def test_body_limit_is_checked_after_the_key(self):
+        auth = b"Authorization: Bearer prim-123\r\n"
+        out = raw_exchange(self.srv.port, b"POST /score HTTP/1.1\r\n" + auth + b"Content-Length: 1000001\r\n\r\n",
+                           read_until_close=True, timeout=10)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out)
+        self.assertIn(b"1000000 bytes", out)
+        status, sent, _ = stream_request(self.srv.port, b"POST /score HTTP/1.1\r\n" + auth +
+                                         b"Transfer-Encoding: chunked\r\n\r\n100000\r\n", 40000000)
+        self.assertEqual(status, 413)
+        self.assertLess(sent, 40000000)
+        r = self.srv.request("POST", "/score", body=b"y" * 1000000, headers={"Authorization": "Bearer prim-123"},
+                             fresh=True)
+        self.assertEqual(r.status, 200)
+
     def test_auth_off_by_default(self):
         with Server("def init():\n    pass\ndef run(d):\n    return 'open'\n") as s:
             self.assertEqual(s.request("POST", "/score", body=b"1").json(), "open")
+
+
+class RequestTimeoutTest(unittest.TestCase):
+    """A request that stops coming (head or body) gets 408 and a close after min(30 s, AMLC_KEEPALIVE_S)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("def init():\n    pass\ndef run(d):\n    return len(d)\n", env={"AMLC_KEEPALIVE_S": "1"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_stalled_head_and_body(self):
+        for partial in (b"GET / HTTP/1.1\r\nHost: x\r\n", b"POST /score HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+            try:
+                s.sendall(partial)
+                r = read_response(s, timeout=30)
+                self.assertIsNotNone(r, partial)
+                self.assertEqual(r[0], 408, partial)
+                self.assertEqual(r[1].get("connection"), "close")
+                self.assertEqual(s.recv(100), b"")
+            finally:
+                s.close()
+
+    def test_trickled_head_is_cut_off(self):
+        # One byte at a time keeps the connection busy but the head must be complete in time.
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            got = b""
+            deadline = time.monotonic() + 30
+            while not got and time.monotonic() < deadline:
+                try:
+                    s.sendall(b"X-A: b\r\n")
+                except OSError:
+                    break
+                s.settimeout(0.3)
+                try:
+                    got = s.recv(4096)
+                except socket.timeout:
+                    pass
+            self.assertTrue(got.startswith(b"HTTP/1.1 408"), got)
+        finally:
+            s.close()
+
+
+class BodyLimitTest(unittest.TestCase):
+    """AMLC_MAX_BODY_BYTES caps request bodies (Content-Length and chunked): 413 past it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("def init():\n    pass\ndef run(d):\n    return len(d)\n", env={"AMLC_MAX_BODY_BYTES": "1000"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_content_length(self):
+        self.assertEqual(self.srv.request("POST", "/score", body=b"a" * 1000).json(), 1000)
+        out = raw_exchange(self.srv.port, b"POST /score HTTP/1.1\r\nContent-Length: 1001\r\n\r\n" + b"a" * 1001,
+                           read_until_close=True)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out)
+        self.assertIn(b"Request body is larger than 1000 bytes", out)
+
+    def test_chunked(self):
+        def chunked(sizes):
+            return (b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                    b"".join(b"%x\r\n%s\r\n" % (n, b"c" * n) for n in sizes) + b"0\r\n\r\n")
+        out = raw_exchange(self.srv.port, chunked([600, 400]))
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"1000"), out)
+        out = raw_exchange(self.srv.port, chunked([600, 401]), read_until_close=True)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out)
+
+    def test_bad_values_are_config_errors(self):
+        for value in ("abc", "0", "-5"):
+            env = python_env({"AML_APP_ROOT": self.srv.root, "AZUREML_ENTRY_SCRIPT": "score.py",
+                              "AMLC_HOST": "127.0.0.1", "AMLC_PORT": "0", "AMLC_MAX_BODY_BYTES": value})
+            p = subprocess.run([sys.executable, "-m", "amlc_scoring.server"], env=env, capture_output=True,
+                               timeout=15, text=True)
+            self.assertEqual(p.returncode, 2, value)
+            self.assertIn("AMLC_MAX_BODY_BYTES", p.stderr)
 
 
 PID = r'''

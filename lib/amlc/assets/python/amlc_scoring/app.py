@@ -9,9 +9,17 @@ import sys
 import time
 import traceback
 
-MAX_BODY = 100 * 1024 * 1024
+DEFAULT_MAX_BODY = 100 * 1024 * 1024  # AMLC_MAX_BODY_BYTES when unset (Azure ML's 100 MB payload limit)
 MAX_HEAD = 64 * 1024
 MAX_REQUEST_ID = 100
+# A request body up to this size is read without asking the worker's body budget (see server.Worker).
+SMALL_BODY = 64 * 1024
+# The body budget of a worker: request bodies it holds at once (at least the body limit, so any allowed
+# body fits; more waits, unread, in the kernel's socket buffers).
+MIN_BODY_BUDGET = 8 * 1024 * 1024
+# A request must make progress (head or body bytes) at least this often, and its head must be complete
+# this long after its first byte: else 408 and close (bounded by AMLC_KEEPALIVE_S).
+REQUEST_IDLE_S = 30
 
 UNEXPECTED = "An unexpected error occurred in scoring script. Check the logs for more info."
 
@@ -49,6 +57,7 @@ class Config:
         # timeout before the supervisor kills and replaces it.
         self.grace_ms = _env_int("AMLC_TIMEOUT_GRACE_MS", 5000, 0)
         self.keepalive_s = _env_int("AMLC_KEEPALIVE_S", 65, 1)
+        self.max_body = _env_int("AMLC_MAX_BODY_BYTES", DEFAULT_MAX_BODY, 1)
         self.keys_file = env.get("AMLC_AUTH_KEYS_FILE") or None
         origins = env.get("AML_CORS_ORIGINS") or ""
         self.cors_origins = [o.strip() for o in origins.split(",") if o.strip()]

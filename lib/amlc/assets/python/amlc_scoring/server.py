@@ -9,6 +9,7 @@ replaces workers that die or stay stuck in run() past SCORING_TIMEOUT_MS + AMLC_
 exits non-zero when a worker fails to start (init() raised).
 """
 
+import collections
 import errno
 import json
 import mmap
@@ -22,8 +23,10 @@ import time
 import uuid
 from urllib.parse import parse_qsl
 
-from amlc_scoring.app import (MAX_BODY, MAX_HEAD, MAX_REQUEST_ID, UNEXPECTED, Config, ConfigError, Keys,
-                              ScoringTimeout, UserScript, json_default, log, log_err, print_exc)
+from amlc_scoring.app import (MAX_HEAD, MAX_REQUEST_ID, MIN_BODY_BUDGET, REQUEST_IDLE_S, SMALL_BODY, UNEXPECTED,
+                              Config, ConfigError, Keys, ScoringTimeout, UserScript, json_default, log, log_err,
+                              print_exc)
+from amlc_scoring.protocol import BadRequest, ChunkedBody, head_end, parse_head, skip_empty_lines
 from azureml.contrib.services.aml_request import AMLRequest, make_headers
 
 _REASONS = {
@@ -31,7 +34,7 @@ _REASONS = {
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
     411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
 }
 _STATUS_LINES = {}
 
@@ -46,6 +49,7 @@ def _status_line(code):
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
+
 # Shared memory, per worker slot: run() start (monotonic, 0 = idle), ready flag, open connections.
 _SLOT = struct.Struct("ddd")
 _D = struct.Struct("d")
@@ -53,6 +57,12 @@ _BUSY, _READY, _CONNS = 0, 8, 16
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
 _ERRMASK = select.EPOLLERR | select.EPOLLHUP
+_RECV = 65536          # bytes read at once outside a body
+_RECV_BODY = 1 << 20   # bytes read at once into a body
+_LINGER_IDLE = 2.0     # after our close: drain the client's unread data while it keeps coming ...
+_LINGER_MAX = 10.0     # ... for at most this long
+_HEAD_CACHE_SIZE = 256  # parsed request heads a worker keeps ...
+_HEAD_CACHE_BYTES = 2048  # ... of at most this size
 
 
 def _msg(text):
@@ -67,62 +77,32 @@ def _clean(value):
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "buf", "wbuf", "closing", "linger", "last", "peer",
-                 "head", "need", "chunks", "have", "chunked")
+    __slots__ = ("sock", "fd", "peer", "buf", "wbuf", "closing", "linger", "linger_end", "last",
+                 "started", "req", "body", "need", "dec", "discard", "reserved", "want", "paused", "rid", "t0",
+                 "ids")
 
     def __init__(self, sock, peer, now):
         self.sock = sock
         self.fd = sock.fileno()
-        self.buf = b""
-        self.wbuf = None
-        self.closing = False
-        self.linger = 0.0
-        self.last = now
         self.peer = peer
-        self.head = None
-        self.need = 0
-        self.chunks = None
-        self.have = 0
-        self.chunked = False
-
-
-class _BadRequest(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-
-
-def _dechunk(buf, pos):
-    """Decodes a chunked body starting at buf[pos]: (body, end) or None when incomplete."""
-    parts = []
-    total = 0
-    n = len(buf)
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            if n - pos > 1024:
-                raise _BadRequest(400, "Malformed chunked request body")
-            return None
-        try:
-            size = int(bytes(buf[pos:eol]).split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadRequest(400, "Malformed chunked request body") from None
-        pos = eol + 2
-        if size == 0:
-            while True:  # trailers up to an empty line
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    return None
-                if eol == pos:
-                    return b"".join(parts), eol + 2
-                pos = eol + 2
-        total += size
-        if total > MAX_BODY:
-            raise _BadRequest(413, "Request body is larger than %d bytes" % MAX_BODY)
-        if n < pos + size + 2:
-            return None
-        parts.append(bytes(buf[pos:pos + size]))
-        pos += size + 2
+        self.buf = b""           # received bytes not consumed yet
+        self.wbuf = None         # response bytes the socket did not take yet
+        self.closing = False     # close after the response being sent
+        self.linger = 0.0        # draining after our close, until then
+        self.linger_end = 0.0
+        self.last = now          # last bytes received
+        self.started = 0.0       # first bytes of the request head whose end has not arrived yet
+        self.req = None          # the request whose body is being read
+        self.body = None         # its Content-Length body so far (bytearray)
+        self.need = 0            # body bytes still to read
+        self.dec = None          # its chunked body decoder
+        self.discard = 0         # body bytes of an answered request to skip
+        self.reserved = 0        # bytes of the worker's body budget this connection holds
+        self.want = 0            # bytes of budget it waits for (paused: not reading)
+        self.paused = False
+        self.rid = None          # the current request's id (x-request-id or a new UUID) ...
+        self.t0 = 0.0            # ... when its head was in ...
+        self.ids = None          # ... and its request-id/CORS response header lines (made once)
 
 
 class Worker:
@@ -144,6 +124,15 @@ class Worker:
         self.in_run = False
         self.timeout_s = cfg.timeout_ms / 1000.0
         self.timeout_msg = _msg("Scoring timeout after %d ms" % cfg.timeout_ms)
+        self.max_body = cfg.max_body
+        self.too_large = "Request body is larger than %d bytes" % cfg.max_body
+        self.budget = max(cfg.max_body, MIN_BODY_BUDGET)
+        self.reserved = 0
+        self.waiters = collections.deque()  # paused connections, first come first served
+        self.resumed = []
+        self.request_idle = min(REQUEST_IDLE_S, cfg.keepalive_s)
+        self.scratch = bytearray(_RECV)
+        self.heads = {}  # request head bytes -> Request: clients tend to repeat theirs
         self.swagger_cache = {}
         self.ppid = os.getppid()
 
@@ -187,13 +176,23 @@ class Worker:
                 if conn is None:
                     continue
                 try:
-                    if ev & _EPOLLOUT:
+                    if conn.paused:
+                        self._close(conn)  # only errors and hang-ups are reported for a paused connection
+                    elif ev & _EPOLLOUT:
                         self._on_writable(conn)
                     elif ev & (_EPOLLIN | _ERRMASK):
                         self._on_readable(conn)
                 except Exception:
                     print_exc("amlc-scoring: internal error on a connection (closed):")
                     self._close(conn)
+            while self.resumed:
+                conn = self.resumed.pop()
+                if conn.fd in conns and conns[conn.fd] is conn:
+                    try:
+                        self._process(conn)
+                    except Exception:
+                        print_exc("amlc-scoring: internal error on a connection (closed):")
+                        self._close(conn)
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + 1.0
@@ -208,7 +207,13 @@ class Worker:
             if conn.linger:
                 if now > conn.linger:
                     self._close(conn)
-            elif now - conn.last > idle and conn.wbuf is None:
+            elif conn.paused or conn.wbuf is not None:
+                continue
+            elif conn.req is not None or conn.discard or conn.buf:
+                # inside a request: it must keep coming, and a head must be complete in time
+                if now - conn.last > self.request_idle or (conn.started and now - conn.started > self.request_idle):
+                    self._error_close(conn, 408, "Request not received in time")
+            elif now - conn.last > idle:
                 self._close(conn)
 
     def _accept(self):
@@ -250,6 +255,7 @@ class Worker:
             return
         if conn.linger:
             self.nlinger -= 1
+        self._release(conn)
         self._publish()
         try:
             self.ep.unregister(conn.fd)
@@ -259,26 +265,86 @@ class Worker:
             conn.sock.close()
         except OSError:
             pass
+        conn.req = conn.body = conn.dec = None
+        conn.buf = b""
 
     def _finish_close(self, conn):
         """Server-side close after the response went out: half-close and drain what the client still
-        sends for up to 2 s, so that unread request data does not turn into a reset that loses the
-        response."""
+        sends (while it keeps coming, up to _LINGER_MAX), so that unread request data does not turn into
+        a reset that loses the response."""
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
             self._close(conn)
             return
-        conn.linger = time.monotonic() + 2.0
+        now = time.monotonic()
+        conn.linger = now + _LINGER_IDLE
+        conn.linger_end = now + _LINGER_MAX
         self.nlinger += 1
+        self._release(conn)
         self._publish()
         conn.buf = b""
-        conn.head = None
-        conn.chunks = None
+        conn.req = conn.body = conn.dec = None
+        conn.discard = 0
+
+    # ---- body budget -------------------------------------------------------------------------------
+
+    def _reserve(self, conn, amount):
+        """Takes `amount` bytes of the body budget for conn, or pauses reading it until they are free."""
+        if not self.waiters and self.reserved + amount <= self.budget:
+            self.reserved += amount
+            conn.reserved += amount
+            return True
+        conn.want = amount
+        conn.paused = True
+        self.waiters.append(conn)
+        self.ep.modify(conn.fd, 0)
+        return False
+
+    def _release(self, conn):
+        """Gives back conn's budget (or its place in the queue) and resumes the waiters that now fit."""
+        if conn.paused:
+            conn.paused = False
+            conn.want = 0
+            try:
+                self.waiters.remove(conn)
+            except ValueError:
+                pass
+        elif not conn.reserved:
+            return
+        self.reserved -= conn.reserved
+        conn.reserved = 0
+        waiters = self.waiters
+        while waiters and self.reserved + waiters[0].want <= self.budget:
+            c = waiters.popleft()
+            self.reserved += c.want
+            c.reserved += c.want
+            c.want = 0
+            c.paused = False
+            c.last = time.monotonic()
+            self.ep.modify(c.fd, _EPOLLIN)
+            if c.req is not None and c.req.expect and not c.body and c.dec is None:
+                self._send(c, b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.resumed.append(c)
+
+    # ---- I/O ---------------------------------------------------------------------------------------
 
     def _on_readable(self, conn):
+        if conn.linger:
+            try:
+                n = conn.sock.recv_into(self.scratch)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                n = 0
+            if not n:
+                self._close(conn)
+            else:
+                conn.linger = min(time.monotonic() + _LINGER_IDLE, conn.linger_end)
+            return
+        body = conn.req is not None and conn.dec is None
         try:
-            data = conn.sock.recv(262144)
+            data = conn.sock.recv(min(conn.need, _RECV_BODY) if body else _RECV)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -287,20 +353,23 @@ class Worker:
         if not data:
             self._close(conn)
             return
-        if conn.linger:
-            return  # draining after our close
         conn.last = time.monotonic()
-        if conn.head is not None and not conn.chunked:
-            conn.chunks.append(data)
-            conn.have += len(data)
-            if conn.have < conn.need:
+        if body:
+            conn.body += data
+            conn.need -= len(data)
+            if conn.need:
                 return
-            joined = b"".join(conn.chunks)
-            head = conn.head
-            conn.head = None
-            conn.chunks = None
-            conn.buf = joined[conn.need:]
-            self._dispatch(conn, head, joined[:conn.need])
+            holder = [conn.body]
+            conn.body = data = None
+            self._request(conn, conn.req, holder)
+        elif conn.discard:
+            n = len(data)
+            if n <= conn.discard:
+                conn.discard -= n
+                return
+            data = data[conn.discard:]
+            conn.discard = 0
+            conn.buf = data
         elif conn.buf:
             if isinstance(conn.buf, bytes):
                 conn.buf = bytearray(conn.buf)
@@ -321,11 +390,10 @@ class Worker:
         if conn.wbuf:
             return
         conn.wbuf = None
+        self.ep.modify(conn.fd, 0 if conn.paused else _EPOLLIN)
         if conn.closing:
-            self.ep.modify(conn.fd, _EPOLLIN)
             self._finish_close(conn)
             return
-        self.ep.modify(conn.fd, _EPOLLIN)
         self._process(conn)
 
     def _send(self, conn, data):
@@ -348,198 +416,211 @@ class Worker:
     # ---- HTTP parsing ------------------------------------------------------------------------------
 
     def _process(self, conn):
-        """Handles every complete request in conn.buf (pipelining), stopping while output is blocked."""
-        while conn.wbuf is None and not conn.closing and conn.fd in self.conns and conn.head is None:
+        """Handles every complete request in conn.buf (pipelining), stopping while output is blocked,
+        the connection waits for body budget, or a body is incomplete."""
+        conns = self.conns
+        while conn.wbuf is None and not conn.closing and not conn.paused and conn.fd in conns:
             buf = conn.buf
-            if conn.chunked:
+            if conn.dec is not None:
+                if not buf:
+                    return
+                dec = conn.dec
                 try:
-                    res = _dechunk(buf, 0)
-                except _BadRequest as e:
+                    pos = dec.feed(buf)
+                except BadRequest as e:
                     self._error_close(conn, e.status, str(e))
                     return
-                if res is None:
-                    return
-                body, end = res
-                head = conn.chunks  # a chunked request's head waits in conn.chunks
-                conn.chunked = False
-                conn.chunks = None
-                conn.buf = buf[end:]
-                self._dispatch(conn, head, body)
-                continue
+                conn.buf = buf[pos:] if pos < len(buf) else b""
+                if dec.done:
+                    holder = [dec.body]
+                    dec.body = None
+                    self._request(conn, conn.req, holder)
+                    continue
+                if len(dec.body) > SMALL_BODY and not conn.reserved:
+                    self._reserve(conn, self.max_body)
+                return
+            if conn.req is not None:
+                return  # a Content-Length body: _on_readable reads it
+            if conn.discard:
+                n = min(conn.discard, len(buf))
+                conn.discard -= n
+                buf = conn.buf = buf[n:]
             if not buf:
                 return
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            if buf[0] == 13 or buf[0] == 10:
+                buf = conn.buf = buf[skip_empty_lines(buf):]
+                if not buf:
+                    return
+            found = head_end(buf)
+            if found is None:
                 if len(buf) > MAX_HEAD:
                     self._error_close(conn, 431, "Request headers are larger than %d bytes" % MAX_HEAD)
+                elif not conn.started:
+                    conn.started = time.monotonic()
                 return
+            end, start = found
+            conn.started = 0.0
             if end > MAX_HEAD:
                 self._error_close(conn, 431, "Request headers are larger than %d bytes" % MAX_HEAD)
                 return
-            try:
-                head = self._parse_head(bytes(buf[:end]) if not isinstance(buf, bytes) else buf[:end])
-            except _BadRequest as e:
-                self._error_close(conn, e.status, str(e))
-                return
-            rest = buf[end + 4:]
-            hdrs = head[4]
-            te = hdrs.get("transfer-encoding")
-            if te is not None:
-                if te.strip().lower() != "chunked":
-                    self._error_close(conn, 501, "Unsupported Transfer-Encoding: %s" % te)
-                    return
-                conn.chunked = True
-                conn.chunks = head
-                conn.buf = bytearray(rest)
-                if hdrs.get("expect", "").lower() == "100-continue":
-                    self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
-                continue
-            cl = hdrs.get("content-length")
-            need = 0
-            if cl is not None:
+            raw = bytes(buf[:end])
+            req = self.heads.get(raw)
+            if req is None:
                 try:
-                    need = int(cl)
-                    if need < 0:
-                        raise ValueError
-                except ValueError:
-                    self._error_close(conn, 400, "Invalid Content-Length: %s" % cl)
+                    req = parse_head(raw)
+                except BadRequest as e:
+                    self._error_close(conn, e.status, str(e))
                     return
-                if need > MAX_BODY:
-                    self._error_close(conn, 413, "Request body is larger than %d bytes" % MAX_BODY)
-                    return
-            if len(rest) >= need:
-                if need:
-                    body = bytes(rest[:need])
-                    conn.buf = rest[need:]
-                else:
-                    body = b""
-                    conn.buf = rest
-                self._dispatch(conn, head, body)
-                continue
-            conn.head = head
-            conn.need = need
-            conn.chunks = [bytes(rest)]
-            conn.have = len(rest)
-            conn.buf = b""
-            if hdrs.get("expect", "").lower() == "100-continue":
+                if end <= _HEAD_CACHE_BYTES:
+                    if len(self.heads) >= _HEAD_CACHE_SIZE:
+                        self.heads.clear()
+                    self.heads[raw] = req
+            self._head(conn, req, buf[start:])
+
+    def _head(self, conn, req, rest):
+        """A request head is in: answer now when the request needs no body (or is refused), else start
+        reading the body, within the body budget."""
+        conn.t0 = time.monotonic()
+        rid = req.hdrs.get("x-request-id")
+        conn.rid = rid if rid is not None else str(uuid.uuid4())
+        conn.ids = None
+        answer = self._route(conn, req)
+        if answer is not None:
+            # The body is not needed: skip it when it is small or already here, else close after the answer.
+            if req.chunked:
+                conn.closing = True
+                conn.buf = b""
+            elif len(rest) >= req.length:
+                conn.buf = rest[req.length:] if req.length else rest
+            elif req.length - len(rest) <= SMALL_BODY and req.keep:
+                conn.discard = req.length - len(rest)
+                conn.buf = b""
+            else:
+                conn.closing = True
+                conn.buf = b""
+            self._reply(conn, req, *answer)
+            return
+        if req.chunked:
+            conn.req = req
+            conn.dec = ChunkedBody(self.max_body, MAX_HEAD)
+            conn.buf = rest
+            if req.expect and not rest:
                 self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
             return
+        need = req.length
+        if need > self.max_body:
+            self._error_close(conn, 413, self.too_large)
+            return
+        if len(rest) >= need:
+            conn.buf = rest[need:]
+            self._request(conn, req, [rest[:need]])
+            return
+        conn.req = req
+        conn.body = bytearray(rest)
+        conn.need = need - len(rest)
+        conn.buf = b""
+        if need > SMALL_BODY and not self._reserve(conn, need):
+            return  # 100 Continue (if asked for) when reading resumes
+        if req.expect and not rest:
+            self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    @staticmethod
-    def _parse_head(raw):
-        text = raw.decode("latin-1")
-        lines = text.split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise _BadRequest(400, "Malformed request line")
-        method, target, version = parts
-        hdrs = {}
-        pairs = []
-        for line in lines[1:]:
-            k, sep, v = line.partition(":")
-            if not sep or not k or k[-1] in " \t":
-                raise _BadRequest(400, "Malformed header line")
-            v = v.strip()
-            pairs.append((k, v))
-            k = k.lower()
-            if k in hdrs:
-                hdrs[k] = hdrs[k] + ", " + v
-            else:
-                hdrs[k] = v
-        if version == "HTTP/1.1":
-            keep = hdrs.get("connection", "").lower() != "close"
-        else:
-            keep = hdrs.get("connection", "").lower() == "keep-alive"
-        return method, target, version, keep, hdrs, pairs
+    def _request(self, conn, req, holder):
+        """The body of the request being read is complete (the one item of `holder`, so that _score can
+        drop the last reference once run()'s argument is made from it): answer it."""
+        conn.req = conn.dec = conn.body = None
+        conn.need = 0
+        try:
+            self._score(conn, req, holder)
+        finally:
+            if conn.reserved:
+                self._release(conn)
 
     def _error_close(self, conn, status, message):
         conn.closing = True
+        conn.buf = b""
+        conn.req = conn.body = conn.dec = None
+        conn.need = conn.discard = 0
         body = _msg(message)
         self._send(conn, ("%sContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
                           % (_status_line(status), len(body))).encode("latin-1") + body)
 
     # ---- routing -----------------------------------------------------------------------------------
 
-    def _dispatch(self, conn, head, body):
-        method, target, version, keep, hdrs, pairs = head
-        t0 = time.monotonic()
-        if not keep:
+    def _route(self, conn, req):
+        """The answer (status, body, content type, extra headers) of a request that does not run the
+        script, from its head alone; None for an authorised /score request (its body is read first)."""
+        method = req.method
+        path = req.path
+        if len(conn.rid) > MAX_REQUEST_ID:
             conn.closing = True
-        rid = hdrs.get("x-request-id")
-        if rid is None:
-            rid = str(uuid.uuid4())
-        elif len(rid) > MAX_REQUEST_ID:
-            conn.closing = True
-            return self._reply(conn, 431, _msg("x-request-id header must be at most %d characters"
-                                               % MAX_REQUEST_ID), JSON, None, None, hdrs, method, target, t0)
-        if target[0] != "/":
-            # absolute-form: http://host/path
-            i = target.find("/", target.find("//") + 2) if "//" in target else -1
-            target = target[i:] if i >= 0 else "/"
-        path, _, query = target.partition("?")
+            conn.rid = None
+            return (431, _msg("x-request-id header must be at most %d characters" % MAX_REQUEST_ID), JSON, None)
         if path == "/score":
             if method == "POST" or method == "GET":
-                if self.keys is not None and not self.keys.check(hdrs.get("authorization"), t0):
-                    return self._unauthorized(conn, rid, hdrs, method, target, t0)
-                return self._score(conn, method, path, query, hdrs, pairs, body, rid, t0)
+                if self.keys is not None and not self.keys.check(req.hdrs.get("authorization"), conn.t0):
+                    return self._unauthorized()
+                return None
             if method == "OPTIONS":
-                return self._options(conn, rid, hdrs, method, target, t0)
-            return self._reply(conn, 405, _msg("Method %s is not allowed on /score" % method), JSON, rid,
-                               [("Allow", "GET, POST, OPTIONS")], hdrs, method, target, t0)
+                return self._options(req)
+            return 405, _msg("Method %s is not allowed on /score" % method), JSON, [("Allow", "GET, POST, OPTIONS")]
         if path == "/":
             if method == "GET" or method == "HEAD":
-                return self._reply(conn, 200, b"Healthy", HTML, rid, None, hdrs, method, target, t0)
+                return 200, b"Healthy", HTML, None
             if method == "OPTIONS":
-                return self._options(conn, rid, hdrs, method, target, t0)
-            return self._reply(conn, 405, _msg("Method %s is not allowed on /" % method), JSON, rid,
-                               [("Allow", "GET, HEAD, OPTIONS")], hdrs, method, target, t0)
+                return self._options(req)
+            return 405, _msg("Method %s is not allowed on /" % method), JSON, [("Allow", "GET, HEAD, OPTIONS")]
         if path == "/swagger.json":
             if method == "GET" or method == "HEAD":
-                if self.keys is not None and not self.keys.check(hdrs.get("authorization"), t0):
-                    return self._unauthorized(conn, rid, hdrs, method, target, t0)
-                status, doc = self._swagger(query)
-                return self._reply(conn, status, doc, JSON, rid, None, hdrs, method, target, t0)
-            return self._reply(conn, 405, _msg("Method %s is not allowed on /swagger.json" % method), JSON,
-                               rid, [("Allow", "GET, HEAD")], hdrs, method, target, t0)
-        return self._reply(conn, 404, _msg("Not found: %s" % path), JSON, rid, None, hdrs, method, target, t0)
+                if self.keys is not None and not self.keys.check(req.hdrs.get("authorization"), conn.t0):
+                    return self._unauthorized()
+                status, doc = self._swagger(req.query)
+                return status, doc, JSON, None
+            return (405, _msg("Method %s is not allowed on /swagger.json" % method), JSON,
+                    [("Allow", "GET, HEAD")])
+        if path == "*" and method == "OPTIONS":
+            return self._options(req)
+        return 404, _msg("Not found: %s" % path), JSON, None
 
-    def _unauthorized(self, conn, rid, hdrs, method, target, t0):
-        return self._reply(conn, 401, _msg("Unauthorized: send a service key as 'Authorization: Bearer <key>'"),
-                           JSON, rid, [("WWW-Authenticate", "Bearer")], hdrs, method, target, t0)
+    @staticmethod
+    def _unauthorized():
+        return (401, _msg("Unauthorized: send a service key as 'Authorization: Bearer <key>'"), JSON,
+                [("WWW-Authenticate", "Bearer")])
 
-    def _options(self, conn, rid, hdrs, method, target, t0):
+    def _options(self, req):
         extra = [("Allow", "GET, POST, OPTIONS")]
         if self.cfg.cors_origins:
             extra.append(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
-            req_h = hdrs.get("access-control-request-headers")
+            req_h = req.hdrs.get("access-control-request-headers")
             extra.append(("Access-Control-Allow-Headers", _clean(req_h) if req_h else
                           "Authorization, Content-Type, x-request-id, x-ms-client-request-id"))
             extra.append(("Access-Control-Max-Age", "600"))
-        return self._reply(conn, 200, b"", HTML, rid, extra, hdrs, method, target, t0)
+        return 200, b"", HTML, extra
 
-    def _score(self, conn, method, path, query, hdrs, pairs, body, rid, t0):
+    def _score(self, conn, req, holder):
+        body = holder.pop()
         script = self.script
-        target = path + "?" + query if query else path
+        method = req.method
+        path = req.path
+        query = req.query
+        hdrs = req.hdrs
         kwargs = None
         if script.rawhttp:
-            args = (AMLRequest(method, path, query, make_headers(pairs), body, conn.peer[0] if conn.peer else None),)
+            args = (AMLRequest(method, path, query, make_headers(req.pairs), bytes(body),
+                               conn.peer[0] if conn.peer else None),)
         elif script.schema:
             args = ()
             if method == "POST":
                 if not hdrs.get("content-type", "").lower().startswith("application/json"):
-                    return self._reply(conn, 415, _msg("Expects Content-Type to be application/json"), JSON, rid,
-                                       None, hdrs, method, target, t0)
+                    return self._reply(conn, req, 415, _msg("Expects Content-Type to be application/json"), JSON)
                 if not body.strip():
-                    return self._reply(conn, 400, _msg("POST body is empty. Expecting a JSON dictionary."), JSON,
-                                       rid, None, hdrs, method, target, t0)
+                    return self._reply(conn, req, 400, _msg("POST body is empty. Expecting a JSON dictionary."), JSON)
                 try:
                     kwargs = json.loads(body.decode("utf-8"))
                 except ValueError as e:
-                    return self._reply(conn, 400, _msg("The request body is not valid JSON: %s" % e), JSON, rid,
-                                       None, hdrs, method, target, t0)
+                    return self._reply(conn, req, 400, _msg("The request body is not valid JSON: %s" % e), JSON)
                 if not isinstance(kwargs, dict):
-                    return self._reply(conn, 400, _msg("Expecting a JSON dictionary whose keys are run()'s "
-                                                       "parameters"), JSON, rid, None, hdrs, method, target, t0)
+                    return self._reply(conn, req, 400, _msg("Expecting a JSON dictionary whose keys are run()'s "
+                                                            "parameters"), JSON)
             else:
                 kwargs = {}
                 for k, v in parse_qsl(query, keep_blank_values=True):
@@ -550,14 +631,16 @@ class Worker:
             args = (body.decode("utf-8", "replace"),)
         else:
             args = (self._query_json(query),)
+        del body
         if script.wants_headers:
             if kwargs is None:
                 kwargs = {}
-            kwargs["request_headers"] = make_headers(pairs)
+            kwargs["request_headers"] = make_headers(req.pairs)
         run = script.run
         mem = self.mem
         off = self.slot_off
         timeout = self.timeout_s
+        rid = conn.rid
         status = 200
         extra = []
         failed = False
@@ -575,12 +658,12 @@ class Worker:
                 self.in_run = False
         except ScoringTimeout:
             log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
-            return self._reply(conn, 500, self.timeout_msg, JSON, rid, [("x-ms-run-function-failed", "True")],
-                               hdrs, method, target, t0, time.monotonic())
+            return self._reply(conn, req, 500, self.timeout_msg, JSON, [("x-ms-run-function-failed", "True")],
+                               time.monotonic())
         except Exception:
             print_exc("Encountered Exception in run() (request %s):" % rid)
-            return self._reply(conn, 500, _msg(UNEXPECTED), JSON, rid, [("x-ms-run-function-failed", "True")],
-                               hdrs, method, target, t0, time.monotonic())
+            return self._reply(conn, req, 500, _msg(UNEXPECTED), JSON, [("x-ms-run-function-failed", "True")],
+                               time.monotonic())
         t1 = time.monotonic()
         try:
             if hasattr(result, "status_code") and hasattr(result, "headers") and hasattr(result, "get_data"):
@@ -618,7 +701,7 @@ class Worker:
             failed = True
         if failed:
             extra.append(("x-ms-run-function-failed", "True"))
-        return self._reply(conn, status, data, ctype, rid, extra, hdrs, method, target, t0, t1)
+        return self._reply(conn, req, status, data, ctype, extra, t1)
 
     @staticmethod
     def _query_json(query):
@@ -712,8 +795,27 @@ class Worker:
 
     # ---- response ----------------------------------------------------------------------------------
 
-    def _reply(self, conn, status, body, ctype, rid, extra, hdrs, method, target, t0, t_run_end=None):
-        if self.nworkers > 1 and not conn.closing:
+    def _id_headers(self, conn, req):
+        """The request-id (and CORS) response header lines of the request conn is answering."""
+        if conn.ids is not None:
+            return conn.ids
+        hdrs = req.hdrs
+        rid = conn.rid
+        s = ""
+        if rid is not None:
+            s = ("x-request-id: " + rid + "\r\nx-ms-request-id: " + _clean(hdrs.get("x-ms-request-id", rid)) +
+                 "\r\nx-ms-client-request-id: " + _clean(hdrs.get("x-ms-client-request-id", rid)) + "\r\n")
+        if self.cfg.cors_origins:
+            allow = self.cfg.cors_allow(hdrs.get("origin"))
+            if allow:
+                s += "Access-Control-Allow-Origin: " + allow + "\r\nVary: Origin\r\n"
+        conn.ids = s
+        return s
+
+    def _reply(self, conn, req, status, body, ctype, extra=None, t_run_end=None):
+        if not req.keep:
+            conn.closing = True
+        elif self.nworkers > 1 and not conn.closing:
             # Keep-alive connections stay with the worker the kernel gave them to; a worker holding
             # more than its fair share closes one after its response so the client reconnects
             # (and is hashed again), which evens out queueing delay (p99) across workers.
@@ -722,28 +824,23 @@ class Worker:
                 self._update_limit()
             if len(self.conns) - self.nlinger > self.limit:
                 conn.closing = True
-        parts = [_status_line(status), "Content-Type: ", ctype, "\r\nContent-Length: ", str(len(body)), "\r\n"]
-        if rid is not None:
-            parts += ["x-request-id: ", rid, "\r\nx-ms-request-id: ", _clean(hdrs.get("x-ms-request-id", rid)),
-                      "\r\nx-ms-client-request-id: ", _clean(hdrs.get("x-ms-client-request-id", rid)), "\r\n"]
+        method = req.method
+        parts = [_status_line(status), "Content-Type: ", ctype, "\r\nContent-Length: ", str(len(body)), "\r\n",
+                 self._id_headers(conn, req)]
         if t_run_end is not None:
-            parts += ["x-ms-run-fn-exec-ms: ", "%.3f" % ((t_run_end - t0) * 1000.0), "\r\n"]
+            parts += ["x-ms-run-fn-exec-ms: ", "%.3f" % ((t_run_end - conn.t0) * 1000.0), "\r\n"]
         if extra:
             for k, v in extra:
                 parts += [k, ": ", v, "\r\n"]
-        if self.cfg.cors_origins:
-            allow = self.cfg.cors_allow(hdrs.get("origin"))
-            if allow:
-                parts += ["Access-Control-Allow-Origin: ", allow, "\r\nVary: Origin\r\n"]
         if conn.closing:
             parts.append("Connection: close\r\n")
-        elif method and hdrs.get("connection", "").lower() == "keep-alive":
+        elif req.version == "HTTP/1.0":
             parts.append("Connection: keep-alive\r\n")
         parts.append("\r\n")
         head = "".join(parts).encode("latin-1", "replace")
         if self.cfg.debug:
             log("%s %s -> %d (%d bytes, %.3f ms) request-id=%s"
-                % (method, target, status, len(body), (time.monotonic() - t0) * 1000.0, rid))
+                % (method, req.target, status, len(body), (time.monotonic() - conn.t0) * 1000.0, conn.rid))
         if method == "HEAD" or status == 204:
             self._send(conn, head)
         elif len(body) < 65536:
@@ -953,8 +1050,9 @@ def main():
     except ConfigError as e:
         log_err("error: %s" % e)
         return 2
-    log("amlc scoring server starting: entry script %s, %d worker(s), port %d, scoring timeout %d ms, auth %s"
-        % (cfg.entry_script, cfg.workers, cfg.port, cfg.timeout_ms, "on" if keys else "off"))
+    log("amlc scoring server starting: entry script %s, %d worker(s), port %d, scoring timeout %d ms, auth %s, "
+        "body limit %d bytes" % (cfg.entry_script, cfg.workers, cfg.port, cfg.timeout_ms, "on" if keys else "off",
+                                 cfg.max_body))
     return Supervisor(cfg, keys).run()
 
 

@@ -1,0 +1,50 @@
+"""A worker's memory stays bounded when many clients send big bodies at once (with or without a key)."""
+
+import sys
+sys.dont_write_bytecode = True  # never leave __pycache__ in the asset tree
+
+import unittest
+
+from scoring_memory import concurrent, hwm, scenarios, start, under_limit
+
+MB = 1000 * 1000
+LIMIT = 24 * MB
+
+
+class WorkerMemoryTest(unittest.TestCase):
+    """A fresh server per scenario: VmHWM (the peak RSS) never goes down."""
+
+    def setUp(self):
+        self.srv, self.pids = start(LIMIT)
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def grow(self, head, total, piece, clients, expect):
+        base = hwm(self.pids)
+        statuses = concurrent(self.srv.port, clients, head, total, piece)
+        self.assertEqual(statuses, [expect] * clients)
+        return (hwm(self.pids) - base) * 1024
+
+    def test_refused_and_oversized_bodies_are_not_buffered(self):
+        # 6 clients x 40 MB each: 401 (no key) or 413 (past the 24 MB limit) without holding the bodies.
+        for i, expect in enumerate((401, 413, 413)):
+            with self.subTest(i=i):
+                if i:
+                    self.tearDown()
+                    self.setUp()
+                name, head, total, piece = scenarios(40 * MB)[i]
+                grown = self.grow(head, total, piece, 6, expect)
+                self.assertLess(grown, 40 * MB, "%s: the worker's peak RSS grew by %d MB" % (name, grown // MB))
+
+    def test_bodies_under_the_limit_are_buffered_a_budget_at_a_time(self):
+        # 5 clients x 20 MB (under the limit): all scored, but the worker holds one body at a time
+        # (+ the str run() gets), not all five.
+        name, head, total, piece = under_limit(20 * MB)
+        grown = self.grow(head, total, piece, 5, 200)
+        self.assertLess(grown, 90 * MB, "%s: the worker's peak RSS grew by %d MB" % (name, grown // MB))
+        self.assertEqual(self.srv.request("GET", "/", fresh=True).status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
