@@ -715,8 +715,15 @@ def run(data):
 '''
         with Server(script, env={"SCORING_TIMEOUT_MS": "200", "AMLC_TIMEOUT_GRACE_MS": "300"}) as s:
             pid = s.request("POST", "/score", body=b"x").json()
-            with self.assertRaises((OSError, http.client.HTTPException)):
-                s.request("POST", "/score", body=b"stuck", fresh=True, timeout=8)
+            # The supervisor answers for the worker it kills (not a reset), as the SIGALRM path would.
+            r = s.request("POST", "/score", body=b"stuck", fresh=True, timeout=30,
+                          headers={"x-request-id": "stuck-1", "x-ms-client-request-id": "client-9"})
+            self.assertEqual(r.status, 500)
+            self.assertEqual(r.json(), {"message": "Scoring timeout after 200 ms"})
+            self.assertEqual(r.headers["x-ms-run-function-failed"], "True")
+            self.assertEqual(r.headers["x-request-id"], "stuck-1")
+            self.assertEqual(r.headers["x-ms-client-request-id"], "client-9")
+            self.assertEqual(r.headers["connection"], "close")
             s.wait_ready()
             new_pid = s.request("POST", "/score", body=b"x", fresh=True).json()
             self.assertNotEqual(pid, new_pid)
@@ -733,11 +740,67 @@ def run(data):
 '''
         with Server(script) as s:
             pid = s.request("POST", "/score", body=b"x").json()
-            with self.assertRaises((OSError, http.client.HTTPException)):
-                s.request("POST", "/score", body=b"die", fresh=True)
+            r = s.request("POST", "/score", body=b"die", fresh=True, timeout=30)  # answered by the supervisor
+            self.assertEqual(r.status, 500)
+            self.assertEqual(r.json(), {"message": "An unexpected error occurred in scoring script. "
+                                                   "Check the logs for more info."})
+            self.assertEqual(r.headers["x-ms-run-function-failed"], "True")
             s.wait_ready()
             self.assertNotEqual(s.request("POST", "/score", body=b"x", fresh=True).json(), pid)
             self.assertIn("exited (exit code 7); starting a new one", s.logs()[1])
+
+    def test_worker_stuck_in_c_is_routed_around_and_its_request_answered(self):
+        # run() deadlocks in C with the GIL held (ctypes.PyDLL): no Python signal handler can run, so
+        # SIGALRM cannot interrupt it. The other worker serves every new connection meanwhile; the stuck
+        # request gets the timeout answer (from the supervisor) when the worker is killed and replaced.
+        script = PID + r'''
+import ctypes
+def run(data):
+    if data == "stuck":
+        open(os.path.join(os.environ["AML_APP_ROOT"], "stuck.started"), "w").close()
+        libc = ctypes.PyDLL(None)
+        m = ctypes.create_string_buffer(64)
+        libc.pthread_mutex_init(m, None)
+        libc.pthread_mutex_lock(m)
+        libc.pthread_mutex_lock(m)
+    return os.getpid()
+'''
+        with Server(script, workers=2, env={"SCORING_TIMEOUT_MS": "6000", "AMLC_TIMEOUT_GRACE_MS": "1000"}) as s:
+            pids = set()
+            wait_for(lambda: pids.add(s.request("POST", "/score", body=b"x", fresh=True).json()) or len(pids) == 2,
+                     10, interval=0, what="both workers")
+            import threading
+            stuck = {}
+
+            def send_stuck():
+                try:
+                    stuck["r"] = s.request("POST", "/score", body=b"stuck", fresh=True, timeout=60)
+                except BaseException as e:  # reported by the assertions below
+                    stuck["e"] = e
+            t = threading.Thread(target=send_stuck)
+            t.start()
+            try:
+                wait_for(lambda: os.path.exists(os.path.join(s.root, "stuck.started")), 10, what="run() to be stuck")
+                served = []
+                for _ in range(12):
+                    served.append(s.request("POST", "/score", body=b"x", fresh=True, timeout=60).json())
+                self.assertTrue(t.is_alive(), "the 12 requests were not served while the worker was stuck")
+                self.assertEqual(len(set(served)), 1)  # all by the other worker
+                self.assertEqual(len(pids | set(served)), 2)
+            finally:
+                t.join(60)
+            self.assertNotIn("e", stuck)
+            r = stuck["r"]
+            self.assertEqual(r.status, 500, r)
+            self.assertEqual(r.json(), {"message": "Scoring timeout after 6000 ms"})
+            self.assertEqual(r.headers["x-ms-run-function-failed"], "True")
+            self.assertIn("stuck in run()", s.logs()[1])
+            wait_for(lambda: len(open(os.path.join(s.root, "inits.log")).read().split()) == 3, 20,
+                     what="the replacement worker's init()")
+            fresh = set()
+            wait_for(lambda: fresh.add(s.request("POST", "/score", body=b"x", fresh=True).json()) or len(fresh) == 2,
+                     20, interval=0, what="two workers again")
+            self.assertEqual(len(fresh & pids), 1)
 
     def test_sigterm_stops_server_and_workers(self):
         s = Server(PID, workers=2)

@@ -1,14 +1,22 @@
 """amlc scoring server: `python3 -m amlc_scoring.server` (configured by environment variables, see
 README.md).
 
-Process model: a supervisor process forks WORKER_COUNT workers. Each worker loads the entry script,
-calls init() once, then binds its own listening socket on AMLC_HOST:AMLC_PORT with SO_REUSEPORT (the
-kernel spreads connections over the workers) and serves HTTP/1.1 (keep-alive, pipelining) from a
-single-threaded epoll loop; run() executes in that thread, bounded by SIGALRM. The supervisor
-replaces workers that die or stay stuck in run() past SCORING_TIMEOUT_MS + AMLC_TIMEOUT_GRACE_MS, and
-exits non-zero when a worker fails to start (init() raised).
+Process model: a supervisor process binds the listening socket and forks WORKER_COUNT workers. Each
+worker loads the entry script, calls init() once, then listens on the shared socket and serves HTTP/1.1
+(keep-alive, pipelining) from a single-threaded epoll loop; run() executes in that thread, bounded by
+SIGALRM. The workers wait for connections with EPOLLEXCLUSIVE, so the kernel wakes one worker that is
+waiting in epoll, never one busy in run(): a slow or stuck run() does not hold up new connections while
+another worker is idle.
+
+Each worker hands the supervisor a duplicate of every connection it accepts (SCM_RIGHTS over a socket
+pair) and tells it which connection and request it is running (shared memory). When a worker stays in
+run() past SCORING_TIMEOUT_MS + AMLC_TIMEOUT_GRACE_MS (stuck in C code that never returns to Python's
+signal handlers) the supervisor kills it, answers that request itself (500 "Scoring timeout after N ms",
+as the SIGALRM path does; 500 with the usual message when a worker dies in run()), and starts a new
+worker. The supervisor exits non-zero when a worker fails to start (init() raised).
 """
 
+import array
 import collections
 import errno
 import json
@@ -50,10 +58,20 @@ def _status_line(code):
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 
-# Shared memory, per worker slot: run() start (monotonic, 0 = idle), ready flag, open connections.
-_SLOT = struct.Struct("ddd")
+# Shared memory, one _SLOT_SIZE record per worker slot:
+#   _BUSY   run() start (monotonic seconds; 0 = not in run())    _READY  1.0 once listening
+#   _CONNS  open connections (for the fair share)                 _TOKEN  the connection run() answers
+#   _EXTRA  length + the response header lines of that request (request ids, CORS) for an answer by the
+#           supervisor
+_SLOT_SIZE = 1024
 _D = struct.Struct("d")
-_BUSY, _READY, _CONNS = 0, 8, 16
+_Q = struct.Struct("Q")
+_H = struct.Struct("H")
+_BUSY, _READY, _CONNS, _TOKEN, _EXTRA = 0, 8, 16, 24, 32
+_EXTRA_MAX = _SLOT_SIZE - _EXTRA - _H.size
+# Worker -> supervisor messages (SOCK_SEQPACKET): b"A" + token with the connection's fd; b"C" + tokens
+# of connections the worker closed.
+_MSG_TOKENS = 512
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
 _ERRMASK = select.EPOLLERR | select.EPOLLHUP
@@ -77,13 +95,14 @@ def _clean(value):
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "peer", "buf", "wbuf", "closing", "linger", "linger_end", "last",
+    __slots__ = ("sock", "fd", "token", "peer", "buf", "wbuf", "closing", "linger", "linger_end", "last",
                  "started", "req", "body", "need", "dec", "discard", "reserved", "want", "paused", "rid", "t0",
                  "ids")
 
-    def __init__(self, sock, peer, now):
+    def __init__(self, sock, peer, token, now):
         self.sock = sock
         self.fd = sock.fileno()
+        self.token = token       # the supervisor holds a duplicate of the socket under this (0: it does not)
         self.peer = peer
         self.buf = b""           # received bytes not consumed yet
         self.wbuf = None         # response bytes the socket did not take yet
@@ -108,19 +127,22 @@ class _Conn:
 class Worker:
     """One worker process: the user's script plus an epoll HTTP loop."""
 
-    def __init__(self, cfg, script, keys, slot_mem, slot):
+    def __init__(self, cfg, script, keys, slot_mem, slot, lsock, chan):
         self.cfg = cfg
         self.script = script
         self.keys = keys
         self.mem = slot_mem
-        self.slot_off = slot * _SLOT.size
+        self.slot_off = slot * _SLOT_SIZE
         self.nworkers = cfg.workers
         self.limit = 1 << 30  # connections above this (fair share + 1) are closed after their response
         self.nresp = 0
         self.nlinger = 0
         self.conns = {}
         self.ep = None
-        self.lsock = None
+        self.lsock = lsock
+        self.chan = chan
+        self.next_token = 1
+        self.closed_tokens = []
         self.in_run = False
         self.timeout_s = cfg.timeout_ms / 1000.0
         self.timeout_msg = _msg("Scoring timeout after %d ms" % cfg.timeout_ms)
@@ -139,16 +161,11 @@ class Worker:
     # ---- setup -------------------------------------------------------------------------------------
 
     def listen(self):
-        family = socket.AF_INET6 if ":" in self.cfg.host else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        s.bind((self.cfg.host, self.cfg.port))
-        s.listen(1024)
-        s.setblocking(False)
-        self.lsock = s
+        # The supervisor bound the socket; listening on it is idempotent, so the first worker that is
+        # ready opens the port (before that, connections are refused: readiness = GET / answers).
+        self.lsock.listen(1024)
         self.ep = select.epoll()
-        self.ep.register(s.fileno(), _EPOLLIN)
+        self.ep.register(self.lsock.fileno(), _EPOLLIN | select.EPOLLEXCLUSIVE)
 
     def _on_alarm(self, signum, frame):
         if self.in_run:
@@ -165,7 +182,7 @@ class Worker:
         next_sweep = time.monotonic() + 1.0
         while True:
             try:
-                events = poll(1.0)
+                events = poll(0.05 if self.closed_tokens else 1.0)
             except InterruptedError:
                 continue
             for fd, ev in events:
@@ -193,6 +210,8 @@ class Worker:
                     except Exception:
                         print_exc("amlc-scoring: internal error on a connection (closed):")
                         self._close(conn)
+            if self.closed_tokens:
+                self._send_closed()
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + 1.0
@@ -217,21 +236,43 @@ class Worker:
                 self._close(conn)
 
     def _accept(self):
-        for _ in range(64):
-            try:
-                sock, peer = self.lsock.accept()
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log_err("accept failed: %s" % e)
-                break
-            sock.setblocking(False)
+        try:
+            sock, peer = self.lsock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                log_err("accept failed: %s" % e)
+            return
+        sock.setblocking(False)
+        try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Conn(sock, peer, time.monotonic())
-            self.conns[conn.fd] = conn
-            self.ep.register(conn.fd, _EPOLLIN)
+        except OSError:
+            pass
+        token = self.next_token
+        self.next_token += 1
+        try:
+            self.chan.sendmsg([b"A" + _Q.pack(token)],
+                              [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]))])
+        except OSError:
+            token = 0  # the supervisor cannot answer for this connection if this worker dies in run()
+        conn = _Conn(sock, peer, token, time.monotonic())
+        self.conns[conn.fd] = conn
+        self.ep.register(conn.fd, _EPOLLIN)
         self._publish()
+
+    def _send_closed(self):
+        tokens = self.closed_tokens
+        while tokens:
+            part = tokens[:_MSG_TOKENS]
+            try:
+                self.chan.send(b"C" + struct.pack("%dQ" % len(part), *part))
+            except (BlockingIOError, InterruptedError):
+                return  # the supervisor is behind: next loop
+            except OSError:
+                tokens.clear()
+                return
+            del tokens[:len(part)]
 
     def _publish(self):
         """Shares this worker's count of active connections and refreshes the fair-share limit."""
@@ -244,7 +285,7 @@ class Worker:
         total = 0.0
         alive = 0
         for i in range(self.nworkers):
-            base = i * _SLOT.size
+            base = i * _SLOT_SIZE
             if _D.unpack_from(mem, base + _READY)[0] == 1.0:
                 alive += 1
                 total += _D.unpack_from(mem, base + _CONNS)[0]
@@ -261,6 +302,13 @@ class Worker:
             self.ep.unregister(conn.fd)
         except OSError:
             pass
+        if conn.token:
+            # The supervisor's duplicate keeps the socket open: shut it down so the client sees the close.
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.closed_tokens.append(conn.token)
         try:
             conn.sock.close()
         except OSError:
@@ -644,17 +692,25 @@ class Worker:
         status = 200
         extra = []
         failed = False
+        # What the supervisor needs to answer this request if the worker never comes back from run().
+        _Q.pack_into(mem, off + _TOKEN, conn.token)
+        if conn.token:
+            lines = self._id_headers(conn, req).encode("latin-1", "replace")
+            if len(lines) > _EXTRA_MAX:
+                lines = b""
+            _H.pack_into(mem, off + _EXTRA, len(lines))
+            mem[off + _EXTRA + 2:off + _EXTRA + 2 + len(lines)] = lines
         self.in_run = True
         try:
             try:
+                _D.pack_into(mem, off, time.monotonic())
                 if timeout:
-                    _D.pack_into(mem, off, time.monotonic())
                     signal.setitimer(signal.ITIMER_REAL, timeout)
                 result = run(*args, **kwargs) if kwargs is not None else run(*args)
             finally:
                 if timeout:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-                    _D.pack_into(mem, off, 0.0)
+                _D.pack_into(mem, off, 0.0)
                 self.in_run = False
         except ScoringTimeout:
             log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
@@ -816,9 +872,9 @@ class Worker:
         if not req.keep:
             conn.closing = True
         elif self.nworkers > 1 and not conn.closing:
-            # Keep-alive connections stay with the worker the kernel gave them to; a worker holding
-            # more than its fair share closes one after its response so the client reconnects
-            # (and is hashed again), which evens out queueing delay (p99) across workers.
+            # A worker holding more than its fair share of keep-alive connections closes one after its
+            # response so the client reconnects (and lands on a worker waiting for work), which evens
+            # out queueing delay (p99) across workers.
             self.nresp += 1
             if not self.nresp & 15:
                 self._update_limit()
@@ -852,15 +908,14 @@ class Worker:
 
 # ---- process management ----------------------------------------------------------------------------
 
-def _worker_main(cfg, keys, mem, slot):
+def _worker_main(cfg, keys, mem, slot, lsock, chan):
     """Runs in the forked child; never returns."""
     code = 0
     try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the supervisor forked us with them blocked
         _set_pdeathsig()
         try:
             script = UserScript(cfg.entry_script)
@@ -880,13 +935,13 @@ def _worker_main(cfg, keys, mem, slot):
             log("init() succeeded in %.0f ms (worker %d)" % ((time.monotonic() - t) * 1000.0, slot))
         else:
             log("entry script has no init(); continuing (worker %d)" % slot)
-        w = Worker(cfg, script, keys, mem, slot)
+        w = Worker(cfg, script, keys, mem, slot, lsock, chan)
         try:
             w.listen()
         except OSError as e:
             log_err("cannot listen on %s:%d: %s" % (cfg.host, cfg.port, e))
             os._exit(4)
-        _D.pack_into(mem, slot * _SLOT.size + _READY, 1.0)
+        _D.pack_into(mem, slot * _SLOT_SIZE + _READY, 1.0)
         w.serve_forever()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
@@ -909,44 +964,102 @@ def _set_pdeathsig():
 
 
 class Supervisor:
-    def __init__(self, cfg, keys):
+    """Forks and watches the workers; holds a duplicate of each connection a worker accepted, so that it
+    can answer the request a worker was running when that worker died or had to be killed."""
+
+    def __init__(self, cfg, keys, lsock):
         self.cfg = cfg
         self.keys = keys
-        self.mem = mmap.mmap(-1, _SLOT.size * cfg.workers)
+        self.lsock = lsock
+        self.mem = mmap.mmap(-1, _SLOT_SIZE * cfg.workers)
         self.pids = {}  # pid -> slot
         self.slot_pids = [0] * cfg.workers
+        self.chans = [None] * cfg.workers       # our end of each worker's socket pair
+        self.held = [{} for _ in range(cfg.workers)]  # per slot: token -> fd of our duplicate
+        self.killed = {}                        # pid -> the run() start it was killed for
+        self.lingering = []                     # [socket, deadline]: answered, draining before close
         self.all_ready = False
+        self.wake_r = self.wake_w = -1
 
     def _spawn(self, slot):
-        _SLOT.pack_into(self.mem, slot * _SLOT.size, 0.0, 0.0, 0.0)
+        self.mem[slot * _SLOT_SIZE:(slot + 1) * _SLOT_SIZE] = bytes(_SLOT_SIZE)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sys.stdout.flush()
         sys.stderr.flush()
+        # Our signal handlers must not run in the child: it resets them, then unblocks.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
         pid = os.fork()
         if pid == 0:
-            _worker_main(self.cfg, self.keys, self.mem, slot)
+            try:
+                signal.set_wakeup_fd(-1)
+                for fd in (self.wake_r, self.wake_w):
+                    if fd >= 0:
+                        os.close(fd)
+                ours.close()
+                for c in self.chans:
+                    if c is not None:
+                        c.close()
+                for held in self.held:
+                    for fd in held.values():
+                        os.close(fd)
+                for s, _ in self.lingering:
+                    s.close()
+                theirs.setblocking(False)
+            except BaseException:
+                os._exit(3)
+            _worker_main(self.cfg, self.keys, self.mem, slot, self.lsock, theirs)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        theirs.close()
+        ours.setblocking(False)
+        self.chans[slot] = ours
         self.pids[pid] = slot
         self.slot_pids[slot] = pid
         return pid
 
     def _ready(self, slot):
-        return _D.unpack_from(self.mem, slot * _SLOT.size + _READY)[0] == 1.0
+        return _D.unpack_from(self.mem, slot * _SLOT_SIZE + _READY)[0] == 1.0
 
     def run(self):
         cfg = self.cfg
-        watched = [signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
-        signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # none lost while the handlers are set up
+        for sig in _WATCHED:
+            signal.signal(sig, lambda signum, frame: None)  # the wakeup fd says which
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for slot in range(cfg.workers):
             self._spawn(slot)
         hard_limit = (cfg.timeout_ms + cfg.grace_ms) / 1000.0 if cfg.timeout_ms else 0
         while True:
-            info = signal.sigtimedwait(watched, 0.2)
-            if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
-                log("received signal %d; stopping %d worker(s)" % (info.si_signo, len(self.pids)))
+            poller = select.poll()
+            poller.register(self.wake_r, select.POLLIN)
+            for c in self.chans:
+                if c is not None:
+                    poller.register(c.fileno(), select.POLLIN)
+            for s, _ in self.lingering:
+                poller.register(s.fileno(), select.POLLIN)
+            try:
+                ready = poller.poll(200)
+            except InterruptedError:
+                ready = []
+            signals = set()
+            for fd, _ in ready:
+                if fd == self.wake_r:
+                    try:
+                        signals.update(os.read(self.wake_r, 64))
+                    except (BlockingIOError, InterruptedError):
+                        pass
+            if signal.SIGTERM in signals or signal.SIGINT in signals:
+                sig = signal.SIGTERM if signal.SIGTERM in signals else signal.SIGINT
+                log("received signal %d; stopping %d worker(s)" % (sig, len(self.pids)))
                 return self._stop(0)
-            if info is not None and info.si_signo == signal.SIGHUP:
+            if signal.SIGHUP in signals:
                 log("SIGHUP: replacing the workers")
                 for pid in list(self.pids):
                     _kill(pid, signal.SIGTERM)
+            for slot in range(cfg.workers):
+                self._drain(slot)
+            self._linger()
             code = self._reap()
             if code is not None:
                 return code
@@ -957,12 +1070,99 @@ class Supervisor:
             if hard_limit:
                 now = time.monotonic()
                 for slot, pid in enumerate(self.slot_pids):
-                    started = _D.unpack_from(self.mem, slot * _SLOT.size + _BUSY)[0]
-                    if pid and started and now - started > hard_limit:
+                    started = _D.unpack_from(self.mem, slot * _SLOT_SIZE + _BUSY)[0]
+                    if pid and started and now - started > hard_limit and pid not in self.killed:
                         log_err("worker %d (pid %d) is stuck in run() for %.0f ms; killing and replacing it"
                                 % (slot, pid, (now - started) * 1000.0))
-                        _D.pack_into(self.mem, slot * _SLOT.size + _BUSY, 0.0)
+                        self.killed[pid] = started
                         _kill(pid, signal.SIGKILL)
+
+    def _drain(self, slot):
+        """Reads a worker's messages: connections it accepted (we keep a duplicate) and closed."""
+        chan = self.chans[slot]
+        if chan is None:
+            return
+        held = self.held[slot]
+        fds_space = socket.CMSG_SPACE(array.array("i").itemsize * 4)
+        while True:
+            try:
+                msg, anc, _, _ = chan.recvmsg(8 + 8 * _MSG_TOKENS, fds_space)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if not msg:
+                return
+            fds = array.array("i")
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            kind = msg[:1]
+            if kind == b"A" and len(msg) == 9 and fds:
+                token = _Q.unpack_from(msg, 1)[0]
+                old = held.get(token)
+                if old is not None:
+                    os.close(old)
+                held[token] = fds[0]
+                fds = fds[1:]
+            elif kind == b"C":
+                for (token,) in struct.iter_unpack("Q", msg[1:len(msg) - (len(msg) - 1) % 8]):
+                    fd = held.pop(token, None)
+                    if fd is not None:
+                        os.close(fd)
+            for fd in fds:
+                os.close(fd)
+
+    def _answer(self, slot, pid):
+        """A worker died: answer the request it was running, if any (and if we hold its connection)."""
+        off = slot * _SLOT_SIZE
+        started = _D.unpack_from(self.mem, off + _BUSY)[0]
+        killed_for = self.killed.pop(pid, None)
+        if not started:
+            return
+        fd = self.held[slot].pop(_Q.unpack_from(self.mem, off + _TOKEN)[0], None)
+        if fd is None:
+            return
+        n = _H.unpack_from(self.mem, off + _EXTRA)[0]
+        lines = bytes(self.mem[off + _EXTRA + 2:off + _EXTRA + 2 + min(n, _EXTRA_MAX)])
+        if killed_for == started:
+            body = _msg("Scoring timeout after %d ms" % self.cfg.timeout_ms)
+        else:
+            body = _msg(UNEXPECTED)
+        data = ((_status_line(500) + "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body))
+                .encode("latin-1") + lines + b"x-ms-run-function-failed: True\r\nConnection: close\r\n\r\n" + body)
+        s = socket.socket(fileno=fd)
+        try:
+            s.setblocking(False)
+            s.send(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            s.close()
+            return
+        self.lingering.append([s, time.monotonic() + _LINGER_IDLE])
+
+    def _linger(self):
+        """Drains (and then closes) the connections we answered, so the client gets the answer, not a reset."""
+        if not self.lingering:
+            return
+        now = time.monotonic()
+        keep = []
+        for item in self.lingering:
+            s, deadline = item
+            done = now > deadline
+            while not done:
+                try:
+                    if not s.recv(65536):
+                        done = True
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    done = True
+            if done:
+                s.close()
+            else:
+                keep.append(item)
+        self.lingering = keep
 
     def _reap(self):
         while True:
@@ -976,6 +1176,13 @@ class Supervisor:
             if slot is None:
                 continue  # an orphan we adopted (PID 1 in a container)
             self.slot_pids[slot] = 0
+            self._drain(slot)
+            self._answer(slot, pid)
+            for fd in self.held[slot].values():
+                os.close(fd)
+            self.held[slot] = {}
+            self.chans[slot].close()
+            self.chans[slot] = None
             ready = self._ready(slot)
             desc = ("exit code %d" % os.WEXITSTATUS(status)) if os.WIFEXITED(status) \
                 else ("signal %d" % os.WTERMSIG(status))
@@ -1008,6 +1215,9 @@ class Supervisor:
         return code
 
 
+_WATCHED = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def _kill(pid, sig):
     try:
         os.kill(pid, sig)
@@ -1015,16 +1225,32 @@ def _kill(pid, sig):
         pass
 
 
-def _check_port(cfg):
-    """Fails early with a clear message when the port is taken; resolves port 0 to a free port."""
+def _bind(cfg):
+    """The listening socket, bound (not listening yet: the first ready worker listens); resolves port 0."""
     family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((cfg.host, cfg.port))
+        s.setblocking(False)
         cfg.port = s.getsockname()[1]
-    finally:
+    except BaseException:
         s.close()
+        raise
+    return s
+
+
+def _raise_fd_limit():
+    """The supervisor holds a descriptor per open connection of every worker: use the hard limit."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def main():
@@ -1044,16 +1270,17 @@ def main():
             if cfg.app_root not in sys.path:
                 sys.path.insert(0, cfg.app_root)
         try:
-            _check_port(cfg)
+            lsock = _bind(cfg)
         except OSError as e:
             raise ConfigError("cannot listen on %s:%d: %s" % (cfg.host, cfg.port, e)) from None
     except ConfigError as e:
         log_err("error: %s" % e)
         return 2
+    _raise_fd_limit()
     log("amlc scoring server starting: entry script %s, %d worker(s), port %d, scoring timeout %d ms, auth %s, "
         "body limit %d bytes" % (cfg.entry_script, cfg.workers, cfg.port, cfg.timeout_ms, "on" if keys else "off",
                                  cfg.max_body))
-    return Supervisor(cfg, keys).run()
+    return Supervisor(cfg, keys, lsock).run()
 
 
 if __name__ == "__main__":
