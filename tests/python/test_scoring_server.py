@@ -704,6 +704,27 @@ class WorkersTest(unittest.TestCase):
                 for c in conns:
                     c.close()
 
+    def test_fair_share_closes_settle_down(self):
+        # New connections go to the idle workers in turn, so the keep-alive connections a client opens one
+        # after the other end up spread and the fair-share close has little to do (when the first idle
+        # worker took them all, every round closed about a third of them, for ever).
+        with Server(PID, workers=2) as s:
+            wait_for(lambda: len({s.request("GET", "/score", fresh=True).json() for _ in range(8)}) == 2, 10,
+                     interval=0, what="both workers ready")
+            conns = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=10) for _ in range(24)]
+            try:
+                closes = 0
+                for _ in range(10):
+                    for c in conns:
+                        c.request("GET", "/score")
+                        r = c.getresponse()
+                        r.read()
+                        closes += r.getheader("Connection", "").lower() == "close"
+                self.assertLess(closes, 24)
+            finally:
+                for c in conns:
+                    c.close()
+
     def test_stuck_worker_is_replaced(self):
         script = PID + r'''
 import signal

@@ -6,7 +6,7 @@ worker loads the entry script, calls init() once, then listens on the shared soc
 (keep-alive, pipelining) from a single-threaded epoll loop; run() executes in that thread, bounded by
 SIGALRM. The workers wait for connections with EPOLLEXCLUSIVE, so the kernel wakes one worker that is
 waiting in epoll, never one busy in run(): a slow or stuck run() does not hold up new connections while
-another worker is idle.
+another worker is idle. A worker that accepted goes to the end of the queue: idle workers take turns.
 
 Each worker hands the supervisor a duplicate of every connection it accepts (SCM_RIGHTS over a socket
 pair) and tells it which connection and request it is running (shared memory). When a worker stays in
@@ -249,6 +249,13 @@ class Worker:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+        if self.nworkers > 1:
+            # Back to the end of the socket's wait queue: the kernel wakes the first waiting worker in
+            # it, so this makes idle workers take new connections in turn (keep-alive connections stay
+            # spread, which the fair-share close relies on).
+            lfd = self.lsock.fileno()
+            self.ep.unregister(lfd)
+            self.ep.register(lfd, _EPOLLIN | select.EPOLLEXCLUSIVE)
         token = self.next_token
         self.next_token += 1
         try:
