@@ -76,7 +76,7 @@ _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
 _ERRMASK = select.EPOLLERR | select.EPOLLHUP
 _RECV = 65536          # bytes read at once outside a body
-_RECV_BODY = 1 << 20   # bytes read at once into a body
+_RECV_BODY = 1 << 18   # bytes read at once into a body (under the 1 MiB mmap threshold)
 _LINGER_IDLE = 2.0     # after our close: drain the client's unread data while it keeps coming ...
 _LINGER_MAX = 10.0     # ... for at most this long
 _HEAD_CACHE_SIZE = 256  # parsed request heads a worker keeps ...
@@ -1247,6 +1247,17 @@ def _bind(cfg):
     return s
 
 
+def _tune_malloc():
+    """Request bodies are big, short-lived buffers: have glibc map anything from 1 MiB up separately
+    (and unmap it when freed) instead of raising its mmap threshold after the first big free, after which
+    freed bodies of up to 32 MiB stay in the heap and count in the worker's RSS."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (a fixed one also fixes the trim threshold)
+    except (OSError, AttributeError):
+        pass
+
+
 def _raise_fd_limit():
     """The supervisor holds a descriptor per open connection of every worker: use the hard limit."""
     try:
@@ -1284,6 +1295,7 @@ def main():
         log_err("error: %s" % e)
         return 2
     _raise_fd_limit()
+    _tune_malloc()
     log("amlc scoring server starting: entry script %s, %d worker(s), port %d, scoring timeout %d ms, auth %s, "
         "body limit %d bytes" % (cfg.entry_script, cfg.workers, cfg.port, cfg.timeout_ms, "on" if keys else "off",
                                  cfg.max_body))
