@@ -47,6 +47,14 @@ TEST_CASE("deploy: bad deployment config and bad flags are usage errors") {
   CHECK(r.err.find("dc.yml:1:") != std::string::npos);
   CHECK(r.err.find("not supported locally") != std::string::npos);
 
+  // A huge number is named as such, with file:line:col, the key and what was expected (not "a number null").
+  write_text(f.app("dc.yml"), "computeType: local\nport: " + std::string(2000, '9') + "\n");
+  r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1", "--ic", f.app("ic.yml").string(), "--dc",
+                f.app("dc.yml").string()}, f.no_docker());
+  CHECK(r.code == 2);
+  CHECK(r.err.find("dc.yml:2:7: key 'port': expected an integer port from 1 to 65535") != std::string::npos);
+  CHECK(r.err.find("null") == std::string::npos);
+
   r = f.ws.run({"model", "deploy", "-n", "Bad_Name", "-m", "m:1", "--ic", f.app("ic.yml").string()}, f.no_docker());
   CHECK(r.code == 2);
   CHECK(r.err.find("invalid service name") != std::string::npos);
@@ -192,3 +200,4 @@ TEST_CASE("model deploy / package -f: the model named by 'model register -t' met
   CHECK(r.err.find("gone") != std::string::npos);
   CHECK(snapshot_tree(f.ws.root()) == before);
 }
+

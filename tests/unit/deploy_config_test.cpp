@@ -1,6 +1,8 @@
 // Inference and deployment config parsing: az ml schema, file:line:col errors, flags over file values.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <functional>
 #include <string>
 
 #include "amlc/core/error.hpp"
@@ -184,4 +186,86 @@ TEST_CASE("service names follow az ml's rule") {
   for (const char* bad : {"ab", "Abc", "1abc", "abc-", "a_bc", "a23456789012345678901234567890abc", ""})
     CHECK_FALSE(is_service_name(bad));
   CHECK_THROWS_AS(validate_service_name("Bad"), Error);
+}
+
+TEST_CASE("deployment config: every numeric key names file:line:col, the key and the range - huge numbers included") {
+  Notes notes;
+  const std::string huge(2000, '9');
+  struct Case {
+    std::string key;      // as written
+    std::string path;     // as reported
+    std::string expected;
+  };
+  const std::vector<Case> keys = {
+      {"port", "port", "expected an integer port from 1 to 65535"},
+      {"workerCount", "workerCount", "expected an integer worker count from 1 to 64"},
+      {"scoringTimeoutMs", "scoringTimeoutMs", "expected an integer number of milliseconds from 1 to 86400000"},
+  };
+  for (const auto& k : keys) {
+    for (const std::string& bad : std::vector<std::string>{huge, "-" + huge, "1e400", "0", "-1", "80.5", "99999999999999999999", "'abc'", "[1]",
+                                   "true", ".inf", ".nan"}) {
+      if (k.key != "port" && bad == "99999999999999999999") continue;
+      std::string text = "computeType: local\n" + k.key + ": " + bad + "\n";
+      std::string m = usage_message([&] { parse_deploy_config(text, "dc.yml", notes); });
+      INFO(k.key << ": " << bad.substr(0, 20) << " -> " << m);
+      CHECK(m.find("dc.yml:2:" + std::to_string(k.key.size() + 3) + ": key '" + k.path + "': " + k.expected + ", found ") !=
+            std::string::npos);
+      CHECK(m.find("null") == std::string::npos);
+    }
+  }
+  CHECK(usage_message([&] { parse_deploy_config("port: " + huge + "\n", "dc.yml", notes); })
+            .find("found a number too large to represent") != std::string::npos);
+  CHECK(usage_message([&] { parse_deploy_config("port: 70000\n", "dc.yml", notes); }).find("found 70000") != std::string::npos);
+  CHECK(parse_deploy_config("port: 8080.0\nworkerCount: 2\nscoringTimeoutMs: 86400000\n", "dc.yml", notes).port == 8080);
+
+  for (const std::string key : {"cpu", "cpuLimit", "memoryInGB", "memoryInGBLimit"}) {
+    for (const std::string& bad : std::vector<std::string>{huge, "1e300", "0", "-1", ".inf", ".nan", "'abc'"}) {
+      std::string text = "containerResourceRequirements:\n  " + key + ": " + bad + "\n";
+      std::string m = usage_message([&] { parse_deploy_config(text, "dc.yml", notes); });
+      INFO(key << ": " << bad.substr(0, 20) << " -> " << m);
+      CHECK(m.find("dc.yml:2:" + std::to_string(key.size() + 5) + ": key 'containerResourceRequirements." + key + "': expected a ") !=
+            std::string::npos);
+      CHECK(m.find("null") == std::string::npos);
+    }
+  }
+  DeployConfig ok = parse_deploy_config("containerResourceRequirements: {cpu: 0.5, memoryInGB: 1024}\n", "dc.yml", notes);
+  CHECK(ok.cpu_cores == doctest::Approx(0.5));
+  CHECK(ok.memory_gb == doctest::Approx(1024));
+  CHECK(usage_message([&] { parse_deploy_config("containerResourceRequirements: {gpu: " + huge + "}\n", "dc.yml", notes); })
+            .find("containerResourceRequirements.gpu") != std::string::npos);
+
+  // Text values given as numbers keep their text; a number that lost its digits asks for quotes.
+  DeployConfig env = parse_deploy_config("environmentVariables: {A: 12, B: 0.5, C: true}\n", "dc.yml", notes);
+  CHECK(env.environment_variables.at("A") == "12");
+  CHECK(env.environment_variables.at("B") == "0.5");
+  CHECK(env.environment_variables.at("C") == "true");
+  std::string hint;
+  std::string m = usage_message([&] { parse_deploy_config("environmentVariables:\n  A: " + huge + "\n", "dc.yml", notes); }, &hint);
+  CHECK(m.find("dc.yml:2:6: key 'environmentVariables.A'") != std::string::npos);
+  CHECK(hint.find("quote") != std::string::npos);
+
+  // The flags have the same bounds.
+  for (auto set : std::vector<std::function<void(DeployFlags&)>>{
+           [](DeployFlags& f) { f.cpu_cores = INFINITY; }, [](DeployFlags& f) { f.cpu_cores = NAN; },
+           [](DeployFlags& f) { f.memory_gb = 1e300; }, [](DeployFlags& f) { f.scoring_timeout_ms = 1LL << 60; },
+           [](DeployFlags& f) { f.worker_count = 65; }, [](DeployFlags& f) { f.port = 65536; }}) {
+    DeployFlags f;
+    set(f);
+    CHECK_THROWS_AS(apply_deploy_flags(DeployConfig{}, f), Error);
+  }
+}
+
+TEST_CASE("inference config: a number where text is expected keeps its text, or asks for quotes when too large") {
+  Src s;
+  Notes notes;
+  const std::string huge(2000, '9');
+  test::write_text(s.dir / "a.yml", "entryScript: score.py\nenvironment:\n  version: " + huge + "\n");
+  std::string m = usage_message([&] { load_inference_config(s.dir / "a.yml", notes); });
+  CHECK(m.find("a.yml:3:12: key 'environment.version'") != std::string::npos);
+  CHECK(m.find("null") == std::string::npos);
+  test::write_text(s.dir / "b.yml", "entryScript: score.py\nenvironment:\n  version: 3\n  environmentVariables: {N: " + huge + "}\n");
+  m = usage_message([&] { load_inference_config(s.dir / "b.yml", notes); });
+  CHECK(m.find("environment.environmentVariables.N") != std::string::npos);
+  test::write_text(s.dir / "c.yml", "entryScript: score.py\nenvironment:\n  version: 3\n");
+  CHECK(load_inference_config(s.dir / "c.yml", notes).environment_version == "3");
 }

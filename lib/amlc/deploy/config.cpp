@@ -1,5 +1,7 @@
 #include "amlc/deploy/config.hpp"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <regex>
 
@@ -20,6 +22,75 @@ fs::path resolve_path(const fs::path& base, const std::string& p) {
   return (base / path).lexically_normal();
 }
 
+// What a value is, for "expected X, found Y" (a number too large for a double reads as infinite: say so instead of
+// printing JSON's "null").
+std::string found(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "nothing (null)";
+    case json::value_t::boolean: return v.get<bool>() ? "true" : "false";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return v.dump();
+    case json::value_t::number_float: {
+      double d = v.get<double>();
+      if (std::isnan(d)) return "not-a-number";
+      if (!std::isfinite(d)) return "a number too large to represent";
+      return v.dump();
+    }
+    case json::value_t::string: {
+      std::string t = v.get<std::string>();
+      if (t.size() > 40) t = t.substr(0, 40) + "...";
+      return "the string '" + t + "'";
+    }
+    case json::value_t::array: return "a list";
+    case json::value_t::object: return "a mapping";
+    default: return "a value";
+  }
+}
+
+// An integer from lo to hi at `pointer`; nullopt if absent or null. Anything else (a float with a fraction, a
+// number out of range or too large for any integer type, a string, ...) is an error saying what was expected.
+std::optional<long long> int_in_range(const Document& doc, const std::string& pointer, long long lo, long long hi,
+                                      const std::string& expected) {
+  const json* v = doc.find(pointer);
+  if (!v || v->is_null()) return std::nullopt;
+  std::optional<long long> out;
+  if (v->is_number_integer()) {
+    out = v->get<long long>();
+  } else if (v->is_number_unsigned()) {
+    if (v->get<unsigned long long>() <= static_cast<unsigned long long>(LLONG_MAX)) out = v->get<long long>();
+  } else if (v->is_number_float()) {
+    double d = v->get<double>();
+    // Compared as doubles before any conversion: a huge value never reaches the (undefined) cast.
+    if (std::isfinite(d) && std::floor(d) == d && d >= static_cast<double>(lo) && d <= static_cast<double>(hi))
+      out = static_cast<long long>(d);
+  }
+  if (!out || *out < lo || *out > hi) doc.error(pointer, "expected " + expected + ", found " + found(*v));
+  return out;
+}
+
+// A number in (lo, hi] (lo excluded unless `lo_inclusive`) at `pointer`; nullopt if absent or null.
+std::optional<double> number_in_range(const Document& doc, const std::string& pointer, double lo, double hi,
+                                      const std::string& expected, bool lo_inclusive = false) {
+  const json* v = doc.find(pointer);
+  if (!v || v->is_null()) return std::nullopt;
+  if (v->is_number()) {
+    double d = v->get<double>();
+    if (std::isfinite(d) && (lo_inclusive ? d >= lo : d > lo) && d <= hi) return d;
+  }
+  doc.error(pointer, "expected " + expected + ", found " + found(*v));
+}
+
+// A scalar written where text is expected (an environment variable value, a version, a package): numbers and
+// booleans become their text. A number too large for a double has lost its digits: ask for quotes.
+std::string scalar_text(const Document& doc, const std::string& pointer, const json& v, const std::string& expected) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_float() && !std::isfinite(v.get<double>()))
+    doc.error(pointer, "expected " + expected + ", found " + found(v), "quote the value to keep it as written");
+  if (v.is_number()) return v.dump();
+  doc.error(pointer, "expected " + expected + ", found " + found(v));
+}
+
 std::map<std::string, std::string> string_map(const Document& doc, const std::string& pointer) {
   std::map<std::string, std::string> out;
   const json* obj = doc.find(pointer);
@@ -30,11 +101,7 @@ std::map<std::string, std::string> string_map(const Document& doc, const std::st
     std::string child = pointer + "/" + k;
     if (!std::regex_match(k, name_re))
       doc.error(child, "'" + k + "' is not a valid environment variable name", "use letters, digits and '_'");
-    if (v.is_string()) out[k] = v.get<std::string>();
-    else if (v.is_number_integer()) out[k] = std::to_string(v.get<long long>());
-    else if (v.is_number()) out[k] = v.dump();
-    else if (v.is_boolean()) out[k] = v.get<bool>() ? "true" : "false";
-    else doc.error(child, "expected a string value for the environment variable");
+    out[k] = scalar_text(doc, child, v, "a string value for the environment variable");
   }
   return out;
 }
@@ -76,7 +143,7 @@ CondaSpec conda_from_json(const Document& doc, const std::string& pointer) {
       if (!pip || !pip->is_array()) doc.error(p + "/pip", "expected a list of pip requirement strings");
       for (size_t j = 0; j < pip->size(); ++j) spec.pip.push_back(doc.require_string(p + "/pip/" + std::to_string(j)));
     } else if (d.is_number()) {
-      spec.conda.push_back(d.dump());
+      spec.conda.push_back(scalar_text(doc, p, d, "a package string"));
     } else {
       doc.error(p, "expected a package string or a {pip: [...]} mapping");
     }
@@ -160,7 +227,7 @@ InferenceConfig parse_inference(const Document& doc, const fs::path& base_dir, N
       ic.environment_name = *n;
     }
     if (const json* v = doc.find("/environment/version"); v && !v->is_null())
-      ic.environment_version = v->is_string() ? v->get<std::string>() : v->dump();
+      ic.environment_version = scalar_text(doc, "/environment/version", *v, "a version string");
     ic.environment_variables = string_map(doc, "/environment/environmentVariables");
     if (auto s = doc.get_string("/environment/inferencingStackVersion")) ic.inferencing_stack_version = *s;
     for (const char* k : {"/environment/spark", "/environment/databricks", "/environment/r"})
@@ -226,38 +293,31 @@ DeployConfig parse_deploy(const Document& doc, Notes& notes) {
     }
   }
   DeployConfig dc;
-  if (const json* p = doc.find("/port"); p && !p->is_null()) {
-    auto v = doc.get_int("/port");
-    if (!v || *v < 1 || *v > 65535) doc.error("/port", "expected a port number from 1 to 65535");
-    dc.port = static_cast<int>(*v);
-  }
+  if (auto v = int_in_range(doc, "/port", 1, 65535, "an integer port from 1 to 65535")) dc.port = static_cast<int>(*v);
   dc.auth_enabled = doc.get_bool("/authEnabled").value_or(false);
   if (doc.find("/containerResourceRequirements")) {
     doc.check_keys("/containerResourceRequirements", {"cpu", "memoryInGB", "cpuLimit", "memoryInGBLimit", "gpu"});
-    auto positive = [&](const std::string& ptr) -> std::optional<double> {
-      auto v = doc.get_number(ptr);
-      if (v && (!(*v > 0) || !std::isfinite(*v))) doc.error(ptr, "expected a number greater than 0");
-      return v;
+    auto cores = [&](const std::string& ptr) {
+      return number_in_range(doc, ptr, 0, kMaxCpuCores, "a number of CPU cores greater than 0 and at most 1024");
     };
-    auto cpu = positive("/containerResourceRequirements/cpu");
-    auto cpu_limit = positive("/containerResourceRequirements/cpuLimit");
-    auto mem = positive("/containerResourceRequirements/memoryInGB");
-    auto mem_limit = positive("/containerResourceRequirements/memoryInGBLimit");
+    auto gigabytes = [&](const std::string& ptr) {
+      return number_in_range(doc, ptr, 0, kMaxMemoryGb, "a memory size in GB greater than 0 and at most 1048576");
+    };
+    auto cpu = cores("/containerResourceRequirements/cpu");
+    auto cpu_limit = cores("/containerResourceRequirements/cpuLimit");
+    auto mem = gigabytes("/containerResourceRequirements/memoryInGB");
+    auto mem_limit = gigabytes("/containerResourceRequirements/memoryInGBLimit");
     dc.cpu_cores = cpu_limit ? cpu_limit : cpu;  // the limit is what Docker enforces
     dc.memory_gb = mem_limit ? mem_limit : mem;
-    if (auto g = doc.get_number("/containerResourceRequirements/gpu"); g && *g > 0)
+    auto g = number_in_range(doc, "/containerResourceRequirements/gpu", 0, 1024, "a number of GPUs from 0 to 1024", true);
+    if (g && *g > 0)
       notes.push_back(doc.where("/containerResourceRequirements/gpu") + ": GPUs are ignored locally (no GPU here)");
   }
-  if (doc.find("/scoringTimeoutMs")) {
-    auto v = doc.get_int("/scoringTimeoutMs");
-    if (v && *v < 1) doc.error("/scoringTimeoutMs", "expected a positive number of milliseconds");
-    dc.scoring_timeout_ms = v;
-  }
-  if (doc.find("/workerCount")) {
-    auto v = doc.get_int("/workerCount");
-    if (v && (*v < 1 || *v > 64)) doc.error("/workerCount", "expected a worker count from 1 to 64");
-    if (v) dc.worker_count = static_cast<int>(*v);
-  }
+  dc.scoring_timeout_ms = int_in_range(doc, "/scoringTimeoutMs", 1, kMaxScoringTimeoutMs,
+                                       "an integer number of milliseconds from 1 to " + std::to_string(kMaxScoringTimeoutMs));
+  if (auto v = int_in_range(doc, "/workerCount", 1, kMaxWorkerCount,
+                            "an integer worker count from 1 to " + std::to_string(kMaxWorkerCount)))
+    dc.worker_count = static_cast<int>(*v);
   dc.environment_variables = string_map(doc, "/environmentVariables");
   if (doc.find("/keys")) {
     doc.check_keys("/keys", {"primaryKey", "secondaryKey"});
@@ -469,19 +529,23 @@ DeployConfig apply_deploy_flags(DeployConfig dc, const DeployFlags& f) {
   }
   if (f.auth_enabled) dc.auth_enabled = *f.auth_enabled;
   if (f.scoring_timeout_ms) {
-    if (*f.scoring_timeout_ms < 1) usage_error("--scoring-timeout-ms: expected a positive number of milliseconds");
+    if (*f.scoring_timeout_ms < 1 || *f.scoring_timeout_ms > kMaxScoringTimeoutMs)
+      usage_error("--scoring-timeout-ms: expected milliseconds from 1 to " + std::to_string(kMaxScoringTimeoutMs));
     dc.scoring_timeout_ms = *f.scoring_timeout_ms;
   }
   if (f.worker_count) {
-    if (*f.worker_count < 1 || *f.worker_count > 64) usage_error("--worker-count: expected 1 to 64");
+    if (*f.worker_count < 1 || *f.worker_count > kMaxWorkerCount)
+      usage_error("--worker-count: expected 1 to " + std::to_string(kMaxWorkerCount));
     dc.worker_count = *f.worker_count;
   }
   if (f.cpu_cores) {
-    if (!(*f.cpu_cores > 0)) usage_error("--cpu-cores: expected a number greater than 0");
+    if (!(*f.cpu_cores > 0 && *f.cpu_cores <= kMaxCpuCores))
+      usage_error("--cpu-cores: expected a number of cores greater than 0 and at most 1024");
     dc.cpu_cores = *f.cpu_cores;
   }
   if (f.memory_gb) {
-    if (!(*f.memory_gb > 0)) usage_error("--memory-gb: expected a number greater than 0");
+    if (!(*f.memory_gb > 0 && *f.memory_gb <= kMaxMemoryGb))
+      usage_error("--memory-gb: expected a size in GB greater than 0 and at most 1048576");
     dc.memory_gb = *f.memory_gb;
   }
   return dc;

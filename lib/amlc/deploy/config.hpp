@@ -54,6 +54,12 @@ struct InferenceConfig {
   static InferenceConfig from_json(const json& j);
 };
 
+// Bounds of the numeric deployment settings (file keys and flags alike).
+inline constexpr long long kMaxScoringTimeoutMs = 24LL * 3600 * 1000;  // a day
+inline constexpr int kMaxWorkerCount = 64;
+inline constexpr double kMaxCpuCores = 1024;
+inline constexpr double kMaxMemoryGb = 1024.0 * 1024.0;  // 1 PiB: far above any machine, far below int64 bytes
+
 struct DeployConfig {
   std::optional<int> port;  // host port on 127.0.0.1; nullopt = a free one
   bool auth_enabled = false;
