@@ -98,7 +98,7 @@ void add_service_commands(CLI::App& app, Context& ctx) {
     add_examples(sub, {"amlc service run -n mysvc -d '{\"data\": [[1, 2, 3]]}'", "amlc service run -n mysvc -d @input.json"});
     on_run(sub, ctx, [o](Context& c) {
       std::string body = o->data;
-      if (!body.empty() && body[0] == '@') body = read_file(body.substr(1));
+      if (!body.empty() && body[0] == '@') body = read_input_file(body.substr(1), deploy::kMaxRequestBytes, "request body file");
       deploy::ScoreResult r = deploy::score(c.workspace(), o->name, body, o->timeout);
       json parsed = json::parse(r.body, nullptr, false);
       if (r.status < 200 || r.status >= 300) {

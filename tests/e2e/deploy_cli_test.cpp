@@ -1,6 +1,8 @@
 // model deploy / service commands through the real binary, without needing a Docker engine:
 // config errors (file:line:col, exit 2, workspace untouched), conflicts, not-found, daemon unavailable (exit 5),
 // model delete refused while a service uses the model.
+#include <sys/stat.h>
+
 #include <doctest/doctest.h>
 
 #include "support/harness.hpp"
@@ -201,3 +203,40 @@ TEST_CASE("model deploy / package -f: the model named by 'model register -t' met
   CHECK(snapshot_tree(f.ws.root()) == before);
 }
 
+TEST_CASE("service run -d @FILE refuses a fifo or a device (exit 2) instead of hanging") {
+  Fixture f;
+  fs::path fifo = f.ws.dir() / "body.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  RunOptions quick = f.no_docker();
+  quick.timeout_seconds = 20;
+  for (const std::string& file : {std::string("/dev/zero"), fifo.string()}) {
+    Result r = f.ws.run({"service", "run", "-n", "svc-one", "-d", "@" + file}, quick);
+    INFO(file << ": " << r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.find("not a regular file") != std::string::npos);
+  }
+}
+
+TEST_CASE("model package: an oversized entry script, steps file or source folder is refused (exit 2)") {
+  Fixture f;
+  const std::string big(5u << 20, '#');  // over the 4 MB cap for scripts and configs
+  write_text(f.app("big_score.py"), "def init():\n    pass\n\ndef run(d):\n    return d\n" + big + "\n");
+  write_text(f.app("big.steps"), big + "\n");
+  fs::path out = f.ws.dir() / "pkg";
+  Result r = f.ws.run({"model", "package", "-m", "m:1", "--es", f.app("big_score.py").string(), "--output-path", out.string()});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("entry script") != std::string::npos);
+  r = f.ws.run({"model", "package", "-m", "m:1", "--es", f.app("score.py").string(), "--ds", f.app("big.steps").string(),
+                "--output-path", out.string()});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("extra Dockerfile steps file") != std::string::npos);
+  // The source folder obeys the snapshot limits, as a run's does.
+  write_text(f.ws.dir() / "src" / "score.py", "def init():\n    pass\n\ndef run(d):\n    return d\n");
+  write_text(f.ws.dir() / "src" / "data.bin", std::string(2u << 20, 'x'));
+  RunOptions small;
+  small.env["AMLC_SNAPSHOT_MAX_MB"] = "1";
+  r = f.ws.run({"model", "package", "-m", "m:1", "--sd", (f.ws.dir() / "src").string(), "--es", "score.py",
+                "--output-path", out.string()}, small);
+  CHECK(r.code == 2);
+  CHECK_FALSE(fs::exists(out));
+}

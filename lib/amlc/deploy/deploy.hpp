@@ -74,7 +74,11 @@ json list(const Workspace& ws, Notes& notes, const ServiceFilter& filter = {});
 void logs(const Workspace& ws, const std::string& service, std::optional<int> tail, bool follow,
           const std::function<void(std::string_view)>& sink);
 
-// service run: one scoring request (POST, application/json). Returns the status and body.
+// service run -d @FILE: the largest request body read from a file.
+inline constexpr size_t kMaxRequestBytes = 100u << 20;
+
+// service run: one scoring request (POST, application/json), with the primary key when auth is on. Returns the
+// status and body.
 struct ScoreResult {
   long status = 0;
   std::string body;

@@ -64,15 +64,22 @@ void add_tree(const fs::path& dir, const std::string& prefix, std::vector<Contex
   }
 }
 
-// The source directory as a run snapshot sees it: .amlignore (else .gitignore) rules, .git left out.
+// The source directory as a run snapshot sees it: .amlignore (else .gitignore) rules, .git left out, and the
+// snapshot limits (files, bytes) enforced. Files are read as listed, each bounded by what is left of the byte
+// limit, so a file that grows (or is swapped for a fifo) meanwhile is an error, not an endless read.
 void add_source_tree(const fs::path& dir, const std::string& prefix, std::vector<ContextFile>& out) {
   archive::SourceListing listing = archive::list_source(dir);
+  const archive::SnapshotLimits limits = archive::SnapshotLimits::from_env();
+  archive::check_limits(dir, listing, limits);
+  uint64_t left = limits.max_bytes;
   for (const auto& e : listing.entries) {
     if (e.type != archive::SourceEntry::Type::File) continue;
     bool skip = false;
     for (const auto& part : split(e.path, '/')) skip = skip || skipped_name(part);
     if (skip) continue;
-    out.push_back({prefix + e.path, read_file(e.disk_path), e.executable ? 0755u : 0644u});
+    std::string data = read_input_file(e.disk_path, static_cast<size_t>(left), "source file");
+    left -= data.size();
+    out.push_back({prefix + e.path, std::move(data), e.executable ? 0755u : 0644u});
   }
 }
 
@@ -157,15 +164,17 @@ ImagePlan make_image_plan(const InferenceConfig& ic, const std::string& base_ima
     files.push_back({"deps/conda.yml", ic.conda_dependencies.dump(2) + "\n", 0644});
     has_deps = true;
   } else if (ic.conda_file) {
-    files.push_back({"deps/conda.yml", read_file(*ic.conda_file), 0644});
+    files.push_back({"deps/conda.yml", read_input_file(*ic.conda_file, kMaxConfigBytes, "conda file"), 0644});
     has_deps = true;
   }
-  std::string extra = ic.extra_dockerfile_steps ? read_file(*ic.extra_dockerfile_steps) : std::string();
+  std::string extra = ic.extra_dockerfile_steps
+                          ? read_input_file(*ic.extra_dockerfile_steps, kMaxConfigBytes, "extra Dockerfile steps file")
+                          : std::string();
   for (const auto& a : assets::all()) files.push_back({"amlc-python/" + a.path, std::string(a.data), 0644});
   if (ic.source_directory) {
     add_source_tree(*ic.source_directory, "app/", files);
   } else {
-    files.push_back({"app/" + ic.entry_script, read_file(ic.entry_script_path), 0644});
+    files.push_back({"app/" + ic.entry_script, read_input_file(ic.entry_script_path, kMaxConfigBytes, "entry script"), 0644});
   }
   if (std::none_of(files.begin(), files.end(), [&](const ContextFile& f) { return f.path == "app/" + ic.entry_script; }))
     usage_error("entry script '" + ic.entry_script + "' is not in the source directory (or is skipped)");
