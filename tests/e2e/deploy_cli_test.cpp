@@ -203,6 +203,29 @@ TEST_CASE("model deploy / package -f: the model named by 'model register -t' met
   CHECK(snapshot_tree(f.ws.root()) == before);
 }
 
+TEST_CASE("regen-key with no Docker engine exits 5 and leaves the keys as they were") {
+  Fixture f;
+  json rec = {{"name", "svc-key"}, {"state", "Healthy"}, {"port", 1}, {"imageTag", "amlc-img:x"},
+              {"createdTime", "2026-01-01T00:00:00.000Z"}, {"models", json::array({{{"name", "m"}, {"version", 1}}})},
+              {"containerName", "amlc-svc-key"}, {"authEnabled", true}};
+  write_text(f.ws.root() / "services" / "svc-key.json", rec.dump(2));
+  write_text(f.ws.root() / "services" / "svc-key.keys.json", R"({"primaryKey": "old-primary-1", "secondaryKey": "old-secondary-1"})");
+  fs::permissions(f.ws.root() / "services" / "svc-key.keys.json", fs::perms::owner_read | fs::perms::owner_write);
+  auto before = snapshot_tree(f.ws.root() / "services");
+  for (std::vector<std::string> args : {std::vector<std::string>{"service", "regen-key", "-n", "svc-key", "--key", "Primary"},
+                                        {"service", "regen-key", "-n", "svc-key", "-k", "Secondary", "-s", "new-secondary-1"}}) {
+    Result r = f.ws.run(args, f.no_docker());
+    CHECK(r.code == 5);
+  }
+  CHECK(snapshot_tree(f.ws.root() / "services") == before);
+  json keys = f.ws.ok({"service", "get-keys", "-n", "svc-key"});
+  CHECK(keys["primaryKey"] == "old-primary-1");
+  CHECK(keys["secondaryKey"] == "old-secondary-1");
+  // A key given by hand must be a usable one.
+  Result bad = f.ws.run({"service", "regen-key", "-n", "svc-key", "-k", "Primary", "-s", "has space"}, f.no_docker());
+  CHECK(bad.code == 2);
+}
+
 TEST_CASE("service run -d @FILE refuses a fifo or a device (exit 2) instead of hanging") {
   Fixture f;
   fs::path fifo = f.ws.dir() / "body.fifo";

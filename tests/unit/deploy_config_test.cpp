@@ -188,6 +188,15 @@ TEST_CASE("service names follow az ml's rule") {
   CHECK_THROWS_AS(validate_service_name("Bad"), Error);
 }
 
+TEST_CASE("deployment config: keys given in the file must be usable ones") {
+  Notes notes;
+  std::string m = usage_message([&] { parse_deploy_config("keys:\n  primaryKey: short\n", "dc.yml", notes); });
+  CHECK(m.find("dc.yml:2:15: key 'keys.primaryKey'") != std::string::npos);
+  DeployConfig keyed = parse_deploy_config("keys: {primaryKey: 12345678901, secondaryKey: 'abc-def-ghi'}\n", "dc.yml", notes);
+  CHECK(keyed.primary_key == "12345678901");
+  CHECK(keyed.secondary_key == "abc-def-ghi");
+}
+
 TEST_CASE("deployment config: every numeric key names file:line:col, the key and the range - huge numbers included") {
   Notes notes;
   const std::string huge(2000, '9');

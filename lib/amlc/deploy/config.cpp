@@ -321,8 +321,13 @@ DeployConfig parse_deploy(const Document& doc, Notes& notes) {
   dc.environment_variables = string_map(doc, "/environmentVariables");
   if (doc.find("/keys")) {
     doc.check_keys("/keys", {"primaryKey", "secondaryKey"});
-    dc.primary_key = doc.get_string("/keys/primaryKey");
-    dc.secondary_key = doc.get_string("/keys/secondaryKey");
+    for (const char* k : {"/keys/primaryKey", "/keys/secondaryKey"}) {
+      const json* v = doc.find(k);
+      if (!v || v->is_null()) continue;
+      std::string key = scalar_text(doc, k, *v, std::string("a key of ") + kServiceKeyRule);
+      if (!is_valid_service_key(key)) doc.error(k, std::string("expected a key of ") + kServiceKeyRule);
+      (std::string(k) == "/keys/primaryKey" ? dc.primary_key : dc.secondary_key) = key;
+    }
   }
   for (const auto& k : cloud_only) {
     const json* v = doc.find("/" + k);
@@ -570,6 +575,11 @@ void validate_inference_config(const InferenceConfig& ic) {
 bool is_service_name(const std::string& name) {
   static const std::regex re("^[a-z]([-a-z0-9]*[a-z0-9])?$");
   return name.size() >= 3 && name.size() <= 32 && std::regex_match(name, re);
+}
+
+bool is_valid_service_key(const std::string& key) {
+  if (key.size() < 8 || key.size() > 256) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) { return c > ' ' && c < 127 && c != '"' && c != '\'' && c != '\\'; });
 }
 
 void validate_service_name(const std::string& name) {

@@ -121,6 +121,11 @@ void validate_inference_config(const InferenceConfig& ic);
 void validate_service_name(const std::string& name);
 bool is_service_name(const std::string& name);
 
+// A service key given by the user (deployment config keys, regen-key --set-key): 8 to 256 printable ASCII characters
+// without spaces or quotes (it travels in an HTTP header). Generated keys are 32 random hex characters.
+bool is_valid_service_key(const std::string& key);
+inline constexpr const char* kServiceKeyRule = "8 to 256 printable ASCII characters without spaces or quotes";
+
 // Conda environment YAML (name, channels, dependencies [str | {pip: [str]}]).
 CondaSpec load_conda_file(const fs::path& file);
 

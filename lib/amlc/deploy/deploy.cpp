@@ -520,26 +520,29 @@ json regen_key(const Workspace& ws, const std::string& service, const std::strin
                const std::optional<std::string>& value, double timeout_seconds, const Progress& progress) {
   std::string w = to_lower(which);
   if (w != "primary" && w != "secondary") usage_error("--key: expected Primary or Secondary, got '" + which + "'");
-  if (value && (value->size() < 8 || value->find_first_of(" \t\r\n\"") != std::string::npos))
-    usage_error("--set-key: expected at least 8 characters without spaces or quotes");
+  if (value && !is_valid_service_key(*value)) usage_error(std::string("--set-key: expected ") + kServiceKeyRule);
   FileLock slock = service_lock(ws, service);
   json rec = require_service(ws, service);
   if (!rec.value("authEnabled", false))
     usage_error("service '" + service + "' does not use key auth", "redeploy with --auth-enabled true");
-  auto keys = read_keys(ws, service).value_or(ServiceKeys{new_key(), new_key()});
+  // Everything that can fail comes before the keys file is written (a failed command changes nothing): the engine
+  // must answer, to tell whether a running container has to switch to the new key.
+  docker::Client dc;
+  auto info = dc.find_container(rec.value("containerName", container_name(ws, service)));
+  const std::optional<ServiceKeys> old = read_keys(ws, service);
+  ServiceKeys keys = old ? *old : ServiceKeys{new_key(), new_key()};
   (w == "primary" ? keys.primary : keys.secondary) = value ? *value : new_key();
   {
     FileLock guard = ws.lock();
     write_keys(ws, service, keys);
   }
+  if (!info || !info->state.running) return {{"primaryKey", keys.primary}, {"secondaryKey", keys.secondary}};
   // The keys file was rewritten in place; every server worker re-reads it at its first authenticated request
   // once 0.2 s have passed since its last read (app.py, Keys.RELOAD_SECONDS): past kKeysReloadWait after the
   // write, every worker uses the new keys. No restart. Then check that the service answers to the new key
-  // (GET /swagger.json needs it).
-  std::this_thread::sleep_for(kKeysReloadWait);
-  docker::Client dc;
-  auto info = dc.find_container(rec.value("containerName", container_name(ws, service)));
-  if (info && info->state.running) {
+  // (GET /swagger.json needs it); if it does not (or on Ctrl-C), the old keys are put back.
+  try {
+    std::this_thread::sleep_for(kKeysReloadWait);
     const std::string& key = w == "primary" ? keys.primary : keys.secondary;
     const std::string url = "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/swagger.json";
     const double deadline = monotonic_seconds() + timeout_seconds;
@@ -550,11 +553,21 @@ json regen_key(const Workspace& ws, const std::string& service, const std::strin
       if (monotonic_seconds() > deadline)
         fail(ErrorKind::General, "service '" + service + "' does not accept the new key (" +
                                      (r ? "HTTP " + std::to_string(r->status) : std::string("no answer")) + ")",
-             "the key is saved; restart the service with 'amlc service reload -n " + service + "'");
+             "the old keys are kept; see 'amlc service logs -n " + service + "', or restart the service with "
+             "'amlc service reload -n " + service + "' and try again");
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    say(progress, "service " + service + " uses the new key");
+  } catch (...) {
+    FileLock guard = ws.lock();
+    if (old) {
+      write_keys(ws, service, *old);
+    } else {
+      std::error_code ec;
+      fs::remove(service_keys_path(ws, service), ec);
+    }
+    throw;
   }
+  say(progress, "service " + service + " uses the new key");
   return {{"primaryKey", keys.primary}, {"secondaryKey", keys.secondary}};
 }
 

@@ -87,7 +87,8 @@ struct ScoreResult {
 ScoreResult score(const Workspace& ws, const std::string& service, const std::string& body, double timeout_seconds = 60);
 
 // service get-keys / regen-key (the keys file is rewritten in place; the running server's workers re-read it every
-// 0.2 s, and regen-key returns once all of them use the new key, without a restart).
+// 0.2 s, and regen-key returns once all of them use the new key, without a restart). regen-key asks the engine
+// first (exit 5 changes nothing) and puts the old keys back if the running service does not take the new one.
 json get_keys(const Workspace& ws, const std::string& service);
 json regen_key(const Workspace& ws, const std::string& service, const std::string& which,
                const std::optional<std::string>& value, double timeout_seconds, const Progress& progress = {});

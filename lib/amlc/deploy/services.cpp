@@ -134,6 +134,7 @@ void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys&
   if (::fsync(fd) != 0) sys_fail("cannot fsync " + path.string());
 }
 
+// 128 bits from getrandom(2), drawn anew for every key: no key is derived from another.
 std::string new_key() { return random_hex(16); }
 
 std::vector<std::string> services_using_model(const Workspace& ws, const std::string& name, int version) {

@@ -36,7 +36,7 @@ struct ServiceKeys {
 };
 std::optional<ServiceKeys> read_keys(const Workspace& ws, const std::string& name);
 void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys& keys);
-std::string new_key();  // 32 random hex characters
+std::string new_key();  // 32 random hex characters (amlc::random_hex: getrandom), independent of any other key
 
 // Names of service records referencing model `name` version `version` (for `model delete`).
 std::vector<std::string> services_using_model(const Workspace& ws, const std::string& name, int version);
