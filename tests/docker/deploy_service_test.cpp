@@ -1,18 +1,29 @@
 // Local deployments against the real Docker engine (base image amlc/python:3-bookworm): deploy, score over
-// HTTP, health states, auth, init() failure, port conflict, model-only redeploy without a build, delete.
+// HTTP, health states, auth, init() failure, port conflict, model-only redeploy without a build, delete,
+// models claimed while a deploy is under way.
 // Every test removes the containers of its workspace (by label) even when it fails.
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
+#include "amlc/core/util.hpp"
 #include "amlc/deploy/http.hpp"
+#include "amlc/deploy/image_plan.hpp"
 #include "amlc/docker/client.hpp"
 #include "support/harness.hpp"
+
+extern char** environ;
 
 using namespace amlc::test;
 namespace dk = amlc::docker;
@@ -62,6 +73,100 @@ struct Deployment {
     return dc.list_containers({{"amlc.workspace", ws_id}}, true).size();
   }
 };
+
+// An image build that waits in a RUN step until the test releases it (or 5 minutes pass), so the test can act
+// while amlc is busy building. The step's container is found by a marker unique to this test run (which also
+// makes the image new, so it is really built).
+struct HeldBuild {
+  std::string marker = "amlc-hold-" + amlc::random_hex(8);
+  fs::path steps;
+  explicit HeldBuild(const fs::path& dir) : steps(dir / (marker + ".steps")) {
+    write_text(steps, "RUN i=0; while [ ! -e /" + marker + " ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done\n");
+  }
+  // Removes the step's container and any image built through the step (the marker is in its history), with the
+// containers that run it.
+  ~HeldBuild() {
+    try {
+      dk::Client dc;
+      dk::RemoveOptions ro;
+      ro.force = true;
+      ro.missing_ok = true;
+      for (const auto& c : step_containers(dc)) dc.remove_container(c, ro);
+      for (const auto& img : dc.list_images({{"amlc.managed", "true"}})) {
+        json history = dc.call_json("GET", "/images/" + img.id + "/history");
+        if (history.dump().find(marker) == std::string::npos) continue;
+        for (const auto& c : dc.list_containers({}, true))
+          if (c.raw.value("ImageID", "") == img.id) dc.remove_container(c.id, ro);
+        dc.remove_image(img.id, ro);
+      }
+    } catch (...) {
+    }
+  }
+  std::vector<std::string> step_containers(dk::Client& dc) const {
+    std::vector<std::string> ids;
+    for (const auto& c : dc.list_containers({}, true))
+      if (c.raw.value("Command", "").find(marker) != std::string::npos) ids.push_back(c.id);
+    return ids;
+  }
+  // The build is inside the held step.
+  bool wait_held() const {
+    return wait_until(
+        [&] {
+          dk::Client dc;
+          for (const auto& c : dc.list_containers({}, false))
+            if (c.raw.value("Command", "").find(marker) != std::string::npos) return true;
+          return false;
+        },
+        120);
+  }
+  void release() const {
+    amlc::deploy::ImagePlan plan;
+    plan.files.push_back({marker, "", 0644});
+    std::string tar = amlc::deploy::pack_context(plan);
+    dk::Client dc;
+    for (const auto& id : step_containers(dc)) {
+      try {
+        dc.put_archive(id, "/", tar);
+      } catch (...) {
+      }
+    }
+  }
+};
+
+// Runs `run` on a thread; the destructor releases the held build (if still held) and joins.
+struct Background {
+  std::thread t;
+  const HeldBuild& hold;
+  Background(const HeldBuild& h, std::function<void()> run) : t(std::move(run)), hold(h) {}
+  ~Background() {
+    hold.release();
+    t.join();
+  }
+};
+
+// amlc started in the background (stdout/stderr to /dev/null), to be signalled.
+pid_t spawn_amlc(const Workspace& ws, std::vector<std::string> args) {
+  args.insert(args.begin(), {AMLC_BIN, "-w", ws.root().string()});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, AMLC_BIN, &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  REQUIRE(rc == 0);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
+}
 
 std::optional<amlc::deploy::HttpResponse> post(const std::string& url, const std::string& body, const std::string& key = {}) {
   std::vector<std::string> h = {"Content-Type: application/json"};
@@ -297,3 +402,122 @@ TEST_CASE("health states: Unhealthy after the timeout (slow init), Stopped when 
   CHECK(listed[0]["state"] == "Stopped");
   CHECK(d.ws.ok({"service", "reload", "-n", "stop-svc", "--timeout", "60"})["state"] == "Healthy");
 }
+
+TEST_CASE("a deploy or update claims its models before building: model delete meanwhile exits 4 and the model stays") {
+  Deployment d;
+  // Both builds are held; their images are removed with them, at the end.
+  HeldBuild first(d.ws.dir()), second(d.ws.dir());
+  {
+    // A new service: the record (Transitioning, with the model) exists while the image builds.
+    const HeldBuild& hold = first;
+    auto args = d.deploy_args("claim-svc");
+    args.insert(args.end(), {"--ds", hold.steps.string()});
+    Result deployed;
+    {
+      Background bg(hold, [&] { deployed = d.ws.run(args); });
+      REQUIRE(hold.wait_held());
+      Result shown = d.ws.run({"service", "show", "-n", "claim-svc"});
+      CHECK(shown.code == 0);
+      if (shown.code == 0) CHECK(shown.json_out()["state"] == "Transitioning");
+      Result del = d.ws.run({"model", "delete", "-i", "scaler:1"});
+      CHECK(del.code == 4);
+      CHECK(del.err.find("claim-svc") != std::string::npos);
+    }
+    REQUIRE_MESSAGE(deployed.code == 0, deployed.err);
+    CHECK(deployed.json_out()["state"] == "Healthy");
+    CHECK(d.ws.run({"model", "show", "-i", "scaler:1"}).code == 0);
+    CHECK(d.ws.ok({"service", "run", "-n", "claim-svc", "-d", R"({"data": [1]})"}) == json({{"result", {2}}}));
+  }
+  {
+    // An update to a new model version: both the version being served and the one being deployed are claimed.
+    d.register_scale(5);
+    const HeldBuild& hold = second;
+    Result updated;
+    {
+      Background bg(hold, [&] {
+        updated = d.ws.run({"service", "update", "-n", "claim-svc", "-m", "scaler:2", "--ds", hold.steps.string(),
+                            "--timeout", "60"});
+      });
+      REQUIRE(hold.wait_held());
+      Result del2 = d.ws.run({"model", "delete", "-i", "scaler:2"});
+      CHECK(del2.code == 4);
+      Result del1 = d.ws.run({"model", "delete", "-i", "scaler:1"});
+      CHECK(del1.code == 4);
+      // The old version still answers meanwhile.
+      CHECK(d.ws.ok({"service", "run", "-n", "claim-svc", "-d", R"({"data": [1]})"}) == json({{"result", {2}}}));
+    }
+    REQUIRE_MESSAGE(updated.code == 0, updated.err);
+    CHECK(d.ws.ok({"service", "run", "-n", "claim-svc", "-d", R"({"data": [1]})"}) == json({{"result", {5}}}));
+    CHECK(d.ws.run({"model", "show", "-i", "scaler:2"}).code == 0);
+    CHECK(d.ws.ok({"model", "delete", "-i", "scaler:1"}).is_object());  // no longer used
+  }
+  CHECK(d.ws.ok({"service", "delete", "-n", "claim-svc", "--delete-image"})["deleted"] == true);
+  CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
+}
+
+TEST_CASE("a deploy that fails or is stopped before its container exists changes nothing - kill -9 leaves a visible record") {
+  Deployment d;
+  d.register_scale(3);  // scaler:2
+  json svc = d.ws.ok(d.deploy_args("keep-svc"));
+  auto keep_args = [&](const std::string& steps) {
+    auto a = d.deploy_args("keep-svc", "scaler:2");
+    a.insert(a.end(), {"--overwrite", "--ds", steps});
+    return a;
+  };
+  const auto before = snapshot_tree(d.ws.root() / "services");
+
+  // A build error: exit 1, nothing changed for an existing service, nothing recorded for a new one.
+  write_text(d.ws.dir() / "fail.steps", "RUN echo build-step-fails-" + amlc::random_hex(4) + " && exit 3\n");
+  Result r = d.ws.run(keep_args((d.ws.dir() / "fail.steps").string()));
+  CHECK(r.code == 1);
+  CHECK(snapshot_tree(d.ws.root() / "services") == before);
+  auto fresh = d.deploy_args("fresh-svc", "scaler:2");
+  fresh.insert(fresh.end(), {"--ae", "true", "--ds", (d.ws.dir() / "fail.steps").string()});
+  r = d.ws.run(fresh);
+  CHECK(r.code == 1);
+  CHECK(snapshot_tree(d.ws.root() / "services") == before);
+
+  // SIGTERM during the build: exit 130, the previous record is back, the old version still answers, and the
+  // version that was being deployed is free again.
+  {
+    HeldBuild hold(d.ws.dir());
+    pid_t pid = spawn_amlc(d.ws, keep_args(hold.steps.string()));
+    bool held = hold.wait_held();
+    if (held) CHECK(d.ws.run({"model", "delete", "-i", "scaler:2"}).code == 4);
+    ::kill(pid, SIGTERM);
+    CHECK(wait_exit(pid) == 130);
+    REQUIRE(held);
+  }
+  CHECK(snapshot_tree(d.ws.root() / "services") == before);
+  CHECK(d.ws.ok({"service", "run", "-n", "keep-svc", "-d", R"({"data": [1]})"}) == json({{"result", {2}}}));
+
+  // kill -9 during the build of a new service: its Transitioning record stays, shows as Failed with an
+  // explanation, keeps its model, and `service delete` removes it.
+  {
+    HeldBuild hold(d.ws.dir());
+    auto args = d.deploy_args("killed-svc", "scaler:2");
+    args.insert(args.end(), {"--ds", hold.steps.string()});
+    pid_t pid = spawn_amlc(d.ws, args);
+    bool held = hold.wait_held();
+    ::kill(pid, SIGKILL);
+    wait_exit(pid);
+    REQUIRE(held);
+  }
+  Result shown = d.ws.run({"service", "show", "-n", "killed-svc"});
+  REQUIRE_MESSAGE(shown.code == 0, shown.err);
+  json killed = shown.json_out();
+  CHECK(killed["recordedState"] == "Transitioning");
+  CHECK(killed["state"] == "Failed");
+  CHECK(killed["error"].get<std::string>().find("did not finish") != std::string::npos);
+  json listed = d.ws.ok({"service", "list", "--state", "Failed"});
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["name"] == "killed-svc");
+  CHECK(d.ws.run({"model", "delete", "-i", "scaler:2"}).code == 4);
+  Result again = d.ws.run(d.deploy_args("killed-svc", "scaler:2"));
+  CHECK(again.code == 4);
+  CHECK(again.err.find("--overwrite") != std::string::npos);
+  CHECK(d.ws.ok({"service", "delete", "-n", "killed-svc"})["deleted"] == true);
+  CHECK(d.ws.ok({"model", "delete", "-i", "scaler:2"}).is_object());
+  CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
+}
+

@@ -1,6 +1,10 @@
 #include "amlc/deploy/deploy.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <thread>
@@ -32,12 +36,28 @@ std::string ws_id(const Workspace& ws) {
   return id.empty() ? ws.root().string() : id;
 }
 
-// Serialises operations on one service (deploys can take minutes: the workspace lock is held only for writes).
 // The lock files live in the rebuildable cache, not among the records.
+fs::path service_lock_path(const Workspace& ws, const std::string& name) {
+  return ws.root() / "cache" / "locks" / ("service-" + name + ".lock");
+}
+
+// Serialises operations on one service (deploys can take minutes: the workspace lock is held only for writes).
 FileLock service_lock(const Workspace& ws, const std::string& name) {
-  fs::path dir = ws.root() / "cache" / "locks";
-  create_directories_durable(dir);
-  return FileLock(dir / ("service-" + name + ".lock"));
+  fs::path path = service_lock_path(ws, name);
+  create_directories_durable(path.parent_path());
+  return FileLock(path);
+}
+
+// Whether some amlc process holds the service's lock right now (a deploy, update, reload, regen-key or delete is
+// at work). A record left Transitioning while nobody holds it is the trace of a deploy that was killed.
+bool service_busy(const Workspace& ws, const std::string& name) {
+  Fd fd(::open(service_lock_path(ws, name).c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK;
+  }
+  return false;  // released with the descriptor
 }
 
 void save(const Workspace& ws, const json& record) {
@@ -113,11 +133,12 @@ ImagePlan ensure_image(docker::Client& dc, const InferenceConfig& ic, bool* buil
 
 std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
-// Creates and starts the container, waits for health, writes the record. On failure: no container is left,
-// the record says Failed (or Unhealthy) with the reason, and the error carries the container's log tail.
+// Creates and starts the container, waits for health, writes the record. `created` turns true once the container
+// exists: from then on a failure removes it and records the service as Failed (or Unhealthy) with the reason (the
+// error carries the container's log tail); before that, the caller puts back what was there before.
 json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, const std::string& image_tag,
                    const std::string& image_hash, bool built, int port, bool port_auto, const json& previous,
-                   double timeout_seconds, const Progress& progress) {
+                   double timeout_seconds, const Progress& progress, bool& created) {
   const std::string now = now_iso8601();
   json rec = json::object();
   rec["name"] = d.service;
@@ -141,11 +162,12 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   rec["deploymentConfig"] = d.dc.to_json();
   rec["error"] = nullptr;
 
-  // Keys: kept across redeploys; keys from the deployment config win.
+  // Keys: kept across redeploys; keys from the deployment config win. Two independent random keys otherwise.
   if (d.dc.auth_enabled) {
-    auto keys = read_keys(ws, d.service).value_or(ServiceKeys{new_key(), new_key()});
-    if (d.dc.primary_key) keys.primary = *d.dc.primary_key;
-    if (d.dc.secondary_key) keys.secondary = *d.dc.secondary_key;
+    std::optional<ServiceKeys> kept = read_keys(ws, d.service);
+    ServiceKeys keys;
+    keys.primary = d.dc.primary_key ? *d.dc.primary_key : kept ? kept->primary : new_key();
+    keys.secondary = d.dc.secondary_key ? *d.dc.secondary_key : kept ? kept->secondary : new_key();
     FileLock guard = ws.lock();
     write_keys(ws, d.service, keys);
   }
@@ -178,7 +200,7 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   if (d.dc.memory_gb) spec.memory_bytes = static_cast<int64_t>(std::llround(*d.dc.memory_gb * 1024.0 * 1024.0 * 1024.0));
   spec.stop_timeout = 5;
 
-  save(ws, rec);  // Transitioning: visible to `service list` while we wait
+  save(ws, rec);  // Transitioning, with the new models: visible to `service list` while we wait
   std::string id;
   auto fail_rollout = [&](const std::string& state, const std::string& message) {
     rec["state"] = state;
@@ -191,16 +213,24 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
     }
     save(ws, rec);
   };
+  auto port_taken = [&] {
+    conflict("port " + std::to_string(port) + " on 127.0.0.1 is already in use", "choose another --port (or omit it)");
+  };
+  say(progress, "starting container " + spec.name + " on 127.0.0.1:" + std::to_string(port));
   try {
-    say(progress, "starting container " + spec.name + " on 127.0.0.1:" + std::to_string(port));
     docker::CreateResult cr = dc.create_container(spec);
     id = cr.id;
-    rec["containerId"] = id;
+  } catch (const docker::DockerError& e) {
+    if (e.code() == docker::DockerErrc::PortInUse) port_taken();
+    throw;
+  }
+  created = true;
+  rec["containerId"] = id;
+  try {
     dc.start_container(id);
   } catch (const docker::DockerError& e) {
     fail_rollout("Failed", e.what());
-    if (e.code() == docker::DockerErrc::PortInUse)
-      conflict("port " + std::to_string(port) + " on 127.0.0.1 is already in use", "choose another --port (or omit it)");
+    if (e.code() == docker::DockerErrc::PortInUse) port_taken();
     throw;
   } catch (const Error& e) {
     fail_rollout("Failed", e.what());
@@ -267,7 +297,7 @@ int choose_port(const DeployConfig& dc, const json& previous, bool* port_auto) {
 }
 
 json rollout(const Workspace& ws, docker::Client& dc, const Desired& d, const json& previous, double timeout_seconds,
-             const Progress& progress, const std::optional<std::string>& reuse_image = std::nullopt) {
+             const Progress& progress, bool& created, const std::optional<std::string>& reuse_image = std::nullopt) {
   bool built = false;
   std::string tag, hash;
   if (reuse_image) {
@@ -284,8 +314,88 @@ json rollout(const Workspace& ws, docker::Client& dc, const Desired& d, const js
   bool port_auto = true;
   int port = choose_port(d.dc, previous, &port_auto);
   remove_containers(dc, ws, d.service);
-  json rec = run_container(ws, dc, d, tag, hash, built, port, port_auto, previous, timeout_seconds, progress);
-  return rec;
+  return run_container(ws, dc, d, tag, hash, built, port, port_auto, previous, timeout_seconds, progress, created);
+}
+
+// A deploy, update or reload claims its models before anything slow: under ws.lock(), the same lock `model delete`
+// checks the service records under, it resolves the model ids and writes the service record as Transitioning with
+// them (a new service lists them as its models; an existing one keeps its models, still served by its container,
+// and lists the new ones as pendingModels), so a model being deployed cannot be deleted. If the command fails
+// before its container exists, restore() puts back exactly what was there (the previous record and keys, or none).
+// If amlc is killed meanwhile, the Transitioning record stays: `service show` reports it, `service delete` removes it.
+struct Claim {
+  std::string service;
+  json previous;  // the record before (null: a new service)
+  std::optional<ServiceKeys> previous_keys;
+  std::vector<json> model_records;
+};
+
+Claim claim_service(const Workspace& ws, const std::string& service, const std::vector<std::string>& model_ids,
+                    bool auth_enabled, const std::function<void(const json& previous)>& check_previous) {
+  Claim c;
+  c.service = service;
+  FileLock guard = ws.lock();
+  c.previous = read_service(ws, service).value_or(json(nullptr));
+  if (check_previous) check_previous(c.previous);
+  c.model_records = resolve_model_records(ws, model_ids);
+  c.previous_keys = read_keys(ws, service);
+  json models = json::array();
+  for (const auto& m : c.model_records) models.push_back({{"name", m.at("name")}, {"version", m.at("version")}});
+  const std::string now = now_iso8601();
+  json rec;
+  if (c.previous.is_object()) {
+    rec = c.previous;
+    rec["pendingModels"] = models;
+  } else {
+    rec = {{"name", service}, {"computeType", "local"}, {"scoringUri", ""}, {"swaggerUri", ""}, {"port", 0},
+           {"portAssigned", ""}, {"models", models}, {"imageTag", ""}, {"imageHash", ""}, {"imageBuilt", false},
+           {"containerName", container_name(ws, service)}, {"containerId", nullptr}, {"authEnabled", auth_enabled},
+           {"createdTime", now}, {"workspaceId", ws_id(ws)}};
+  }
+  rec["state"] = "Transitioning";
+  rec["error"] = nullptr;
+  rec["updatedTime"] = now;
+  write_service(ws, rec);
+  return c;
+}
+
+void restore(const Workspace& ws, const Claim& c) {
+  FileLock guard = ws.lock();
+  if (c.previous.is_object()) {
+    write_service(ws, c.previous);
+  } else {
+    std::error_code ec;
+    fs::remove(service_record_path(ws, c.service), ec);
+    fsync_path(services_dir(ws));
+  }
+  if (c.previous_keys) {
+    auto now = read_keys(ws, c.service);
+    if (!now || now->primary != c.previous_keys->primary || now->secondary != c.previous_keys->secondary)
+      write_keys(ws, c.service, *c.previous_keys);
+  } else {
+    std::error_code ec;
+    if (fs::remove(service_keys_path(ws, c.service), ec)) fsync_path(services_dir(ws));
+  }
+}
+
+// Materializes the claimed models and rolls out; a failure before the container exists restores the claim.
+json rollout_claimed(const Workspace& ws, docker::Client& dc, const Claim& claim, InferenceConfig ic, DeployConfig dcfg,
+                     double timeout_seconds, const Progress& progress,
+                     const std::optional<std::string>& reuse_image = std::nullopt) {
+  bool created = false;
+  try {
+    Desired d{claim.service, materialize_models(ws, claim.model_records), std::move(ic), std::move(dcfg)};
+    return rollout(ws, dc, d, claim.previous, timeout_seconds, progress, created, reuse_image);
+  } catch (...) {
+    if (!created) {
+      try {
+        restore(ws, claim);
+      } catch (const std::exception&) {
+        // The original error is the one to report; the record stays Transitioning (service show/delete).
+      }
+    }
+    throw;
+  }
 }
 
 json public_view(json rec) {
@@ -315,20 +425,28 @@ json deploy(const Workspace& ws, const DeployRequest& req, Notes& notes, const P
   dcfg = apply_deploy_flags(std::move(dcfg), req.deploy_flags);
   if (!(req.timeout_seconds > 0)) usage_error("--timeout: expected a positive number of seconds");
 
-  auto check_conflict = [&](const json& previous) {
-    if (previous.is_object() && !req.overwrite && previous.value("state", "") != "Failed")
-      conflict("service '" + req.service + "' already exists (state " + previous.value("state", "?") + ")",
-               "pass --overwrite to replace it, or 'amlc service update -n " + req.service + "'");
+  // `locked`: we hold the service lock, so a Transitioning record is the trace of a deploy that was killed.
+  auto check_conflict = [&](const json& previous, bool locked) {
+    if (!previous.is_object() || req.overwrite) return;
+    const std::string state = previous.value("state", "?");
+    if (state == "Failed") return;
+    if (state == "Transitioning" && !locked && service_busy(ws, req.service))
+      conflict("service '" + req.service + "' is being deployed or updated by another amlc command",
+               "wait for it to finish, then see 'amlc service show -n " + req.service + "'");
+    conflict("service '" + req.service + "' already exists (state " + state + ")",
+             state == "Transitioning"
+                 ? "an earlier deploy did not finish: pass --overwrite to replace it, or 'amlc service delete -n " + req.service + "'"
+                 : "pass --overwrite to replace it, or 'amlc service update -n " + req.service + "'");
   };
-  check_conflict(read_service(ws, req.service).value_or(json(nullptr)));  // before touching anything
-  Desired d{req.service, resolve_models(ws, req.model_ids), std::move(ic), std::move(dcfg)};
+  // Fast checks before the engine is asked (unknown model: exit 3 even without Docker); nothing is written yet.
+  check_conflict(read_service(ws, req.service).value_or(json(nullptr)), false);
+  (void)resolve_model_records(ws, req.model_ids);
   docker::Client dc;
   dc.ping();
   FileLock slock = service_lock(ws, req.service);
-  json previous = read_service(ws, req.service).value_or(json(nullptr));
-  check_conflict(previous);
-  json rec = rollout(ws, dc, d, previous, req.timeout_seconds, progress);
-  return public_view(rec);
+  Claim claim = claim_service(ws, req.service, req.model_ids, dcfg.auth_enabled,
+                              [&](const json& previous) { check_conflict(previous, true); });
+  return public_view(rollout_claimed(ws, dc, claim, std::move(ic), std::move(dcfg), req.timeout_seconds, progress));
 }
 
 json update(const Workspace& ws, const UpdateRequest& req, Notes& notes, const Progress& progress) {
@@ -344,22 +462,24 @@ json update(const Workspace& ws, const UpdateRequest& req, Notes& notes, const P
   dcfg = apply_deploy_flags(std::move(dcfg), req.deploy_flags);
   if (!(req.timeout_seconds > 0)) usage_error("--timeout: expected a positive number of seconds");
   std::vector<std::string> ids = req.model_ids.empty() ? model_ids_of(previous) : req.model_ids;
-  Desired d{req.service, resolve_models(ws, ids), std::move(ic), std::move(dcfg)};
+  (void)resolve_model_records(ws, ids);
   docker::Client dc;
   dc.ping();
-  return public_view(rollout(ws, dc, d, previous, req.timeout_seconds, progress));
+  Claim claim = claim_service(ws, req.service, ids, dcfg.auth_enabled, {});
+  return public_view(rollout_claimed(ws, dc, claim, std::move(ic), std::move(dcfg), req.timeout_seconds, progress));
 }
 
 json reload(const Workspace& ws, const std::string& service, double timeout_seconds, const Progress& progress) {
   validate_service_name(service);
   FileLock slock = service_lock(ws, service);
   json previous = require_service(ws, service);
-  Desired d{service, resolve_models(ws, model_ids_of(previous)),
-            InferenceConfig::from_json(previous.value("inferenceConfig", json::object())),
-            DeployConfig::from_json(previous.value("deploymentConfig", json::object()))};
+  InferenceConfig ic = InferenceConfig::from_json(previous.value("inferenceConfig", json::object()));
+  DeployConfig dcfg = DeployConfig::from_json(previous.value("deploymentConfig", json::object()));
   docker::Client dc;
   dc.ping();
-  return public_view(rollout(ws, dc, d, previous, timeout_seconds, progress, previous.value("imageTag", "")));
+  Claim claim = claim_service(ws, service, model_ids_of(previous), dcfg.auth_enabled, {});
+  return public_view(
+      rollout_claimed(ws, dc, claim, std::move(ic), std::move(dcfg), timeout_seconds, progress, previous.value("imageTag", "")));
 }
 
 json remove(const Workspace& ws, const std::string& service, bool delete_image) {
@@ -402,13 +522,20 @@ namespace {
 json reconcile(const Workspace& ws, json rec, docker::Client* dc, bool probe) {
   std::string recorded = rec.value("state", "Unknown");
   rec["recordedState"] = recorded;
+  // Transitioning while no amlc command holds the service: that command was killed before it finished.
+  const bool transitioning = recorded == "Transitioning";
+  const bool in_progress = transitioning && service_busy(ws, rec.value("name", ""));
+  if (transitioning && !in_progress && rec.value("error", json(nullptr)).is_null())
+    rec["error"] = "the last deploy, update or reload of this service did not finish (amlc was stopped); deploy it "
+                   "again with --overwrite, or delete it";
   if (!dc) {
     rec["state"] = "Unknown";
     return rec;
   }
   auto info = dc->find_container(rec.value("containerName", container_name(ws, rec.value("name", ""))));
   if (!info) {
-    if (recorded != "Failed" && recorded != "Unhealthy") rec["state"] = "Missing";
+    if (transitioning) rec["state"] = in_progress ? "Transitioning" : "Failed";
+    else if (recorded != "Failed" && recorded != "Unhealthy") rec["state"] = "Missing";
     rec["containerState"] = nullptr;
     return rec;
   }
@@ -420,7 +547,7 @@ json reconcile(const Workspace& ws, json rec, docker::Client* dc, bool probe) {
   if (probe) {
     auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/", "", {}, 1000);
     if (r && r->status == 200) rec["state"] = "Healthy";
-    else if (recorded != "Transitioning") rec["state"] = "Unhealthy";
+    else if (!in_progress) rec["state"] = "Unhealthy";
   }
   return rec;
 }

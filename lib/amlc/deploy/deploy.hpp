@@ -1,11 +1,12 @@
 // Local deployments: registered models + inference config -> image (built only when its content hash is new)
 // -> container amlc-<service> on 127.0.0.1:<port> -> health wait -> service record.
 //
-// States: Transitioning (while the container starts) -> Healthy, or Failed (the container exited: the log
-// tail, usually the init() traceback, is in the error) / Unhealthy (no "Healthy" answer before the timeout).
-// A failed rollout removes its container and records the service as Failed with the error, so
-// `service show` explains it and `model deploy` (without --overwrite) may replace it. Failures before any
-// container exists (bad config, missing base image, build error, port in use) change nothing on disk.
+// States: Transitioning (from the moment the command claims the models until the container answers) -> Healthy,
+// or Failed (the container exited: the log tail, usually the init() traceback, is in the error) / Unhealthy (no
+// "Healthy" answer before the timeout). A failed rollout removes its container and records the service as Failed
+// with the error, so `service show` explains it and `model deploy` (without --overwrite) may replace it. Failures
+// before any container exists (bad config, engine down, missing base image, build error, port in use, Ctrl-C)
+// leave the records exactly as they were.
 #pragma once
 
 #include <functional>

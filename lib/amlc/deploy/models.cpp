@@ -82,20 +82,33 @@ fs::path materialize_model(const Workspace& ws, const nlohmann::json& record) {
   return target;
 }
 
-std::vector<ResolvedModel> resolve_models(const Workspace& ws, const std::vector<std::string>& model_ids) {
-  std::vector<ResolvedModel> out;
+std::vector<nlohmann::json> resolve_model_records(const Workspace& ws, const std::vector<std::string>& model_ids) {
+  std::vector<nlohmann::json> out;
   std::set<std::string> names;
   for (const auto& id : model_ids) {
     nlohmann::json rec = registry::resolve(ws, id);
+    std::string name = rec.at("name").get<std::string>();
+    if (!names.insert(name).second)
+      usage_error("model '" + name + "' is given more than once", "deploy one version of each model");
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+std::vector<ResolvedModel> materialize_models(const Workspace& ws, const std::vector<nlohmann::json>& records) {
+  std::vector<ResolvedModel> out;
+  for (const auto& rec : records) {
     ResolvedModel m;
     m.name = rec.at("name").get<std::string>();
     m.version = rec.at("version").get<int>();
-    if (!names.insert(m.name).second)
-      usage_error("model '" + m.name + "' is given more than once", "deploy one version of each model");
     m.dir = materialize_model(ws, rec);
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::vector<ResolvedModel> resolve_models(const Workspace& ws, const std::vector<std::string>& model_ids) {
+  return materialize_models(ws, resolve_model_records(ws, model_ids));
 }
 
 }  // namespace amlc::deploy

@@ -18,7 +18,12 @@ struct ResolvedModel {
   fs::path dir;  // the materialized folder
 };
 
-// Resolves and materializes; Usage error on a duplicate model name (az ml allows one version per name).
+// Resolves ids to model records (read-only; NotFound for an unknown model or alias); Usage error on a duplicate
+// model name (az ml allows one version per name). Deploys call it under ws.lock() to claim the models.
+std::vector<nlohmann::json> resolve_model_records(const Workspace& ws, const std::vector<std::string>& model_ids);
+// Materializes resolved records.
+std::vector<ResolvedModel> materialize_models(const Workspace& ws, const std::vector<nlohmann::json>& records);
+// Both of the above.
 std::vector<ResolvedModel> resolve_models(const Workspace& ws, const std::vector<std::string>& model_ids);
 // Materializes one model record ({"name","version","files":[{path,sha256,size,mode}]}); returns its folder.
 fs::path materialize_model(const Workspace& ws, const nlohmann::json& record);

@@ -139,14 +139,15 @@ std::string new_key() { return random_hex(16); }
 
 std::vector<std::string> services_using_model(const Workspace& ws, const std::string& name, int version) {
   std::vector<std::string> out;
-  for (const auto& r : list_service_records(ws)) {
-    for (const auto& m : r.value("models", json::array())) {
-      if (m.value("name", "") == name && m.value("version", -1) == version) {
-        out.push_back(r.value("name", ""));
-        break;
-      }
-    }
-  }
+  auto uses = [&](const json& models) {
+    if (!models.is_array()) return false;
+    return std::any_of(models.begin(), models.end(), [&](const json& m) {
+      return m.is_object() && m.value("name", "") == name && m.value("version", -1) == version;
+    });
+  };
+  for (const auto& r : list_service_records(ws))
+    if (uses(r.value("models", json::array())) || uses(r.value("pendingModels", json::array())))
+      out.push_back(r.value("name", ""));
   return out;
 }
 

@@ -3,9 +3,10 @@
 // container when auth is on).
 //
 // A record: name, computeType "local", state (Transitioning | Healthy | Unhealthy | Failed), scoringUri,
-// swaggerUri, port, models [{name, version}], imageTag, imageHash, imageId, imageBuilt (by the last deploy),
-// containerName, containerId, authEnabled, createdTime, updatedTime, inferenceConfig, deploymentConfig,
-// error (Failed/Unhealthy), workspaceId.
+// swaggerUri, port, models [{name, version}], pendingModels (while an update of an
+// existing service is Transitioning: the models it is moving to), imageTag, imageHash, imageId, imageBuilt (by the
+// last deploy), containerName, containerId, authEnabled, createdTime, updatedTime, inferenceConfig,
+// deploymentConfig, error (Failed/Unhealthy), workspaceId.
 #pragma once
 
 #include <optional>
@@ -38,7 +39,8 @@ std::optional<ServiceKeys> read_keys(const Workspace& ws, const std::string& nam
 void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys& keys);
 std::string new_key();  // 32 random hex characters (amlc::random_hex: getrandom), independent of any other key
 
-// Names of service records referencing model `name` version `version` (for `model delete`).
+// Names of service records referencing model `name` version `version` in models or pendingModels (for
+// `model delete`, which calls it under ws.lock(): deploys claim their models under the same lock).
 std::vector<std::string> services_using_model(const Workspace& ws, const std::string& name, int version);
 
 // `workspace check`: every record parses, has the required keys, names match files, keys files are 0600.
