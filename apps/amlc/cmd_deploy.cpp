@@ -31,7 +31,8 @@ struct DeployCliFlags {
   deploy::DeployFlags deployment() const {
     deploy::DeployFlags f;
     if (o_po && o_po->count()) f.port = port;
-    if (o_ae && o_ae->count()) f.auth_enabled = auth_enabled;
+    // --ae alone (no value) means true.
+    if (o_ae && o_ae->count()) f.auth_enabled = o_ae->results().empty() || o_ae->results()[0].empty() || auth_enabled;
     if (o_tm && o_tm->count()) f.scoring_timeout_ms = scoring_timeout_ms;
     if (o_wc && o_wc->count()) f.worker_count = worker_count;
     if (o_cc && o_cc->count()) f.cpu_cores = cpu_cores;
@@ -52,12 +53,18 @@ void add_inference_flags(CLI::App* sub, DeployCliFlags& f) {
 
 void add_deploy_flags(CLI::App* sub, DeployCliFlags& f) {
   f.o_po = sub->add_option("--po,--port", f.port, "Host port on 127.0.0.1 (default: a free one)");
-  f.o_ae = sub->add_option("--ae,--auth-enabled", f.auth_enabled, "Key auth: true or false (Authorization: Bearer <key>)");
+  f.o_ae = sub->add_option("--ae,--auth-enabled", f.auth_enabled,
+                           "Require a key (Authorization: Bearer KEY): --ae alone or --ae true; --ae false turns it off "
+                           "(default off; on for an AKS deployment config)")
+               ->expected(0, 1)
+               ->type_name("[BOOLEAN]")
+               ->default_str("");  // no captured default: a bare --ae must leave an empty value (read as true)
   f.o_tm = sub->add_option("--tm,--scoring-timeout-ms", f.scoring_timeout_ms, "Scoring timeout in milliseconds");
   f.o_wc = sub->add_option("--wc,--worker-count", f.worker_count, "Scoring server worker processes (amlc extra; default 1)");
   f.o_cc = sub->add_option("--cc,--cpu-cores", f.cpu_cores, "CPU limit for the container");
   f.o_gb = sub->add_option("--gb,--memory-gb", f.memory_gb, "Memory limit for the container, in GB");
-  f.o_cp = sub->add_option("--cp,--compute-type", f.compute_type, "Compute type: local (the only one here)");
+  f.o_cp = sub->add_option("--cp,--compute-type", f.compute_type,
+                           "Compute type: local (default), aci or aks: all deploy locally; aks turns key auth on as az does");
 }
 
 // For cmd_service.cpp (service update): adds the flags and returns a reader for their values.
@@ -126,7 +133,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
     add_deploy_flags(sub, o->flags);
     add_examples(sub, {"amlc model deploy -n mysvc -m mymodel:1 --ic inferenceconfig.json --dc deploymentconfig.json",
                        "amlc model deploy -n mysvc -f model.json --ic inferenceconfig.json   # model.json from 'model register -t'",
-                       "amlc model deploy -n mysvc -m mymodel:2 --es score.py --po 8890 --ae true --overwrite"});
+                       "amlc model deploy -n mysvc -m mymodel:2 --es score.py --po 8890 --ae --overwrite   # key auth"});
     on_run(sub, ctx, [o](Context& c) {
       deploy::DeployRequest req;
       req.service = o->name;
@@ -138,6 +145,7 @@ void add_model_deploy_commands(CLI::App* model_group, Context& ctx) {
       req.overwrite = o->overwrite;
       req.timeout_seconds = o->timeout;
       json rec = with_notes(c, [&](deploy::Notes& notes) { return deploy::deploy(c.workspace(), req, notes, progress_for(c)); });
+      c.info("amlc: " + deploy::how_to_call(rec), true);
       c.print(rec, service_columns());
       return 0;
     });

@@ -169,6 +169,7 @@ void add_service_commands(CLI::App& app, Context& ctx) {
       std::tie(req.inference_flags, req.deploy_flags) = o->flags();
       req.timeout_seconds = o->timeout;
       json rec = with_notes(c, [&](deploy::Notes& notes) { return deploy::update(c.workspace(), req, notes, progress_for(c)); });
+      c.info("amlc: " + deploy::how_to_call(rec), true);
       c.print(rec, service_columns());
       return 0;
     });

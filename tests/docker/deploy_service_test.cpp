@@ -1,6 +1,6 @@
 // Local deployments against the real Docker engine (base image amlc/python:3-bookworm): deploy, score over
 // HTTP, health states, auth, init() failure, port conflict, model-only redeploy without a build, delete,
-// models claimed while a deploy is under way.
+// models claimed while a deploy is under way, the service reachable on 127.0.0.1 only.
 // Every test removes the containers of its workspace (by label) even when it fails.
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,6 +9,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -166,6 +168,33 @@ int wait_exit(pid_t pid) {
   ::waitpid(pid, &status, 0);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
+}
+
+// Whether a TCP connection to ip:port is accepted (2 s at most).
+bool tcp_open(const std::string& ip, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1) {
+    ::close(fd);
+    return false;
+  }
+  bool open = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    open = true;
+  } else if (errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 2000) == 1) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      open = err == 0;
+    }
+  }
+  ::close(fd);
+  return open;
 }
 
 std::optional<amlc::deploy::HttpResponse> post(const std::string& url, const std::string& body, const std::string& key = {}) {
@@ -521,3 +550,82 @@ TEST_CASE("a deploy that fails or is stopped before its container exists changes
   CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
 }
 
+TEST_CASE("the service answers on 127.0.0.1:PORT only: not on a bridge address, from the host or another container") {
+  Deployment d;
+  auto args = d.deploy_args("net-svc");
+  args.push_back("--ae");  // the flag alone turns key auth on
+  Result r = d.ws.run(args);
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json svc = r.json_out();
+  CHECK(r.err.find("Authorization: Bearer") != std::string::npos);
+  CHECK(r.err.find("amlc service get-keys -n net-svc") != std::string::npos);
+  const int port = svc["port"];
+  const std::string uri = svc["scoringUri"];
+  CHECK(uri == "http://127.0.0.1:" + std::to_string(port) + "/score");
+
+  // Auth: no key -> 401, a key -> 200; `service run` sends the key itself.
+  std::string key = d.ws.ok({"service", "get-keys", "-n", "net-svc"})["primaryKey"];
+  auto anon = post(uri, R"({"data": [1]})");
+  REQUIRE(anon);
+  CHECK(anon->status == 401);
+  auto keyed = post(uri, R"({"data": [1]})", key);
+  REQUIRE(keyed);
+  CHECK(keyed->status == 200);
+  CHECK(d.ws.ok({"service", "run", "-n", "net-svc", "-d", R"({"data": [4]})"}) == json({{"result", {8}}}));
+  CHECK(tcp_open("127.0.0.1", port));
+
+  // Every address the container has on an engine network, and every non-loopback address of the host.
+  dk::Client dc;
+  dk::ContainerInfo info = dc.inspect_container(svc["containerId"]);
+  std::vector<std::string> container_ips;
+  const json networks = info.raw["NetworkSettings"].value("Networks", json::object());
+  for (const auto& [net, cfg] : networks.items()) {
+    std::string ip = cfg.value("IPAddress", "");
+    if (!ip.empty()) container_ips.push_back(ip);
+  }
+  std::vector<std::string> host_ips;
+  ifaddrs* ifs = nullptr;
+  REQUIRE(::getifaddrs(&ifs) == 0);
+  for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    char buf[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+    if (std::string(buf).rfind("127.", 0) != 0) host_ips.push_back(buf);
+  }
+  ::freeifaddrs(ifs);
+  // From the host.
+  std::vector<std::pair<std::string, int>> targets;
+  for (const auto& ip : container_ips) targets.push_back({ip, 5001}), targets.push_back({ip, port});
+  for (const auto& ip : host_ips) targets.push_back({ip, port});
+  for (const auto& [ip, p] : targets) {
+    INFO("from the host: " << ip << ":" << p);
+    CHECK_FALSE(tcp_open(ip, p));
+  }
+
+  // From another container on the default bridge: its gateway (the host, through the bridge) and the service's own
+  // addresses, if it has any.
+  std::string probe =
+      "import socket, struct, sys\n"
+      "gw = next(socket.inet_ntoa(struct.pack('<L', int(f[2], 16))) for f in\n"
+      "          (l.split() for l in open('/proc/net/route').read().splitlines()[1:]) if f[1] == '00000000')\n"
+      "print('GATEWAY', gw)\n"
+      "for t in sys.argv[1:]:\n"
+      "    ip, port = t.rsplit(':', 1)\n"
+      "    try:\n"
+      "        socket.create_connection((gw if ip == 'GATEWAY' else ip, int(port)), timeout=3).close(); print('OPEN', t)\n"
+      "    except OSError as e:\n"
+      "        print('CLOSED', t, e)\n";
+  dk::ContainerSpec spec;
+  spec.image = "amlc/python:3-bookworm";
+  spec.labels = {{"amlc.workspace", d.ws_id}};
+  spec.cmd = {"python3", "-c", probe, "GATEWAY:" + std::to_string(port)};
+  for (const auto& ip : container_ips) spec.cmd.insert(spec.cmd.end(), {ip + ":5001", ip + ":" + std::to_string(port)});
+  std::string id = dc.create_container(spec).id;
+  dc.start_container(id);
+  CHECK(dc.wait_container(id) == 0);
+  std::string out = dc.container_logs(id).out;
+  INFO("probe: " << out);
+  CHECK(out.find("GATEWAY 172.") != std::string::npos);
+  CHECK(out.find("CLOSED GATEWAY:" + std::to_string(port)) != std::string::npos);
+  CHECK(out.find("OPEN") == std::string::npos);
+}

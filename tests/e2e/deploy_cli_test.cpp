@@ -42,7 +42,7 @@ TEST_CASE("deploy: a bad inference config fails with file:line:col, exit 2, and 
 TEST_CASE("deploy: bad deployment config and bad flags are usage errors") {
   Fixture f;
   write_text(f.app("ic.yml"), "entryScript: score.py\n");
-  write_text(f.app("dc.yml"), "computeType: ACI\n");
+  write_text(f.app("dc.yml"), "computeType: MIR\n");
   Result r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "m:1", "--ic", f.app("ic.yml").string(), "--dc",
                        f.app("dc.yml").string()}, f.no_docker());
   CHECK(r.code == 2);

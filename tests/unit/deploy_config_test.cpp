@@ -122,7 +122,7 @@ TEST_CASE("deployment config: local only, ports, resources, cloud-only keys warn
   REQUIRE(notes.size() == 1);
   CHECK(notes[0].find("location") != std::string::npos);
 
-  std::string m = usage_message([&] { parse_deploy_config("computeType: aci\nport: 80\n", "dc.yml", notes); });
+  std::string m = usage_message([&] { parse_deploy_config("computeType: mir\nport: 80\n", "dc.yml", notes); });
   CHECK(m.find("dc.yml:1:") != std::string::npos);
   CHECK(m.find("computeType") != std::string::npos);
   CHECK(m.find("not supported locally") != std::string::npos);
@@ -157,8 +157,15 @@ TEST_CASE("flags win over file values - entry script relative to the source dire
   CHECK(dc.port == 4321);
   CHECK(dc.auth_enabled);
   df = {};
-  df.compute_type = "aks";
+  df.compute_type = "mir";
   CHECK_THROWS_AS(apply_deploy_flags(dc, df), Error);
+  // --compute-type aks turns key auth on (az's AKS default) unless authEnabled was given.
+  df.compute_type = "aks";
+  CHECK_FALSE(apply_deploy_flags(DeployConfig{}, {}).auth_enabled);
+  CHECK(apply_deploy_flags(DeployConfig{}, df).auth_enabled);
+  CHECK_FALSE(apply_deploy_flags(parse_deploy_config("authEnabled: false\n", "dc", notes), df).auth_enabled);
+  df.auth_enabled = false;
+  CHECK_FALSE(apply_deploy_flags(DeployConfig{}, df).auth_enabled);
 
   InferenceFlags bad;
   bad.entry_script = "missing.py";
@@ -186,6 +193,21 @@ TEST_CASE("service names follow az ml's rule") {
   for (const char* bad : {"ab", "Abc", "1abc", "abc-", "a_bc", "a23456789012345678901234567890abc", ""})
     CHECK_FALSE(is_service_name(bad));
   CHECK_THROWS_AS(validate_service_name("Bad"), Error);
+}
+
+TEST_CASE("deployment config: az ACI and AKS configs deploy locally - AKS turns key auth on unless told otherwise") {
+  Notes notes;
+  DeployConfig aks = parse_deploy_config(
+      "{\"computeType\": \"AKS\", \"autoScaler\": {\"autoscaleEnabled\": true}, \"numReplicas\": 2}", "aks.json", notes);
+  CHECK(aks.auth_enabled);
+  bool told = false;
+  for (const auto& n : notes) told = told || (n.find("deployed locally") != std::string::npos && n.find("key auth is on") != std::string::npos);
+  CHECK(told);
+  notes.clear();
+  CHECK_FALSE(parse_deploy_config("computeType: AKS\nauthEnabled: false\n", "aks.yml", notes).auth_enabled);
+  CHECK_FALSE(parse_deploy_config("computeType: ACI\n", "aci.yml", notes).auth_enabled);
+  CHECK(parse_deploy_config("computeType: ACI\nauthEnabled: true\n", "aci.yml", notes).auth_enabled);
+  CHECK_FALSE(parse_deploy_config("computeType: local\n", "dc.yml", notes).auth_enabled);
 }
 
 TEST_CASE("deployment config: keys given in the file must be usable ones") {

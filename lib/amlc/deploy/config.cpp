@@ -283,18 +283,29 @@ DeployConfig parse_deploy(const Document& doc, Notes& notes) {
   allowed.insert(allowed.end(), cloud_only.begin(), cloud_only.end());
   doc.check_keys("", allowed);
 
+  bool aks = false;
   if (auto ct = doc.get_string("/computeType")) {
     std::string c = to_lower(*ct);
-    if (c != "local") {
-      bool known = c == "aci" || c == "aks" || c == "aksendpoint" || c == "mir";
+    if (c == "aci" || c == "aks") {
+      aks = c == "aks";
+      notes.push_back(doc.where("/computeType") + ": computeType '" + *ct +
+                      "' is deployed locally: one container on this machine's Docker engine" +
+                      (aks && !doc.find("/authEnabled") ? "; key auth is on, as az sets it for AKS" : ""));
+    } else if (c != "local") {
+      bool known = c == "aksendpoint" || c == "mir";
       doc.error("/computeType",
                 known ? "computeType '" + *ct + "' is not supported locally" : "unknown deployment type '" + *ct + "'",
-                "amlc deploys to the local Docker engine: set computeType: local");
+                "amlc deploys to the local Docker engine: set computeType: local (ACI and AKS configs work too)");
     }
   }
   DeployConfig dc;
   if (auto v = int_in_range(doc, "/port", 1, 65535, "an integer port from 1 to 65535")) dc.port = static_cast<int>(*v);
-  dc.auth_enabled = doc.get_bool("/authEnabled").value_or(false);
+  if (auto a = doc.get_bool("/authEnabled")) {
+    dc.auth_enabled = *a;
+    dc.auth_set = true;
+  } else {
+    dc.auth_enabled = aks;
+  }
   if (doc.find("/containerResourceRequirements")) {
     doc.check_keys("/containerResourceRequirements", {"cpu", "memoryInGB", "cpuLimit", "memoryInGBLimit", "gpu"});
     auto cores = [&](const std::string& ptr) {
@@ -423,6 +434,7 @@ DeployConfig DeployConfig::from_json(const json& j) {
   try {
     if (j.contains("port") && !j["port"].is_null()) dc.port = j["port"].get<int>();
     dc.auth_enabled = j.value("authEnabled", false);
+    dc.auth_set = j.contains("authEnabled");
     if (j.contains("cpuCores") && !j["cpuCores"].is_null()) dc.cpu_cores = j["cpuCores"].get<double>();
     if (j.contains("memoryInGB") && !j["memoryInGB"].is_null()) dc.memory_gb = j["memoryInGB"].get<double>();
     if (j.contains("scoringTimeoutMs") && !j["scoringTimeoutMs"].is_null())
@@ -526,13 +538,21 @@ InferenceConfig apply_inference_flags(InferenceConfig ic, const InferenceFlags& 
 }
 
 DeployConfig apply_deploy_flags(DeployConfig dc, const DeployFlags& f) {
-  if (f.compute_type && to_lower(*f.compute_type) != "local")
-    usage_error("--compute-type '" + *f.compute_type + "' is not supported locally", "use --compute-type local (the default)");
+  if (f.compute_type) {
+    std::string c = to_lower(*f.compute_type);
+    if (c != "local" && c != "aci" && c != "aks")
+      usage_error("--compute-type '" + *f.compute_type + "' is not supported locally",
+                  "use --compute-type local (the default), aci or aks: all deploy to the local Docker engine");
+    if (c == "aks" && !f.auth_enabled && !dc.auth_set) dc.auth_enabled = true;  // az's AKS default
+  }
   if (f.port) {
     if (*f.port < 1 || *f.port > 65535) usage_error("--port: expected a port number from 1 to 65535");
     dc.port = *f.port;
   }
-  if (f.auth_enabled) dc.auth_enabled = *f.auth_enabled;
+  if (f.auth_enabled) {
+    dc.auth_enabled = *f.auth_enabled;
+    dc.auth_set = true;
+  }
   if (f.scoring_timeout_ms) {
     if (*f.scoring_timeout_ms < 1 || *f.scoring_timeout_ms > kMaxScoringTimeoutMs)
       usage_error("--scoring-timeout-ms: expected milliseconds from 1 to " + std::to_string(kMaxScoringTimeoutMs));

@@ -62,7 +62,9 @@ inline constexpr double kMaxMemoryGb = 1024.0 * 1024.0;  // 1 PiB: far above any
 
 struct DeployConfig {
   std::optional<int> port;  // host port on 127.0.0.1; nullopt = a free one
+  // Key auth. Off unless set, except for an az AKS deployment config (computeType: AKS), where az turns it on.
   bool auth_enabled = false;
+  bool auth_set = false;  // authEnabled was given (a file, a flag or a stored config): no compute-type default
   std::optional<double> cpu_cores;  // -> NanoCpus
   std::optional<double> memory_gb;  // -> Memory
   std::optional<long long> scoring_timeout_ms;
@@ -105,7 +107,8 @@ struct DeployFlags {
 InferenceConfig load_inference_config(const fs::path& file, Notes& notes);
 InferenceConfig parse_inference_config(const std::string& text, const std::string& source_name,
                                        const fs::path& base_dir, Notes& notes);
-// Reads a --dc file. computeType must be "local" (any case).
+// Reads a --dc file. computeType: local, or an az ACI / AKS config (deployed locally all the same: their cloud-only
+// keys are ignored with a note; AKS turns authEnabled on unless the file says otherwise, as az does).
 DeployConfig load_deploy_config(const fs::path& file, Notes& notes);
 DeployConfig parse_deploy_config(const std::string& text, const std::string& source_name, Notes& notes);
 

@@ -133,6 +133,21 @@ ImagePlan ensure_image(docker::Client& dc, const InferenceConfig& ic, bool* buil
 
 std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
+// How the container is reached. "host": it shares the host's network namespace and the scoring server listens on
+// 127.0.0.1:PORT only, so nothing but this machine's loopback reaches it (no bridge address that the host and
+// every container on the default bridge could call, as with a published port). "bridge": a rootless engine, whose
+// "host" network is its own namespace: port 5001 is published on 127.0.0.1:PORT (that bridge lives in the
+// engine's namespace, out of the host's reach).
+std::string network_mode_for(docker::Client& dc) {
+  try {
+    json info = dc.call_json("GET", "/info");
+    for (const auto& opt : info.value("SecurityOptions", json::array()))
+      if (opt.is_string() && opt.get<std::string>().find("name=rootless") != std::string::npos) return "bridge";
+  } catch (const docker::DockerError&) {
+  }
+  return "host";
+}
+
 // Creates and starts the container, waits for health, writes the record. `created` turns true once the container
 // exists: from then on a failure removes it and records the service as Failed (or Unhealthy) with the reason (the
 // error carries the container's log tail); before that, the caller puts back what was there before.
@@ -140,6 +155,7 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
                    const std::string& image_hash, bool built, int port, bool port_auto, const json& previous,
                    double timeout_seconds, const Progress& progress, bool& created) {
   const std::string now = now_iso8601();
+  const std::string network = network_mode_for(dc);
   json rec = json::object();
   rec["name"] = d.service;
   rec["computeType"] = "local";
@@ -148,6 +164,7 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   rec["swaggerUri"] = base_url(port) + "/swagger.json";
   rec["port"] = port;
   rec["portAssigned"] = port_auto ? "auto" : "fixed";
+  rec["networkMode"] = network;
   rec["models"] = models_json(d.models);
   rec["imageTag"] = image_tag;
   rec["imageHash"] = image_hash;
@@ -187,7 +204,15 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   spec.env["AZUREML_MODEL_DIR"] = model_dir_env(ids);
   spec.env["AZUREML_ENTRY_SCRIPT"] = d.ic.entry_script;
   spec.env["AML_APP_ROOT"] = kAppRoot;
-  spec.env["AMLC_PORT"] = std::to_string(kContainerPort);
+  if (network == "host") {
+    spec.network_mode = "host";
+    spec.env["AMLC_HOST"] = "127.0.0.1";
+    spec.env["AMLC_PORT"] = std::to_string(port);
+  } else {
+    spec.env["AMLC_HOST"] = "0.0.0.0";
+    spec.env["AMLC_PORT"] = std::to_string(kContainerPort);
+    spec.ports.push_back({kContainerPort, "tcp", "127.0.0.1", port});
+  }
   spec.env["SERVICE_NAME"] = d.service;
   spec.env["WORKER_COUNT"] = std::to_string(d.dc.worker_count.value_or(1));
   if (d.dc.scoring_timeout_ms) spec.env["SCORING_TIMEOUT_MS"] = std::to_string(*d.dc.scoring_timeout_ms);
@@ -195,7 +220,6 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
     spec.mounts.push_back({service_keys_path(ws, d.service).string(), kKeysMount, true, "bind"});
     spec.env["AMLC_AUTH_KEYS_FILE"] = kKeysMount;
   }
-  spec.ports.push_back({kContainerPort, "tcp", "127.0.0.1", port});
   if (d.dc.cpu_cores) spec.cpus = *d.dc.cpu_cores;
   if (d.dc.memory_gb) spec.memory_bytes = static_cast<int64_t>(std::llround(*d.dc.memory_gb * 1024.0 * 1024.0 * 1024.0));
   spec.stop_timeout = 5;
@@ -247,6 +271,10 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
       docker::ContainerInfo info = dc.inspect_container(id);
       if (!info.state.running) {
         std::string logs = log_tail(dc, id);
+        if (network == "host" && logs.find("Address already in use") != std::string::npos) {
+          fail_rollout("Failed", "port " + std::to_string(port) + " on 127.0.0.1 was taken before the service could listen on it");
+          port_taken();
+        }
         std::string msg = "service '" + d.service + "' failed: the container exited with code " +
                           std::to_string(info.state.exit_code) + (info.state.oom_killed ? " (out of memory)" : "") +
                           " before answering health checks (did init() fail?)";
@@ -397,6 +425,20 @@ json rollout_claimed(const Workspace& ws, docker::Client& dc, const Claim& claim
     throw;
   }
 }
+
+}  // namespace
+
+std::string how_to_call(const json& rec) {
+  const std::string name = rec.value("name", "");
+  const std::string uri = rec.value("scoringUri", "");
+  if (rec.value("authEnabled", false))
+    return "service '" + name + "' requires a key: POST " + uri + " with 'Authorization: Bearer KEY' (the keys: 'amlc service get-keys -n " +
+           name + "'); 'amlc service run -n " + name + " -d @request.json' sends it for you";
+  return "service '" + name + "' answers anyone on this machine at " + uri +
+         " without a key; deploy with --auth-enabled to require one";
+}
+
+namespace {
 
 json public_view(json rec) {
   rec.erase("inferenceConfig");
@@ -637,7 +679,7 @@ json get_keys(const Workspace& ws, const std::string& service) {
   json rec = require_service(ws, service);
   if (!rec.value("authEnabled", false))
     usage_error("service '" + service + "' does not use key auth",
-                "redeploy with --auth-enabled true (or authEnabled: true in the deployment config)");
+                "redeploy with --auth-enabled (or authEnabled: true in the deployment config)");
   auto keys = read_keys(ws, service);
   if (!keys) fail(ErrorKind::Damaged, "service '" + service + "' has auth enabled but no keys file");
   return {{"primaryKey", keys->primary}, {"secondaryKey", keys->secondary}};
@@ -651,7 +693,7 @@ json regen_key(const Workspace& ws, const std::string& service, const std::strin
   FileLock slock = service_lock(ws, service);
   json rec = require_service(ws, service);
   if (!rec.value("authEnabled", false))
-    usage_error("service '" + service + "' does not use key auth", "redeploy with --auth-enabled true");
+    usage_error("service '" + service + "' does not use key auth", "redeploy with --auth-enabled");
   // Everything that can fail comes before the keys file is written (a failed command changes nothing): the engine
   // must answer, to tell whether a running container has to switch to the new key.
   docker::Client dc;
@@ -744,7 +786,9 @@ json package(const Workspace& ws, const PackageRequest& req, Notes& notes, const
   out["imageId"] = info.id;
   out["imageHash"] = plan.hash;
   out["imageBuilt"] = built;
-  out["runCommand"] = "docker run --rm -p 127.0.0.1:8890:5001 " + name;
+  // Host networking with the server on 127.0.0.1 only, as amlc runs its services (a published port would also answer
+  // on the container's bridge address).
+  out["runCommand"] = "docker run --rm --network host -e AMLC_HOST=127.0.0.1 -e AMLC_PORT=8890 " + name;
   return out;
 }
 

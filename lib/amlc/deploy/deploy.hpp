@@ -1,5 +1,11 @@
 // Local deployments: registered models + inference config -> image (built only when its content hash is new)
-// -> container amlc-<service> on 127.0.0.1:<port> -> health wait -> service record.
+// -> container amlc-<service> listening on 127.0.0.1:<port> only -> health wait -> service record.
+//
+// The container uses the host's network and the scoring server binds 127.0.0.1:<port>: the service is reachable
+// from this machine's loopback and nowhere else (a port published from the default bridge would also answer on the
+// container's bridge address, to the host and to every other container, whatever address it is published on; with
+// dockerd --iptables=false nothing filters that). A rootless engine, whose host network is its own namespace,
+// gets a port published on 127.0.0.1 instead (its bridge is out of the host's reach).
 //
 // States: Transitioning (from the moment the command claims the models until the container answers) -> Healthy,
 // or Failed (the container exited: the log tail, usually the init() traceback, is in the error) / Unhealthy (no
@@ -38,6 +44,9 @@ struct DeployRequest {
 
 // model deploy. Conflict (exit 4) if the service exists (and is not Failed) without `overwrite`.
 json deploy(const Workspace& ws, const DeployRequest& req, Notes& notes, const Progress& progress = {});
+
+// One line for people after a deploy or update: how to call the service (with its key when auth is on).
+std::string how_to_call(const json& service_record);
 
 struct UpdateRequest {
   std::string service;
