@@ -417,3 +417,12 @@ TEST_CASE("a run whose index entry a crash left out is found anyway, listed as a
   CHECK(fs::is_symlink(ws.root() / "runs" / id));
   CHECK(ws.ok({"workspace", "check"})["leftovers"]["count"] == 0);
 }
+
+TEST_CASE("model show -f refuses a fifo or a device instead of waiting on it") {
+  Workspace ws;
+  REQUIRE(::mkfifo((ws.dir() / "meta.json").c_str(), 0600) == 0);
+  auto r = ws.run({"model", "show", "-f", (ws.dir() / "meta.json").string()}, {.timeout_seconds = 30});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("is a fifo, not a regular file") != std::string::npos);
+  CHECK(ws.run({"model", "show", "-f", "/dev/zero"}, {.timeout_seconds = 30}).code == 2);
+}

@@ -383,11 +383,15 @@ json show(const Workspace& ws, const std::string& name, std::optional<int> versi
 
 std::string model_id_from_metadata_file(const std::string& path) {
   const std::string hint = "pass the file written by 'amlc model register -t FILE'";
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) not_found("model metadata file " + path + " not found", hint);
+  std::string text;
+  try {
+    text = read_input_file(path, kMaxConfigBytes, "model metadata file");
+  } catch (const Error& e) {
+    fail(e.kind(), e.what(), hint);
+  }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception&) {
     usage_error("model metadata file " + path + " is not valid JSON", hint);
   }
