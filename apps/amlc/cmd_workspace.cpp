@@ -65,10 +65,10 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
       if (o->repair) removed = storage::collect_garbage(ws, false);
       CheckReport report;
       std::vector<storage::Leftover> leftovers;
-      {
+      report = check_workspace(ws);
+      if (report.ok()) {
         FileLock guard = ws.read_lock();  // a consistent view: no writer in between
-        report = check_workspace(ws);
-        if (report.ok()) leftovers = storage::find_leftovers(ws);
+        leftovers = storage::find_leftovers(ws);
       }
       json j = report.to_json();
       j["root"] = ws.root().string();

@@ -1,5 +1,7 @@
 // Unit tests: core files and processes (temp names and their owners, bounded input reads, random secrets).
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include "amlc/core/util.hpp"
 #include "support/harness.hpp"
 
+namespace fs = std::filesystem;
 namespace t = amlc::test;
 using amlc::Error;
 using amlc::ErrorKind;
@@ -141,4 +144,51 @@ TEST_CASE("random ids and keys come from the kernel: distinct, full length, hex"
   ::waitpid(pid, nullptr, 0);
   CHECK(std::string(buf, 32) != amlc::random_hex(16));
   CHECK(std::string(buf, 32) != parent);
+}
+
+TEST_CASE("list_dir_strict throws where a listing fails, instead of returning fewer entries") {
+  t::TempDir dir;
+  t::write_text(dir / "a", "a");
+  t::write_text(dir / "b", "b");
+  CHECK(amlc::list_dir_strict(dir.path()).size() == 2);
+  CHECK(amlc::list_dir_strict(dir / "missing").empty());
+  CHECK_FALSE(amlc::exists_strict(dir / "missing"));
+  CHECK_FALSE(amlc::is_directory_strict(dir / "a"));
+  CHECK(amlc::is_directory_strict(dir.path()));
+  // Out of file descriptors (EMFILE): the listing cannot be made, and says so. In a child, not to starve this process.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    struct rlimit rl {};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    int highest = 0;
+    for (int fd = 0; fd < 1024; ++fd)
+      if (::fcntl(fd, F_GETFD) >= 0) highest = fd;
+    rl.rlim_cur = static_cast<rlim_t>(highest + 1);
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    while (::dup(0) >= 0) {
+    }
+    int code = 0;
+    try {
+      amlc::list_dir_strict(dir.path());
+      code = 1;  // no error: wrong
+    } catch (const Error&) {
+      code = 0;
+    }
+    std::error_code ec;
+    fs::directory_iterator it(dir.path(), ec);  // what the scans used before: an error that looks like an empty folder
+    if (!ec) code = 2;
+    ::_exit(code);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+}
+
+TEST_CASE("a writer's shared lock fails when it cannot be taken; only a reader may go on without one") {
+  // sysfs refuses to create a file, even for root (EACCES): a lock file that cannot be made.
+  fs::path impossible = "/sys/amlc-lock-test";
+  CHECK_THROWS_AS(amlc::FileLock(impossible, amlc::FileLock::Mode::Shared), Error);
+  CHECK_THROWS_AS(amlc::FileLock(impossible, amlc::FileLock::Mode::Exclusive), Error);
+  CHECK_NOTHROW(amlc::FileLock(impossible, amlc::FileLock::Mode::Shared, amlc::FileLock::Fallback::Reader));
 }

@@ -123,6 +123,30 @@ fs::path temp_sibling(const fs::path& path) {
   return p;
 }
 
+std::vector<fs::path> list_dir_strict(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return out;
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) out.push_back(it->path());
+  if (ec) fail(ErrorKind::General, "cannot list " + dir.string() + ": " + ec.message());
+  return out;
+}
+
+bool exists_strict(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  sys_fail("cannot stat " + path.string());
+}
+
+bool is_directory_strict(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) return S_ISDIR(st.st_mode);
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  sys_fail("cannot stat " + path.string());
+}
+
 TempState temp_state(std::string_view name, double age_seconds, double foreign_age_seconds) {
   auto mark = name.rfind(kTempMark);
   if (mark == std::string_view::npos || mark == 0) return TempState::NotTemp;
@@ -237,7 +261,7 @@ void rename_durable(const fs::path& from, const fs::path& to) {
   fsync_path(to.parent_path());
 }
 
-FileLock::FileLock(const fs::path& lock_file, Mode mode) {
+FileLock::FileLock(const fs::path& lock_file, Mode mode, Fallback fallback) {
   std::error_code ec;
   if (fs::is_directory(lock_file, ec)) {
     fd_ = ::open(lock_file.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -245,9 +269,7 @@ FileLock::FileLock(const fs::path& lock_file, Mode mode) {
     // A reader needs no write access: flock works on a descriptor opened read-only.
     fd_ = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0 && errno == ENOENT) fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    // A read-only workspace (read-only mount, or files this user may not write): nobody can write through this
-    // lock file, so a reader goes on without it.
-    if (fd_ < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) return;
+    if (fd_ < 0 && fallback == Fallback::Reader && (errno == EROFS || errno == EACCES || errno == EPERM)) return;
   } else {
     fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   }

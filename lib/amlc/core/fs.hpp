@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace amlc {
 
@@ -73,11 +74,23 @@ TempState temp_state(std::string_view filename, double age_seconds, double forei
 std::string read_input_file(const fs::path& path, size_t max_bytes, std::string_view what);
 inline constexpr size_t kMaxConfigBytes = 4u << 20;  // YAML/JSON configs, conda files, ignore files, scripts
 
+// The entries of a folder, for code that must not miss one (deciding what may be freed): a missing folder has none,
+// any other error (EACCES, EMFILE, EIO) throws instead of looking like an empty or shorter listing.
+std::vector<fs::path> list_dir_strict(const fs::path& dir);
+// Whether `path` exists / is a folder (not following a final symlink), for the same code: ENOENT is false, any
+// other error throws.
+bool exists_strict(const fs::path& path);
+bool is_directory_strict(const fs::path& path);
+
 // Advisory lock on a lock file, or on a directory itself (flock). Blocks until acquired. Released on destruction.
 class FileLock {
  public:
   enum class Mode { Shared, Exclusive };
-  FileLock(const fs::path& lock_file, Mode mode = Mode::Exclusive);
+  // Reader: a Shared lock for a reader that only needs a consistent view; on a workspace it may not write (a
+  // read-only mount, another user's files) it goes on without the lock, as no writer can use the lock file either.
+  // Every other lock fails when it cannot be taken.
+  enum class Fallback { None, Reader };
+  FileLock(const fs::path& lock_file, Mode mode = Mode::Exclusive, Fallback fallback = Fallback::None);
   ~FileLock();
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;

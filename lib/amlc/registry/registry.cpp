@@ -78,8 +78,7 @@ std::optional<json> read_record_if_exists(const fs::path& path) {
   try {
     return read_record(path);
   } catch (const Error&) {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) return std::nullopt;
+    if (!exists_strict(path)) return std::nullopt;
     throw;
   }
 }
@@ -542,9 +541,16 @@ json remove(const Workspace& ws, const std::string& id) {
 }
 
 void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn) {
-  for (const auto& name : model_names(ws)) {
-    for (int v : versions_of(ws, name)) {
-      auto m = read_record_if_exists(manifest_path(ws, name, v));
+  // Strict: a folder that cannot be listed or a record that cannot be read throws, never hides a reference. Every
+  // folder counts, whatever its name (the naming rule may differ in another amlc version).
+  for (const auto& dir : list_dir_strict(ws.models_dir())) {
+    if (!is_directory_strict(dir)) continue;
+    for (const auto& file : list_dir_strict(dir)) {
+      std::string fname = file.filename().string();
+      if (fname.size() < 6 || fname.substr(fname.size() - 5) != ".json") continue;
+      std::string stem = fname.substr(0, fname.size() - 5);
+      if (!std::all_of(stem.begin(), stem.end(), ::isdigit)) continue;
+      auto m = read_record_if_exists(file);
       if (!m) continue;
       for (const auto& f : m->value("files", json::array())) fn(f.value("sha256", ""));
     }

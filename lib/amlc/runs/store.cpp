@@ -380,19 +380,18 @@ std::vector<std::pair<std::string, std::string>> unindexed_runs(const Workspace&
 }
 
 void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn) {
-  std::error_code ec;
-  for (const auto& exp : fs::directory_iterator(experiments_dir(ws), ec)) {
-    std::error_code ec2;
-    for (const auto& r : fs::directory_iterator(exp.path() / "runs", ec2)) {
-      if (temp_state(r.path().filename().string(), 0) != TempState::NotTemp) continue;
+  // Strict (see registry::for_each_blob_ref): a run that cannot be read throws, and nothing may be freed.
+  for (const auto& exp : list_dir_strict(experiments_dir(ws))) {
+    if (!is_directory_strict(exp / "runs")) continue;
+    for (const auto& r : list_dir_strict(exp / "runs")) {
+      if (temp_state(r.filename().string(), 0) != TempState::NotTemp || !is_directory_strict(r)) continue;
+      if (!exists_strict(r / "run.json")) continue;  // not a run folder
       json rec;
       try {
-        rec = read_run_record(r.path());
+        rec = read_run_record(r);
       } catch (const Error&) {
-        // A staging folder renamed away meanwhile, or damage ('workspace check' reports it). A damaged record's
-        // snapshot cannot be known: the caller must not free anything then.
-        if (fs::exists(r.path() / "run.json", ec2)) throw;
-        continue;
+        if (exists_strict(r / "run.json")) throw;
+        continue;  // gone meanwhile
       }
       const json snap = rec.value("snapshot", json());
       if (snap.is_object()) fn(snap.value("sha256", ""));

@@ -163,11 +163,10 @@ void check_sweeps(const Workspace& ws, std::vector<std::string>& problems, json&
 }
 
 void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(sweeps_dir(ws), ec)) {
-    std::error_code ec2;
-    if (!fs::exists(e.path() / "sweep.json", ec2)) continue;  // not a sweep (a staging folder lives in tmp/)
-    const json snap = read_sweep_record(e.path()).value("snapshot", json());  // Damaged: nothing may be freed
+  // Strict (see registry::for_each_blob_ref): a sweep that cannot be read throws, and nothing may be freed.
+  for (const auto& dir : list_dir_strict(sweeps_dir(ws))) {
+    if (!is_directory_strict(dir) || !exists_strict(dir / "sweep.json")) continue;  // not a sweep (a staging folder lives in tmp/)
+    const json snap = read_sweep_record(dir).value("snapshot", json());
     if (snap.is_object()) fn(snap.value("sha256", ""));
   }
 }

@@ -3,6 +3,8 @@
 #include <mutex>
 #include <utility>
 
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
 #include "amlc/core/hash.hpp"
 #include "amlc/registry/registry.hpp"
 
@@ -44,9 +46,15 @@ CheckReport check_workspace(const Workspace& ws) {
           report.problems.push_back(f.path().string() + ": unexpected file in the blob store");
           continue;
         }
+        std::string actual;
+        try {
+          actual = sha256_file(f.path());
+        } catch (const Error&) {
+          if (!exists_strict(f.path())) continue;  // freed meanwhile (blobs are hashed without the workspace lock)
+          throw;
+        }
         ++blob_count;
         blob_bytes += f.file_size(ec);
-        std::string actual = sha256_file(f.path());
         if (actual != name) {
           report.problems.push_back(f.path().string() + ": content does not match its hash (found sha256 " + actual + ")");
         }
@@ -55,6 +63,9 @@ CheckReport check_workspace(const Workspace& ws) {
   }
   report.stats["blobs"] = blob_count;
   report.stats["blobBytes"] = blob_bytes;
+  // Records: a consistent view, no writer in between. (Blobs above never change once stored, so hashing them, the
+  // long part, holds no lock that would stop registers, runs and deploys.)
+  FileLock guard = ws.read_lock();
   registry::check(ws, report.problems, report.stats);
   for (const auto& [name, fn] : checkers()) fn(ws, report.problems, report.stats);
   return report;

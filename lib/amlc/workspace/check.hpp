@@ -21,6 +21,7 @@ struct CheckReport {
 using Checker = void (*)(const Workspace& ws, std::vector<std::string>& problems, nlohmann::json& stats);
 void register_checker(const char* name, Checker checker);
 
+// Hashes every blob (without a lock: blobs never change), then checks every record under Workspace::read_lock().
 CheckReport check_workspace(const Workspace& ws);
 
 }  // namespace amlc

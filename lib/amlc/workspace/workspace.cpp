@@ -156,6 +156,8 @@ Workspace Workspace::create(const fs::path& dir, const std::string& name) {
 }
 
 FileLock Workspace::lock() const { return FileLock(root_ / ".lock"); }
-FileLock Workspace::read_lock() const { return FileLock(root_ / ".lock", FileLock::Mode::Shared); }
+FileLock Workspace::read_lock() const {
+  return FileLock(root_ / ".lock", FileLock::Mode::Shared, FileLock::Fallback::Reader);
+}
 
 }  // namespace amlc
