@@ -185,7 +185,7 @@ TEST_CASE("list_dir_strict throws where a listing fails, instead of returning fe
   CHECK(WEXITSTATUS(st) == 0);
 }
 
-TEST_CASE("a writer's shared lock fails when it cannot be taken; only a reader may go on without one") {
+TEST_CASE("a writer's shared lock fails when it cannot be taken, only a reader may go on without one") {
   // sysfs refuses to create a file, even for root (EACCES): a lock file that cannot be made.
   fs::path impossible = "/sys/amlc-lock-test";
   CHECK_THROWS_AS(amlc::FileLock(impossible, amlc::FileLock::Mode::Shared), Error);
