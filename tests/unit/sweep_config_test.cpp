@@ -184,7 +184,7 @@ TEST_CASE("sweep config: expression argument checks") {
   CHECK(native("uniform(1)") == "sweep.yml:2:6: key 'parameters.p': uniform takes 2 arguments, got 1");
   CHECK(native("quniform(0, 1, 0)") == "sweep.yml:2:6: key 'parameters.p': quniform needs q > 0, got q=0");
   CHECK(native("qloguniform(0, 1, -1)") == "sweep.yml:2:6: key 'parameters.p': qloguniform needs q > 0, got q=-1");
-  CHECK(native("normal(0, -1)") == "sweep.yml:2:6: key 'parameters.p': normal needs sigma >= 0, got sigma=-1");
+  CHECK(native("normal(0, -1)") == "sweep.yml:2:6: key 'parameters.p': normal needs sigma > 0, got sigma=-1");
   CHECK(native("lognormal(0, 1, 2)") == "sweep.yml:2:6: key 'parameters.p': lognormal takes 2 arguments, got 3");
   CHECK(native("randint(0)") == "sweep.yml:2:6: key 'parameters.p': randint(upper) needs an integer upper >= 1, got 0");
   CHECK(native("randint(2.5)") == "sweep.yml:2:6: key 'parameters.p': randint(upper) needs an integer upper >= 1, got 2.5");
@@ -199,7 +199,119 @@ TEST_CASE("sweep config: expression argument checks") {
   CHECK(native("{expression: uniform, values: [2, 1]}") == "sweep.yml:2:6: key 'parameters.p': uniform(lo, hi) needs lo < hi, got lo=2 hi=1");
   // az form: error points at values
   CHECK(err("sampling:\n  type: random\n  parameter_space:\n  - name: x\n    expression: normal\n    values: [0, -2]\nprimary_metric_name: m\nprimary_metric_goal: Maximize\nmax_total_runs: 2\n") ==
-        "sweep.yml:6:13: key 'sampling.parameter_space[0].values': normal needs sigma >= 0, got sigma=-2");
+        "sweep.yml:6:13: key 'sampling.parameter_space[0].values': normal needs sigma > 0, got sigma=-2");
+}
+
+TEST_CASE("sweep config: every parameter a sampler could trip over is refused at submit") {
+  auto native = [](const std::string& expr) { return err("parameters:\n  p: \"" + expr + "\"\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n"); };
+  const std::string at = "sweep.yml:2:6: key 'parameters.p': ";
+  // sigma must be > 0 for the whole normal family
+  CHECK(native("normal(0, 0)") == at + "normal needs sigma > 0, got sigma=0");
+  CHECK(native("qnormal(0, 0, 1)") == at + "qnormal needs sigma > 0, got sigma=0");
+  CHECK(native("lognormal(0, 0)") == at + "lognormal needs sigma > 0, got sigma=0");
+  CHECK(native("qlognormal(0, -1, 1)") == at + "qlognormal needs sigma > 0, got sigma=-1");
+  CHECK(native("qnormal(0, 1, 0)") == at + "qnormal needs q > 0, got q=0");
+  CHECK(native("qlognormal(0, 1, -2)") == at + "qlognormal needs q > 0, got q=-2");
+  // samples must stay finite
+  CHECK(native("normal(1e308, 1e308)") == at + "normal(mu, sigma): mu +- 9 sigma must be finite numbers, got mu=1e+308 sigma=1e+308");
+  CHECK(native("lognormal(0, 100)") ==
+        at + "lognormal(mu, sigma) samples exp(normal(mu, sigma)); mu + 9 sigma must be at most 709 so that exp() stays finite, got 900");
+  CHECK(native("uniform(-1e308, 1e308)") == at + "uniform(lo, hi): hi - lo must be a finite number, got lo=-1e+308 hi=1e+308");
+  CHECK(native("quniform(0, 1e300, 1e-300)") ==
+        at + "quniform: q=1e-300 is too small for values up to 1e+300 (round(value / q) * q would overflow)");
+  CHECK(native("qloguniform(0, 700, 1e-10)").find("qloguniform: q=1e-10 is too small") != std::string::npos);
+  CHECK(native("qnormal(0, 1e307, 1e-300)").find("qnormal: q=1e-300 is too small") != std::string::npos);
+  CHECK(native("uniform(0, 1e999)") == at + "'1e999' is not a number (at character 12 of 'uniform(0, 1e999)')");
+  CHECK(err("parameters:\n  p: {expression: uniform, values: [0, .inf]}\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n") ==
+        at + "uniform: hi must be finite");
+  CHECK(native("loguniform(1, 1)") == at + "loguniform(lo, hi) needs lo < hi, got lo=1 hi=1");
+  // randint: an integer 1..2^53 (2^63-1 and 1e300 used to pass and fail once the sweep had been written)
+  CHECK(native("randint(1e300)") == at + "randint(upper) needs upper <= 9007199254740992 (2^53), got 1e+300");
+  CHECK(native("randint(9223372036854775807)") == at + "randint(upper) needs upper <= 9007199254740992 (2^53), got 9223372036854775807");
+  CHECK(native("randint(-3)") == at + "randint(upper) needs an integer upper >= 1, got -3");
+  CHECK(parse_config_text("parameters:\n  p: randint(9007199254740992)\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n", "ok.yml")
+            .parameters[0]
+            .upper == 9007199254740992LL);
+  // range() near the integer limits neither overflows nor loops
+  SweepConfig edge = parse_config_text(
+      "parameters:\n  p: choice(range(9223372036854775800, 9223372036854775807, 5))\n  q: choice(range(-9223372036854775807, -9223372036854775800, 4))\n"
+      "primary_metric: {name: a, goal: max}\nmax_total_runs: 5\n",
+      "r.yml");
+  CHECK(edge.parameters[0].options == std::vector<json>{9223372036854775800LL, 9223372036854775805LL});
+  CHECK(edge.parameters[1].options == std::vector<json>{-9223372036854775807LL, -9223372036854775803LL});
+  CHECK(native("choice(range(0, 9223372036854775807))") ==
+        at + "range() is too large (more than 100000 values) (at character 37 of 'choice(range(0, 9223372036854775807))')");
+}
+
+TEST_CASE("sweep config: nesting and size of expressions are bounded with a clear error") {
+  auto native = [](const std::string& expr) { return err("parameters:\n  p: \"" + expr + "\"\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n"); };
+  auto nested = [](int depth) { return "choice(" + std::string(static_cast<size_t>(depth), '[') + "1" + std::string(static_cast<size_t>(depth), ']') + ")"; };
+  // Options nested 32 lists deep are fine, 33 are not (the outer list of choice([...]) only holds the options);
+  // 20,000 levels (a stack overflow in a recursive parser) end just as cleanly.
+  CHECK(native(nested(33)).empty());
+  CHECK(native(nested(32) .replace(6, 1, "(2, ")).empty());
+  CHECK(native(nested(33).replace(6, 1, "(2, ")) == "sweep.yml:2:6: key 'parameters.p': choice: the values are nested deeper than 32 levels");
+  std::string e34 = native(nested(34));
+  CHECK(e34.rfind("sweep.yml:2:6: key 'parameters.p': the expression is nested deeper than 32 levels (at character 41 of '", 0) == 0);
+  std::string deep = native(nested(20000));
+  CHECK(deep.find("sweep.yml:2:6: key 'parameters.p': the expression is nested deeper than 32 levels") == 0);
+  CHECK(deep.size() < 300);  // the expression is not repeated in full
+  CHECK(native(nested(600)).find("nested deeper than 32 levels") != std::string::npos);
+  // the az form and the list form: YAML lists
+  auto az = [](const std::string& values) {
+    return err("sampling:\n  type: random\n  parameter_space:\n  - name: x\n    expression: choice\n    values: " + values +
+               "\nprimary_metric_name: m\nprimary_metric_goal: Maximize\nmax_total_runs: 2\n");
+  };
+  std::string az_deep = std::string(200, '[') + "1" + std::string(200, ']');
+  CHECK(az(az_deep) == "sweep.yml:6:13: key 'sampling.parameter_space[0].values': choice: the values are nested deeper than 32 levels");
+  CHECK(err("parameters:\n  p: " + az_deep + "\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n") ==
+        "sweep.yml:2:6: key 'parameters.p': choice: the values are nested deeper than 32 levels");
+  // sizes
+  std::string many = "choice(";
+  for (int i = 0; i <= 100000; ++i) many += (i ? ",1" : "1");
+  many += ")";
+  CHECK(native(many).find("the expression has more than 100000 values") != std::string::npos);
+  std::string many_az = "[";
+  for (int i = 0; i <= 100000; ++i) many_az += (i ? ",1" : "1");
+  many_az += "]";
+  CHECK(az(many_az) == "sweep.yml:6:13: key 'sampling.parameter_space[0].values': choice: more than 100000 values");
+  std::string params = "parameters:\n";
+  for (int i = 0; i <= 1000; ++i) params += "  p" + std::to_string(i) + ": uniform(0, 1)\n";
+  CHECK(err(params + "primary_metric: {name: a, goal: max}\nmax_total_runs: 5\n") == "sweep.yml:2:3: key 'parameters': more than 1000 parameters");
+}
+
+TEST_CASE("sweep config: text that is not valid UTF-8 is refused up front") {
+  CHECK(err("parameters:\n  p: [\"a\xff\"]\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n") ==
+        "sweep.yml:2:6: key 'parameters.p': choice: an option holds text that is not valid UTF-8");
+  CHECK(err("parameters:\n  p\xfe: [1]\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n").find("the parameter name is not valid UTF-8") !=
+        std::string::npos);
+  CHECK(err("parameters:\n  p: [1]\nprimary_metric: {name: \"a\xfe\", goal: max}\nmax_total_runs: 5\n").find("is not valid UTF-8") != std::string::npos);
+}
+
+TEST_CASE("sweep config: every valid configuration survives the record round trip that resume depends on") {
+  for (const char* params : {"  p: randint(9007199254740992)\n", "  p: choice([[[[[[1]]]]]], x)\n", "  p: lognormal(600, 12)\n",
+                             "  p: qloguniform(-745, 700, 1e-300)\n", "  p: choice(range(9223372036854775800, 9223372036854775807, 5))\n",
+                             "  p: normal(-1e300, 1e299)\n"}) {
+    CAPTURE(params);
+    std::string text = std::string("parameters:\n") + params + "primary_metric: {name: a, goal: max}\nmax_total_runs: 5\n";
+    std::string e = err(text);
+    if (!e.empty()) {
+      CHECK(e.find("too small") != std::string::npos);  // qloguniform with that q is refused, which is also fine
+      continue;
+    }
+    SweepConfig c = parse_config_text(text, "ok.yml");
+    SweepConfig back = SweepConfig::from_json(c.to_json());
+    CHECK(back.to_json() == c.to_json());
+  }
+  // the deepest options accepted, in both spellings of choice
+  {
+    std::string opt = std::string(32, '[') + "1" + std::string(32, ']');
+    for (const std::string& expr : {"choice([" + opt + "])", "choice(2, " + opt + ")"}) {
+      CAPTURE(expr);
+      SweepConfig c = parse_config_text("parameters:\n  p: \"" + expr + "\"\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n", "d.yml");
+      CHECK(SweepConfig::from_json(c.to_json()).to_json() == c.to_json());
+    }
+  }
 }
 
 TEST_CASE("sweep config: sampling rules (grid only choice, bayesian set, bayesian + policy)") {

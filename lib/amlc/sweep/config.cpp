@@ -92,7 +92,19 @@ class ExprParser {
 
  private:
   [[noreturn]] void fail_at(const std::string& msg) {
-    doc_.error(pointer_, msg + " (at character " + std::to_string(pos_ + 1) + " of '" + text_ + "')");
+    std::string shown = text_.size() <= 80 ? text_ : text_.substr(0, 77) + "...";
+    doc_.error(pointer_, msg + " (at character " + std::to_string(pos_ + 1) + " of '" + shown + "')");
+  }
+  // Every value counts toward kMaxExpressionValues. Every '[' or range( is one level: at most kMaxExpressionDepth
+  // for the options plus one for a list argument that holds them (build_parameter checks the options themselves).
+  void count_values(size_t n) {
+    values_ += n;
+    if (values_ > kMaxExpressionValues)
+      fail_at("the expression has more than " + std::to_string(kMaxExpressionValues) + " values");
+  }
+  void enter() {
+    if (++depth_ > kMaxExpressionDepth + 1)
+      fail_at("the expression is nested deeper than " + std::to_string(kMaxExpressionDepth) + " levels");
   }
   void skip_ws() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
@@ -138,12 +150,15 @@ class ExprParser {
   Arg arg() {
     skip_ws();
     if (pos_ >= text_.size()) fail_at("unexpected end of the expression");
+    count_values(1);
     char c = text_[pos_];
     if (c == '[') {
+      enter();
       ++pos_;
       std::vector<Arg> items = arg_list(']');
+      --depth_;
       json arr = json::array();
-      for (auto& a : items) arr.push_back(a.value);
+      for (auto& a : items) arr.push_back(std::move(a.value));
       return {arr, true};
     }
     if (c == '"' || c == '\'') {
@@ -158,9 +173,13 @@ class ExprParser {
     std::string word = ident();
     if (word.empty()) fail_at(std::string("unexpected character '") + c + "'");
     if (word == "range" && peek('(')) {
+      enter();
       ++pos_;
       std::vector<Arg> ra = arg_list(')');
-      return {range(ra), true};
+      --depth_;
+      json arr = range(ra);
+      count_values(arr.size());
+      return {arr, true};
     }
     if (word == "True" || word == "true") return {json(true), false};
     if (word == "False" || word == "false") return {json(false), false};
@@ -193,11 +212,15 @@ class ExprParser {
     }
     long long start = ra.size() == 1 ? 0 : v[0], stop = ra.size() == 1 ? v[0] : v[1], step = ra.size() == 3 ? v[2] : 1;
     if (step == 0) fail_at("range() step must not be zero");
+    // The number of values, computed without overflow (range(9223372036854775800, 9223372036854775807, 5)).
+    using u64 = unsigned long long;
+    u64 count = 0;
+    if (step > 0 && start < stop) count = (static_cast<u64>(stop) - static_cast<u64>(start) - 1) / static_cast<u64>(step) + 1;
+    if (step < 0 && start > stop) count = (static_cast<u64>(start) - static_cast<u64>(stop) - 1) / (0 - static_cast<u64>(step)) + 1;
+    if (count > kMaxExpressionValues)
+      fail_at("range() is too large (more than " + std::to_string(kMaxExpressionValues) + " values)");
     json arr = json::array();
-    for (long long x = start; step > 0 ? x < stop : x > stop; x += step) {
-      arr.push_back(x);
-      if (arr.size() > 100000) fail_at("range() is too large (more than 100000 values)");
-    }
+    for (u64 i = 0; i < count; ++i) arr.push_back(static_cast<long long>(static_cast<u64>(start) + i * static_cast<u64>(step)));
     if (arr.empty()) fail_at("range(" + std::to_string(start) + ", " + std::to_string(stop) + ", " + std::to_string(step) + ") is empty");
     return arr;
   }
@@ -206,6 +229,8 @@ class ExprParser {
   std::string pointer_;
   std::string text_;
   size_t pos_ = 0;
+  int depth_ = 0;
+  size_t values_ = 0;
 };
 
 std::string show(double d) {  // shortest round-trip form, no ".0" (as the user wrote it)
@@ -214,7 +239,42 @@ std::string show(double d) {  // shortest round-trip form, no ".0" (as the user 
   return ec == std::errc() ? std::string(buf, p) : std::to_string(d);
 }
 
-// Validates argument counts/ranges and fills `out`. `where` is the pointer used in errors.
+// How deeply `v` nests lists/mappings (a scalar: 0) and how many values it holds, walked without recursion; the
+// walk stops once either passes its bound (the result is then just "too deep" / "too many").
+struct Shape {
+  int depth = 0;
+  size_t values = 0;
+};
+Shape shape_of(const json& v) {
+  Shape s;
+  std::vector<std::pair<const json*, int>> todo{{&v, 0}};
+  while (!todo.empty() && s.depth <= kMaxExpressionDepth && s.values <= kMaxExpressionValues) {
+    auto [node, depth] = todo.back();
+    todo.pop_back();
+    ++s.values;
+    if (!node->is_structured()) continue;
+    s.depth = std::max(s.depth, depth + 1);
+    for (const auto& child : *node) todo.push_back({&child, depth + 1});
+  }
+  return s;
+}
+
+// The largest |value| a sampler can produce before quantisation; quantised values must stay finite.
+void check_quantum(const config::Document& doc, const std::string& where, const char* name, double top, double q) {
+  if (!std::isfinite(top / q) || !std::isfinite(top + q))
+    doc.error(where, std::string(name) + ": q=" + show(q) + " is too small for values up to " + show(top) +
+                         " (round(value / q) * q would overflow)",
+              "use a larger q or a narrower range");
+}
+
+// A normal sample is mu + sigma * z with |z| < 8.6 (Box-Muller from 53-bit uniforms): 9 sigma bounds every sample.
+constexpr double kNormalSpan = 9;
+// exp(x) is finite for x <= 709.78.
+constexpr double kMaxExpArgument = 709;
+
+// Validates argument counts/ranges and fills `out`. `where` is the pointer used in errors. Everything a sampler
+// could trip over is refused here, so that sampling a valid configuration can neither throw nor produce a
+// non-finite number: bounds, widths, quantisation overflow, nesting and size of the values.
 void build_parameter(const config::Document& doc, const std::string& where, Parameter& out, const std::vector<Arg>& args) {
   const ExprInfo& e = info(out.kind);
   auto need = [&](size_t n) {
@@ -231,6 +291,20 @@ void build_parameter(const config::Document& doc, const std::string& where, Para
     if (!std::isfinite(d)) doc.error(where, std::string(e.name) + ": " + what + " must be finite");
     return d;
   };
+  auto too_deep = [&](int depth) {
+    if (depth > kMaxExpressionDepth)
+      doc.error(where, std::string(e.name) + ": the values are nested deeper than " + std::to_string(kMaxExpressionDepth) + " levels",
+                "write the options as plain values or shallow lists, e.g. choice([16, 32], [64, 128])");
+  };
+  size_t total = 0;
+  for (const auto& a : args) {
+    Shape sh = shape_of(a.value);
+    total += sh.values;
+    // choice's options are checked one by one below (a list argument is only their container)
+    if (out.kind != ExprKind::Choice) too_deep(sh.depth);
+    if (total > kMaxExpressionValues)
+      doc.error(where, std::string(e.name) + ": more than " + std::to_string(kMaxExpressionValues) + " values");
+  }
   switch (out.kind) {
     case ExprKind::Choice: {
       if (args.empty()) doc.error(where, "choice needs at least one option", "write choice(16, 32, 64)");
@@ -238,7 +312,18 @@ void build_parameter(const config::Document& doc, const std::string& where, Para
         for (const auto& v : args[0].value) out.options.push_back(v);
         if (out.options.empty()) doc.error(where, "choice needs at least one option", "write choice(16, 32, 64)");
       } else {
-        for (const auto& a : args) out.options.push_back(a.value);
+        for (const auto& a : args) {
+          too_deep(shape_of(a.value).depth);  // before the copy
+          out.options.push_back(a.value);
+        }
+      }
+      for (const auto& o : out.options) {
+        too_deep(shape_of(o).depth);
+        try {
+          (void)o.dump();
+        } catch (const json::exception&) {
+          doc.error(where, "choice: an option holds text that is not valid UTF-8");
+        }
       }
       break;
     }
@@ -246,9 +331,15 @@ void build_parameter(const config::Document& doc, const std::string& where, Para
       need(1);
       const json& v = args[0].value;
       double d = num(0, "upper");
-      if (!(v.is_number_integer() || (std::floor(d) == d)) || d < 1)
-        doc.error(where, "randint(upper) needs an integer upper >= 1, got " + v.dump(), "randint(10) gives 0..9");
-      out.upper = static_cast<long long>(d);
+      bool whole = v.is_number_integer() || std::floor(d) == d;
+      if (!whole || d < 1) doc.error(where, "randint(upper) needs an integer upper >= 1, got " + v.dump(), "randint(10) gives 0..9");
+      bool too_big = v.is_number_unsigned() ? v.get<unsigned long long>() > static_cast<unsigned long long>(kMaxRandIntUpper)
+                     : v.is_number_integer() ? v.get<long long>() > kMaxRandIntUpper
+                                             : d > static_cast<double>(kMaxRandIntUpper);
+      if (too_big)
+        doc.error(where, "randint(upper) needs upper <= " + std::to_string(kMaxRandIntUpper) + " (2^53), got " + v.dump(),
+                  "larger integers cannot be drawn exactly");
+      out.upper = v.is_number_integer() ? v.get<long long>() : static_cast<long long>(d);
       break;
     }
     case ExprKind::Uniform:
@@ -256,20 +347,24 @@ void build_parameter(const config::Document& doc, const std::string& where, Para
     case ExprKind::QUniform:
     case ExprKind::QLogUniform: {
       bool q = out.kind == ExprKind::QUniform || out.kind == ExprKind::QLogUniform;
+      bool log = out.kind == ExprKind::LogUniform || out.kind == ExprKind::QLogUniform;
       need(q ? 3 : 2);
       out.a = num(0, "lo");
       out.b = num(1, "hi");
       if (!(out.a < out.b))
         doc.error(where, std::string(e.name) + "(lo, hi) needs lo < hi, got lo=" + show(out.a) + " hi=" + show(out.b));
+      if (!std::isfinite(out.b - out.a))
+        doc.error(where, std::string(e.name) + "(lo, hi): hi - lo must be a finite number, got lo=" + show(out.a) + " hi=" + show(out.b));
       if (q) {
         out.q = num(2, "q");
         if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + show(out.q));
       }
-      if (out.kind == ExprKind::LogUniform || out.kind == ExprKind::QLogUniform) {
+      if (log) {
         if (out.b > 700 || out.a < -745)
           doc.error(where, std::string(e.name) + "(lo, hi) samples exp(uniform(lo, hi)); lo and hi are natural logarithms and must lie in [-745, 700]",
                     "for 1e-5..1e-1 write " + std::string(e.name) + "(-11.5, -2.3)");
       }
+      if (q) check_quantum(doc, where, e.name, log ? std::exp(out.b) : std::max(std::fabs(out.a), std::fabs(out.b)), out.q);
       break;
     }
     case ExprKind::Normal:
@@ -277,13 +372,22 @@ void build_parameter(const config::Document& doc, const std::string& where, Para
     case ExprKind::QNormal:
     case ExprKind::QLogNormal: {
       bool q = out.kind == ExprKind::QNormal || out.kind == ExprKind::QLogNormal;
+      bool log = out.kind == ExprKind::LogNormal || out.kind == ExprKind::QLogNormal;
       need(q ? 3 : 2);
       out.a = num(0, "mu");
       out.b = num(1, "sigma");
-      if (!(out.b >= 0)) doc.error(where, std::string(e.name) + " needs sigma >= 0, got sigma=" + show(out.b));
+      if (!(out.b > 0)) doc.error(where, std::string(e.name) + " needs sigma > 0, got sigma=" + show(out.b), "for a fixed value write choice(value)");
+      double lo = out.a - kNormalSpan * out.b, hi = out.a + kNormalSpan * out.b;
+      if (!std::isfinite(lo) || !std::isfinite(hi))
+        doc.error(where, std::string(e.name) + "(mu, sigma): mu +- 9 sigma must be finite numbers, got mu=" + show(out.a) + " sigma=" + show(out.b));
+      if (log && hi > kMaxExpArgument)
+        doc.error(where, std::string(e.name) + "(mu, sigma) samples exp(normal(mu, sigma)); mu + 9 sigma must be at most 709 so that exp() stays finite, got " +
+                             show(hi),
+                  "mu and sigma are on the natural-log scale");
       if (q) {
         out.q = num(2, "q");
         if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + show(out.q));
+        check_quantum(doc, where, e.name, log ? std::exp(hi) : std::max(std::fabs(lo), std::fabs(hi)), out.q);
       }
       break;
     }
@@ -382,7 +486,7 @@ SweepConfig SweepConfig::from_json(const json& j) {
     if (!j.at("seed").is_null()) az["seed"] = j.at("seed");
     for (auto& p : az["sampling"]["parameter_space"])
       if (p.at("expression") == "choice") p["values"] = json::array({p.at("values")});
-    SweepConfig c = parse_config_text(az.dump(), j.value("source", std::string("journal")));
+    SweepConfig c = parse_config_text(az.dump(), "the sweep's recorded configuration (from " + j.value("source", std::string("?")) + ")");
     c.source = j.value("source", c.source);
     return c;
   } catch (const json::exception& e) {
@@ -535,6 +639,7 @@ SweepConfig parse_config(const config::Document& doc) {
     const json& params = *doc.find("/parameters");
     if (!params.is_object()) doc.error("/parameters", "expected a mapping of parameter name to expression, e.g. learning_rate: uniform(0.05, 0.1)");
     if (params.empty()) doc.error("/parameters", "Please provide parameter space: at least one parameter", "add e.g. learning_rate: uniform(0.05, 0.1)");
+    if (params.size() > kMaxParameters) doc.error("/parameters", "more than " + std::to_string(kMaxParameters) + " parameters");
     // nlohmann::json objects are sorted by key; recover file order from the marks.
     std::vector<std::pair<std::pair<int, int>, std::string>> ordered;
     for (const auto& [key, value] : params.items()) {
@@ -603,6 +708,7 @@ SweepConfig parse_config(const config::Document& doc) {
       doc.error(ps ? "/sampling/parameter_space" : "/sampling", "Please provide parameter space: a list of {name, expression, values}",
                 "add parameter_space: [{name: --learning_rate, expression: uniform, values: [0.05, 0.1]}]");
     if (!ps->is_array()) doc.error("/sampling/parameter_space", "expected a list of {name, expression, values}");
+    if (ps->size() > kMaxParameters) doc.error("/sampling/parameter_space", "more than " + std::to_string(kMaxParameters) + " parameters");
     for (size_t i = 0; i < ps->size(); ++i) {
       std::string ptr = "/sampling/parameter_space/" + std::to_string(i);
       if (!(*ps)[i].is_object()) doc.error(ptr, "expected a mapping {name, expression, values}");
@@ -640,9 +746,21 @@ SweepConfig parse_config(const config::Document& doc) {
   if (trim(c.primary_metric_name).empty())
     doc.error(native && doc.find("/primary_metric") ? "/primary_metric/name" : "/primary_metric_name", "must not be empty");
 
-  // Parameter names: unique once leading '-' are stripped.
+  // Text that cannot be written as JSON (the sweep record, the journal) is refused here, not half-way through.
+  auto utf8 = [](const std::string& text) {
+    try {
+      (void)json(text).dump();
+      return true;
+    } catch (const json::exception&) {
+      return false;
+    }
+  };
+  if (!utf8(c.primary_metric_name))
+    doc.error(native && doc.find("/primary_metric") ? "/primary_metric/name" : "/primary_metric_name", "is not valid UTF-8");
+  // Parameter names: valid UTF-8, unique once leading '-' are stripped.
   std::map<std::string, size_t> seen;
   for (size_t i = 0; i < c.parameters.size(); ++i) {
+    if (!utf8(c.parameters[i].name)) doc.error(param_where[i], "the parameter name is not valid UTF-8");
     std::string bare = c.parameters[i].name;
     while (!bare.empty() && bare[0] == '-') bare.erase(0, 1);
     if (bare.empty()) doc.error(param_where[i], "parameter name '" + c.parameters[i].name + "' has no letters after the dashes");

@@ -29,8 +29,12 @@
 // qloguniform(lo, hi, q) = round(exp(uniform(lo, hi))/q)*q, normal(mu, sigma), qnormal(mu, sigma, q),
 // lognormal(mu, sigma) = exp(normal(mu, sigma)), qlognormal(mu, sigma, q). Rounding is half-to-even
 // (numpy.round). Quantised values are integers when q is a whole number, floats otherwise.
-// Checks: lo < hi, sigma >= 0, q > 0, randint's upper an integer >= 1, choice non-empty, range step != 0
-// and non-empty.
+// Checks (all at submit time, so that sampling a valid configuration can neither fail nor produce a non-finite
+// number): every number finite; lo < hi with hi - lo finite; sigma > 0 with mu +- 9 sigma finite; q > 0 with
+// round(value / q) * q finite over the whole range; loguniform bounds in [-745, 700] and lognormal's
+// mu + 9 sigma <= 709 (exp stays finite); randint's upper an integer in 1..2^53; choice non-empty; range step
+// != 0 and non-empty; text valid UTF-8. Sizes: the values of one expression nest at most kMaxExpressionDepth
+// lists deep and hold at most kMaxExpressionValues values (range() included); at most kMaxParameters parameters.
 //
 // Validation (HyperDrive rules, plus what amlc's samplers can do):
 //   - grid: only choice (error names the parameter); options must be int, float or string, and either all
@@ -65,6 +69,11 @@
 namespace amlc::sweep {
 
 using json = nlohmann::json;
+
+inline constexpr int kMaxExpressionDepth = 32;
+inline constexpr size_t kMaxExpressionValues = 100000;
+inline constexpr long long kMaxRandIntUpper = 1LL << 53;
+inline constexpr size_t kMaxParameters = 1000;
 
 enum class ExprKind { Choice, RandInt, Uniform, QUniform, LogUniform, QLogUniform, Normal, QNormal, LogNormal, QLogNormal };
 const char* expr_name(ExprKind kind);
