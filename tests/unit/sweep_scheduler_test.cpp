@@ -62,8 +62,8 @@ TEST_CASE("sweep store: records, effective status, check") {
            {"createdUtc", "2026-11-21T00:00:00.000Z"},
            {"primaryMetric", {{"name", "accuracy"}, {"goal", "Maximize"}}},
            {"supervisor", runs::supervisor_info(static_cast<int>(::getpid()))}};
-  sweep::create_sweep_dir(ws, id, rec);
-  CHECK_THROWS_AS(sweep::create_sweep_dir(ws, id, rec), Error);
+  sweep::create_sweep_dir(ws, id, rec, "");
+  CHECK_THROWS_AS(sweep::create_sweep_dir(ws, id, rec, ""), Error);
   fs::path dir = sweep::sweep_dir(ws, id);
   CHECK(sweep::read_sweep_record(dir)["sweepId"] == id);
   CHECK(sweep::effective_record(rec)["status"] == "Running");
@@ -105,4 +105,54 @@ TEST_CASE("sweep store: records, effective status, check") {
   CHECK(problems.size() == 1);
   CHECK(sweep::list_sweep_records(ws, "").size() == 1);
   CHECK(sweep::list_sweep_records(ws, "other").empty());
+}
+
+TEST_CASE("sweep store: a sweep is created with its journal's first record - check reports an unfinished sweep that cannot be resumed") {
+  TempDir tmp;
+  Workspace ws = Workspace::create(tmp.path() / "p", "t");
+  auto cfg = two_params();
+  json rec{{"sweepId", "default_sweep_1_00000001"},
+           {"experimentName", "default"},
+           {"status", sweep::kSweepRunning},
+           {"createdUtc", "2026-11-21T00:00:00.000Z"},
+           {"primaryMetric", {{"name", "accuracy"}, {"goal", "Maximize"}}},
+           {"config", cfg.to_json()},
+           {"seed", 5},
+           {"supervisor", {{"pid", 999999999}, {"startTicks", 1}}}};
+  std::string first = sweep::journal_line(sweep::sweep_started_record(cfg.to_json(), 5)) + "\n";
+  sweep::create_sweep_dir(ws, "default_sweep_1_00000001", rec, first);
+  fs::path dir = sweep::sweep_dir(ws, "default_sweep_1_00000001");
+  // Both files arrive together: the journal already says sweep_started.
+  sweep::SweepState st = sweep::replay(sweep::journal_path(dir));
+  CHECK(st.started);
+  CHECK(st.seed == 5);
+  CHECK(st.config == cfg.to_json());
+  std::vector<std::string> problems;
+  json stats = json::object();
+  sweep::check_sweeps(ws, problems, stats);
+  CHECK(problems.empty());
+
+  // Without its journal (as an older amlc killed between the folder and the journal left it) the record's
+  // configuration lets resume start it: no problem.
+  fs::remove(sweep::journal_path(dir));
+  problems.clear();
+  sweep::check_sweeps(ws, problems, stats);
+  CHECK(problems.empty());
+  CHECK(sweep::resume_blocker(sweep::read_sweep_record(dir), sweep::SweepState{}).empty());
+
+  // Without a usable configuration anywhere it can only be canceled: reported.
+  for (const json& bad : {json(nullptr), json{{"sampling", {{"type", "random"}}}}}) {
+    sweep::update_sweep(dir, [&](json& r) { r["config"] = bad; });
+    problems.clear();
+    sweep::check_sweeps(ws, problems, stats);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].find("sweep default_sweep_1_00000001 cannot be resumed") != std::string::npos);
+    CHECK(problems[0].find("amlc sweep cancel default_sweep_1_00000001") != std::string::npos);
+  }
+  // A damaged journal of an unfinished sweep: it can be neither resumed nor canceled.
+  write_file_atomic(sweep::journal_path(dir), "{not json\n" + first);
+  problems.clear();
+  sweep::check_sweeps(ws, problems, stats);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("can be neither resumed nor canceled") != std::string::npos);
 }

@@ -257,14 +257,18 @@ Journal::Journal(std::filesystem::path path) : path_(std::move(path)) {
   }
 }
 
-void Journal::append(json record) {
+std::string journal_line(json record) {
   record["time"] = now_iso8601();
-  append_line_durable(path_, record.dump());
+  return record.dump();
 }
 
-void Journal::sweep_started(const SweepConfig& cfg, std::uint64_t seed) {
-  append({{"event", "sweep_started"}, {"config", cfg.to_json()}, {"seed", seed}});
+json sweep_started_record(const json& config, std::uint64_t seed) {
+  return {{"event", "sweep_started"}, {"config", config}, {"seed", seed}};
 }
+
+void Journal::append(json record) { append_line_durable(path_, journal_line(std::move(record))); }
+
+void Journal::sweep_started(const SweepConfig& cfg, std::uint64_t seed) { append(sweep_started_record(cfg.to_json(), seed)); }
 void Journal::sweep_resumed(const std::vector<int>& requeued) { append({{"event", "sweep_resumed"}, {"requeued", requeued}}); }
 void Journal::trial_created(int index, const json& params) { append({{"event", "trial_created"}, {"index", index}, {"params", params}}); }
 void Journal::trial_started(int index) { append({{"event", "trial_started"}, {"index", index}}); }

@@ -74,6 +74,11 @@ struct SweepState {
   bool done(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const;
 };
 
+// One journal line (without its '\n'): `record` with "time" added.
+std::string journal_line(json record);
+// The sweep_started record for a configuration (SweepConfig::to_json()) and the sweep's resolved seed.
+json sweep_started_record(const json& config, std::uint64_t seed);
+
 // Reads all complete records. Sets *torn when a torn last line was skipped.
 std::vector<json> read_journal(const std::filesystem::path& path, bool* torn = nullptr);
 SweepState replay(const std::vector<json>& records, const std::string& source = "journal");

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -141,6 +142,36 @@ runs::SnapshotRef snapshot_from_json(const json& j) {
   return s;
 }
 
+// What a sweep runs with, as recorded: the configuration and seed (the journal's sweep_started; for a journal that
+// never got that record, e.g. a sweep created by an older amlc killed between its folder and its journal, the same
+// values from the sweep record), the sampler and the trials' run definition. Throws when any of it is unusable.
+struct Definition {
+  SweepConfig cfg;
+  std::uint64_t seed = 0;
+  std::unique_ptr<Sampler> sampler;
+  runs::RunRequest base;
+  std::optional<json> missing_start;  // the sweep_started record the journal lacks (to append), if it lacks one
+};
+
+Definition load_definition(const json& record, const SweepState& st) {
+  Definition d;
+  json config = st.config;
+  d.seed = st.seed;
+  if (!st.started) {
+    config = record.value("config", json());
+    const json seed = record.value("seed", json());
+    bool seed_ok = seed.is_number_unsigned() || (seed.is_number_integer() && seed.get<long long>() >= 0);
+    if (!config.is_object() || !seed_ok)
+      fail(ErrorKind::Damaged, "its journal has no sweep_started record and its record holds no configuration and seed");
+    d.seed = seed.get<std::uint64_t>();
+    d.missing_start = sweep_started_record(config, d.seed);
+  }
+  d.cfg = SweepConfig::from_json(config);
+  d.sampler = make_sampler(d.cfg, d.seed);
+  d.base = request_from_json(record.value("runDefinition", json::object()), record.value("experimentName", std::string("default")));
+  return d;
+}
+
 // The runId of the latest attempt of each trial, from the journal's trial_started records.
 std::map<int, std::string> run_ids_from_journal(const std::vector<json>& records) {
   std::map<int, std::string> out;
@@ -189,10 +220,7 @@ class Scheduler {
   void load();
   void take_over();
   void recover_interrupted();
-  void push(json r) {
-    r["time"] = now_iso8601();
-    pending_.push_back(r.dump());
-  }
+  void push(json r) { pending_.push_back(journal_line(std::move(r))); }
   void flush();
   bool prepare_trial(int index, Live& l);
   void launch(Live l);
@@ -275,7 +303,6 @@ void Scheduler::take_over() {
 void Scheduler::load() {
   auto records = read_journal(journal_path(dir_));
   st_ = replay(records, journal_path(dir_).string());
-  if (!st_.started) fail(ErrorKind::Damaged, "sweep '" + id_ + "' has no sweep_started record in its journal", "submit it again");
   if (st_.finished) {
     // The journal says it ended (a crash came before the record was updated): make the record agree.
     update_sweep(dir_, [&](json& r) {
@@ -284,10 +311,36 @@ void Scheduler::load() {
     });
     conflict("sweep '" + id_ + "' has already finished (" + st_.finish_status + ")");
   }
-  cfg_ = SweepConfig::from_json(st_.config);
-  sampler_ = make_sampler(cfg_, st_.seed);
   run_ids_ = run_ids_from_journal(records);
-  base_ = request_from_json(record_.value("runDefinition", json::object()), record_.value("experimentName", std::string("default")));
+  try {
+    Definition d = load_definition(record_, st_);
+    if (d.missing_start) {
+      push(*d.missing_start);
+      st_.started = true;
+      st_.config = (*d.missing_start)["config"];
+      st_.seed = d.seed;
+    }
+    cfg_ = std::move(d.cfg);
+    sampler_ = std::move(d.sampler);
+    base_ = std::move(d.base);
+  } catch (const Error& e) {
+    // A sweep that cannot run trials any more can still be canceled: with a cancel asked for, end it without them
+    // (nothing new starts; what the journal says runs is reconciled and canceled).
+    auto marker = read_file_if_exists(dir_ / "cancel");
+    if (!marker) {
+      fail(ErrorKind::Damaged, "sweep '" + id_ + "' cannot be resumed: " + e.what(), "end it with 'amlc sweep cancel " + id_ + "'");
+    }
+    cfg_ = SweepConfig{};
+    const json pm = record_.value("primaryMetric", json::object());
+    cfg_.primary_metric_name = pm.is_object() ? pm.value("name", std::string()) : std::string();
+    cfg_.goal = pm.is_object() && to_lower(pm.value("goal", std::string())) == "minimize" ? Goal::Minimize : Goal::Maximize;
+    cfg_.max_total_runs = st_.created();
+    cfg_.max_concurrent_runs = 1;
+    cfg_.max_failures = std::numeric_limits<int>::max();
+    sampler_.reset();
+    stop_ = "canceled";
+    stop_detail_ = trim(*marker).empty() ? "canceled" : trim(*marker);
+  }
   snapshot_ = snapshot_from_json(record_.value("snapshot", json::object()));
   policy_active_ = cfg_.policy.type != PolicyType::None;
   prepare_ahead_ = cfg_.sampling != SamplingType::Bayesian;
@@ -463,6 +516,7 @@ bool Scheduler::check_failures() {
 }
 
 bool Scheduler::fill_slots() {
+  if (!sampler_) return false;  // canceling a sweep whose definition is unusable
   bool started = false;
   while (stop_.empty() && static_cast<int>(live_.size()) < cfg_.max_concurrent_runs) {
     if (!check_failures()) break;
@@ -863,9 +917,8 @@ json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
                            " name sweep parameters; the sweep's values replace them");
   }
   std::uint64_t seed = resolve_seed(cfg);
-  // Writes start here. The snapshot is pinned until the sweep's record refers to it.
-  FileLock pin = BlobStore(ws.blobs_dir()).pin();
-  runs::SnapshotRef snap = runs::store_snapshot(ws, r.source_dir, r.limits);
+  // What resume reads back must load: the configuration is validated once here, through the same round trip.
+  (void)SweepConfig::from_json(cfg.to_json());
   if (!r.script.empty() && fs::path(r.script).is_absolute()) {
     r.script = fs::path(r.script).lexically_normal().lexically_relative(fs::absolute(r.source_dir).lexically_normal()).generic_string();
   }
@@ -882,14 +935,24 @@ json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
               {"hyperdriveConfiguration", req.config_file.empty() ? json() : json(fs::absolute(req.config_file).lexically_normal().string())},
               {"runConfiguration", req.runconfig_file.empty() ? json() : json(fs::absolute(req.runconfig_file).lexically_normal().string())},
               {"runDefinition", request_to_json(r)},
-              {"snapshot", snap.to_json()},
+              {"snapshot", nullptr},
               {"config", cfg.to_json()},
               {"supervisor", runs::supervisor_info(static_cast<int>(::getpid()))},
               {"error", nullptr},
               {"stopReason", nullptr}};
-  create_sweep_dir(ws, id, record);
-  Journal j(journal_path(sweep_dir_for(ws, id)));
-  j.sweep_started(cfg, seed);
+  std::string journal_text;
+  try {  // paths (file names are bytes) must be valid UTF-8 to be recorded
+    journal_text = journal_line(sweep_started_record(cfg.to_json(), seed)) + "\n";
+    (void)record.dump();
+  } catch (const json::exception&) {
+    usage_error("a path given to the sweep (source directory, script, configuration file) is not valid UTF-8",
+                "rename it, or run from a folder whose path is valid UTF-8");
+  }
+  // Writes start here: the snapshot, then the sweep folder with its journal's first record, in one rename. The
+  // snapshot is pinned until the sweep's record refers to it.
+  FileLock pin = BlobStore(ws.blobs_dir()).pin();
+  record["snapshot"] = runs::store_snapshot(ws, r.source_dir, r.limits).to_json();
+  create_sweep_dir(ws, id, record, journal_text);
   return record;
 }
 
@@ -941,6 +1004,15 @@ json sweep_summary(const Workspace& ws, const std::string& sweep_id, bool with_t
   }
   if (with_trials) out["trialRuns"] = trials;
   return out;
+}
+
+std::string resume_blocker(const json& record, const SweepState& state) {
+  try {
+    (void)load_definition(record, state);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
 }
 
 json best_trial(const Workspace& ws, const std::string& sweep_id) {

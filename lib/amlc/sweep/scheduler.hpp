@@ -39,6 +39,7 @@
 
 #include "amlc/runs/executor.hpp"
 #include "amlc/sweep/config.hpp"
+#include "amlc/sweep/journal.hpp"
 #include "amlc/sweep/store.hpp"
 #include "amlc/workspace/workspace.hpp"
 
@@ -88,6 +89,11 @@ json cancel_sweep(const Workspace& ws, const std::string& sweep_id, const std::s
 // metric (goal-aware; trials without a value last): {index, runId, status, parameters, bestMetric, attempts,
 // canceledReason, earlyTermination}.
 json sweep_summary(const Workspace& ws, const std::string& sweep_id, bool with_trials = false);
+
+// Why `sweep resume` cannot continue this sweep ("" = it can): its recorded configuration (the journal's
+// sweep_started, or the sweep record's for a journal that never got that record) or its run definition is unusable.
+// `sweep cancel` still ends such a sweep. Used by `workspace check`.
+std::string resume_blocker(const json& record, const SweepState& state);
 
 // The best trial (az's get_best_run_by_primary_metric: each trial's best logged primary-metric value, failed and
 // canceled trials included): {runId, sweepId, parameters, metric {name, goal, value}, status, arguments}.

@@ -8,6 +8,7 @@
 #include "amlc/core/util.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/journal.hpp"
+#include "amlc/sweep/scheduler.hpp"
 
 namespace amlc::sweep {
 
@@ -53,7 +54,7 @@ json update_sweep(const fs::path& dir, const std::function<void(json&)>& fn) {
   return record;
 }
 
-void create_sweep_dir(const Workspace& ws, const std::string& sweep_id, const json& record) {
+void create_sweep_dir(const Workspace& ws, const std::string& sweep_id, const json& record, const std::string& journal_text) {
   fs::path final_dir = sweep_dir_for(ws, sweep_id);
   FileLock guard = ws.lock();
   std::error_code ec;
@@ -63,6 +64,7 @@ void create_sweep_dir(const Workspace& ws, const std::string& sweep_id, const js
   try {
     fs::create_directories(staging);
     write_file_atomic(staging / "sweep.json", record_text(record));
+    write_file_atomic(journal_path(staging), journal_text);
     create_directories_durable(final_dir.parent_path());
     rename_durable(staging, final_dir);
   } catch (...) {
@@ -121,17 +123,27 @@ void check_sweeps(const Workspace& ws, std::vector<std::string>& problems, json&
         problems.push_back((dir / "sweep.json").string() + ": names sweep '" + rec.value("sweepId", "") +
                            "', expected '" + id + "'");
       }
+      std::string status = rec.value("status", "");
+      const bool unfinished = !sweep_status_terminal(status);
       SweepState st;
       std::vector<json> records;
       try {
         records = read_journal(journal_path(dir));
         st = replay(records, journal_path(dir).string());
       } catch (const Error& err) {
-        problems.push_back(err.what());
+        problems.push_back(std::string(err.what()) +
+                           (unfinished ? "; sweep " + id + " can be neither resumed nor canceled" : std::string()));
         continue;
       }
       trials += st.created();
-      std::string status = rec.value("status", "");
+      // An unfinished sweep must be resumable: what 'sweep resume' would refuse (and exit 6 for) is reported here.
+      if (unfinished && !st.finished) {
+        std::string why = resume_blocker(rec, st);
+        if (!why.empty()) {
+          problems.push_back((dir / "sweep.json").string() + ": sweep " + id + " cannot be resumed: " + why +
+                             " (end it with 'amlc sweep cancel " + id + "')");
+        }
+      }
       if (st.finished && sweep_status_terminal(status) && st.finish_status != status) {
         problems.push_back((dir / "sweep.json").string() + ": status " + status + " but the journal says " + st.finish_status);
       }

@@ -51,8 +51,10 @@ void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::
 json read_sweep_record(const fs::path& dir);  // Damaged if unreadable
 // Locks the sweep (<dir>/.lock), reads sweep.json, calls fn, writes it back atomically. Returns it.
 json update_sweep(const fs::path& dir, const std::function<void(json& record)>& fn);
-// Writes a new sweep directory (staged, then renamed into place under the workspace lock). Conflict if it exists.
-void create_sweep_dir(const Workspace& ws, const std::string& sweep_id, const json& record);
+// Writes a new sweep directory: sweep.json and the journal's first records (`journal_text`, complete lines) are
+// staged, then renamed into place under the workspace lock, so a sweep never exists without its sweep_started.
+// Conflict if it exists.
+void create_sweep_dir(const Workspace& ws, const std::string& sweep_id, const json& record, const std::string& journal_text);
 
 // The record with "status" adjusted for a dead supervisor (NotResponding), as shown to users.
 json effective_record(const json& record);
