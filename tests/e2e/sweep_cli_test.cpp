@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -126,7 +127,11 @@ def mark(what):
     with open(')") + marks.string() + R"(', 'a') as f:
         f.write('%s %.6f %s\n' % (what, time.time(), os.environ['AMLC_RUN_ID']))
 mark('start')
-time.sleep(0.3)  # long enough to overlap even when amlc runs under ASan
+# The first two trials meet, however slow the machine: each waits (at most 10 minutes) until two have started.
+end = time.time() + 600
+while sum(1 for l in open(')" + marks.string() + R"(') if l.startswith('start')) < 2 and time.time() < end:
+    time.sleep(0.02)
+time.sleep(0.3)  # and overlap a little: more than 2 at once would show
 v = 1 - (a.x - 0.3) ** 2 - (a.y - 0.6) ** 2
 os.makedirs('outputs', exist_ok=True)
 open('outputs/model.pkl', 'w').write('%r %r %s' % (a.x, a.y, a.tag))
@@ -339,20 +344,20 @@ max_concurrent_runs: 1
 
 TEST_CASE("sweep: max_duration_minutes stops the sweep and cancels running trials") {
   Workspace ws;
-  fs::path src = make_source(ws, "import time\nprint('accuracy=0.5', flush=True)\ntime.sleep(30)\n");
+  fs::path src = make_source(ws, "import time\nprint('accuracy=0.5', flush=True)\ntime.sleep(900)\n");
   write_text(ws.dir() / "d.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
 policy: {type: NoTerminationPolicy}
 primary_metric_name: accuracy
 primary_metric_goal: Maximize
 max_total_runs: 6
 max_concurrent_runs: 2
-max_duration_minutes: 0.02
+max_duration_minutes: 0.05
 )");
   auto t0 = std::chrono::steady_clock::now();
   auto r = ws.run({"sweep", "submit", "-f", (ws.dir() / "d.yml").string(), "--source-directory", src.string(), "train.py"});
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   REQUIRE_MESSAGE(r.code == 0, r.err);
-  CHECK(took < 15);
+  CHECK(took < 120 * time_scale());  // the trials would take 900 s
   json s = r.json_out();
   CHECK(s["status"] == "Completed");
   CHECK(s["stopReason"].get<std::string>().find("max_duration_minutes") != std::string::npos);
@@ -470,9 +475,135 @@ max_total_runs: 2
   CHECK(ws.run({"sweep", "show", "nope"}).code == 3);
 }
 
+TEST_CASE("sweep: configurations that passed and then failed or crashed are refused at submit with nothing written") {
+  Workspace ws;
+  fs::path src = make_source(ws, kQuadratic);
+  auto native = [&](const std::string& name, const std::string& expr) {
+    fs::path f = ws.dir() / name;
+    write_text(f, "parameters:\n  x: \"" + expr + "\"\n  y: uniform(0, 1)\nprimary_metric: {name: accuracy, goal: maximize}\nmax_total_runs: 2\n");
+    return f;
+  };
+  auto nested = [](size_t depth) { return "choice(" + std::string(depth, '[') + "1" + std::string(depth, ']') + ")"; };
+  struct Case {
+    fs::path file;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {native("n0.yml", "normal(0, 0)"), "normal needs sigma > 0, got sigma=0"},
+      {native("qn.yml", "qlognormal(0, -1, 1)"), "qlognormal needs sigma > 0, got sigma=-1"},
+      {native("r300.yml", "randint(1e300)"), "randint(upper) needs upper <= 9007199254740992 (2^53), got 1e+300"},
+      {native("r63.yml", "randint(9223372036854775807)"), "randint(upper) needs upper <= 9007199254740992 (2^53), got 9223372036854775807"},
+      {native("q.yml", "quniform(0, 1e300, 1e-300)"), "q=1e-300 is too small"},
+      {native("u.yml", "uniform(-1e308, 1e308)"), "hi - lo must be a finite number"},
+      {native("d600.yml", nested(600)), "the expression is nested deeper than 32 levels"},
+      {native("d20k.yml", nested(20000)), "the expression is nested deeper than 32 levels"},  // was SIGSEGV
+  };
+  auto before = snapshot_tree(ws.root());
+  for (const auto& c : cases) {
+    CAPTURE(c.file);
+    auto r = ws.run({"sweep", "submit", "-f", c.file.string(), "--source-directory", src.string(), "train.py"});
+    CHECK(r.code == 2);
+    CHECK(r.err.find(c.file.string() + ":2:6: key 'parameters.x': ") != std::string::npos);
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK(r.err.size() < 1000);
+  }
+  CHECK(snapshot_tree(ws.root()) == before);
+}
+
+namespace {
+
+// A sweep as an amlc killed between creating the sweep's folder and writing its journal left it (before the
+// journal's first record was written into the folder before it appeared): sweep.json says Running, supervised by a
+// process that is gone; the journal is absent, empty or torn. Made from the record of a real sweep of `yml`.
+std::string orphan_sweep(const Workspace& ws, const fs::path& src, const fs::path& yml, const std::string& tag,
+                         const std::optional<std::string>& journal_text) {
+  auto r = ws.run({"sweep", "submit", "-f", yml.string(), "--source-directory", src.string(), "-e", "orphans", "train.py"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  std::string model = r.json_out()["sweepId"];
+  json rec = json::parse(read_text(ws.root() / "sweeps" / model / "sweep.json"));
+  std::string id = model.substr(0, model.rfind('_') + 1) + tag;
+  rec["sweepId"] = id;
+  rec["status"] = "Running";
+  rec["startTimeUtc"] = nullptr;
+  rec["endTimeUtc"] = nullptr;
+  rec["error"] = nullptr;
+  rec["stopReason"] = nullptr;
+  rec.erase("startUnix");
+  rec["supervisor"] = {{"pid", 999999999}, {"startTicks", 1}, {"host", rec["supervisor"].value("host", "")}};
+  write_text(ws.root() / "sweeps" / id / "sweep.json", rec.dump(2));
+  if (journal_text) write_text(ws.root() / "sweeps" / id / "journal.jsonl", *journal_text);
+  return id;
+}
+
+}  // namespace
+
+TEST_CASE("sweep: a sweep whose journal never got its first record can be resumed and canceled") {
+  Workspace ws;
+  fs::path src = make_source(ws, kQuadratic);
+  fs::path yml = ws.dir() / "o.yml";
+  write_text(yml, "parameters:\n  x: uniform(0, 1)\n  y: uniform(0, 1)\nprimary_metric: {name: accuracy, goal: maximize}\nmax_total_runs: 2\nseed: 4\n");
+  const std::string torn = R"({"event":"sweep_started","config":{"sampl)";
+  std::string none = orphan_sweep(ws, src, yml, "0000000a", std::nullopt);
+  std::string empty = orphan_sweep(ws, src, yml, "0000000b", std::string());
+  std::string torn_id = orphan_sweep(ws, src, yml, "0000000c", torn);
+  for (const auto& id : {none, empty, torn_id}) CHECK(ws.ok({"sweep", "show", id})["status"] == "NotResponding");
+  CHECK(ws.run({"workspace", "check"}).code == 0);  // each can be resumed or canceled
+
+  for (const auto& id : {none, torn_id}) {
+    CAPTURE(id);
+    auto r = ws.run({"sweep", "resume", id});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    json s = r.json_out();
+    CHECK(s["status"] == "Completed");
+    CHECK(s["trials"]["completed"] == 2);
+    CHECK(s["seed"] == 4);
+    auto recs = journal(ws, id);
+    REQUIRE(!recs.empty());
+    CHECK(recs.front()["event"] == "sweep_started");
+    CHECK(recs.front()["seed"] == 4);
+    CHECK(recs.back()["event"] == "sweep_finished");
+  }
+  auto c = ws.run({"sweep", "cancel", empty, "--reason", "never started"});
+  REQUIRE_MESSAGE(c.code == 0, c.err);
+  CHECK(c.json_out()["status"] == "Canceled");
+  CHECK(c.json_out()["trials"]["total"] == 0);
+  CHECK(ws.run({"sweep", "resume", empty}).code == 4);  // finished
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+}
+
+TEST_CASE("sweep: a sweep whose recorded configuration is unusable is reported by workspace check and can be canceled") {
+  Workspace ws;
+  fs::path src = make_source(ws, kQuadratic);
+  fs::path yml = ws.dir() / "o.yml";
+  write_text(yml, "parameters:\n  x: uniform(0, 1)\n  y: uniform(0, 1)\nprimary_metric: {name: accuracy, goal: maximize}\nmax_total_runs: 2\n");
+  std::string id = orphan_sweep(ws, src, yml, "0000000d", std::nullopt);
+  // As an older amlc recorded it: normal(0, 0), accepted then, refused now.
+  fs::path rec_path = ws.root() / "sweeps" / id / "sweep.json";
+  json rec = json::parse(read_text(rec_path));
+  rec["config"]["sampling"]["parameter_space"][0] = {{"name", "x"}, {"expression", "normal"}, {"values", {0, 0}}};
+  write_text(rec_path, rec.dump(2));
+
+  auto check = ws.run({"workspace", "check"});
+  CHECK(check.code == 6);
+  CHECK(check.out.find("sweep " + id + " cannot be resumed") != std::string::npos);
+  CHECK(check.out.find("normal needs sigma > 0") != std::string::npos);
+  auto resume = ws.run({"sweep", "resume", id});
+  CHECK(resume.code == 6);
+  CHECK(resume.err.find("cannot be resumed") != std::string::npos);
+  CHECK(resume.err.find("amlc sweep cancel " + id) != std::string::npos);
+  auto c = ws.run({"sweep", "cancel", id});
+  REQUIRE_MESSAGE(c.code == 0, c.err);
+  CHECK(c.json_out()["status"] == "Canceled");
+  CHECK(ws.ok({"sweep", "show", id})["status"] == "Canceled");
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+}
+
 TEST_CASE("sweep: resume after SIGKILL of amlc completes the sweep with no Running run left") {
   Workspace ws;
-  fs::path src = make_source(ws, "import time\ntime.sleep(0.6)\nprint('accuracy=1')\n");
+  // The trials wait for the file `gate`: the first two are still running when amlc is killed, however slow the machine.
+  fs::path gate = ws.dir() / "gate";
+  fs::path src = make_source(ws, "import os, time\nend = time.time() + 900\nwhile not os.path.exists(" + json(gate.string()).dump() +
+                                     ") and time.time() < end:\n    time.sleep(0.05)\nprint('accuracy=1')\n");
   write_text(ws.dir() / "r.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
 policy: {type: NoTerminationPolicy}
 primary_metric_name: accuracy
@@ -488,10 +619,11 @@ seed: 5
     REQUIRE(wait_until([&] {
       id = sweep_id_from_journal_dir(ws);
       return !id.empty() && count_running_trials(ws, id) == 2;
-    }, 30));
+    }, 120));
     ::kill(bg.pid, SIGKILL);  // only amlc: the trials live on in their own process groups
-    CHECK(bg.wait(10) == 128 + SIGKILL);
+    CHECK(bg.wait(60) == 128 + SIGKILL);
   }
+  write_text(gate, "open\n");
   json shown = ws.ok({"sweep", "show", id});
   CHECK(shown["status"] == "NotResponding");
   auto r = ws.run({"sweep", "resume", id});
@@ -531,7 +663,7 @@ seed: 5
 
 TEST_CASE("sweep: cancel from another process - Ctrl+C cancels a foreground sweep with exit 130") {
   Workspace ws;
-  fs::path src = make_source(ws, "import time\nprint('accuracy=0.5', flush=True)\ntime.sleep(30)\n");
+  fs::path src = make_source(ws, "import time\nprint('accuracy=0.5', flush=True)\ntime.sleep(900)\n");
   write_text(ws.dir() / "c.yml", R"(sampling: {type: random, parameter_space: [{name: x, expression: uniform, values: [0, 1]}]}
 policy: {type: NoTerminationPolicy}
 primary_metric_name: accuracy
@@ -546,11 +678,11 @@ max_concurrent_runs: 2
     REQUIRE(wait_until([&] {
       id = sweep_id_from_journal_dir(ws);
       return !id.empty() && count_running_trials(ws, id) == 2;
-    }, 30));
-    json c = ws.ok({"sweep", "cancel", id, "--reason", "enough"});
+    }, 120));
+    json c = ws.ok({"sweep", "cancel", id, "--reason", "enough", "--wait", std::to_string(100 * time_scale())});
     CHECK(c["status"] == "Canceled");
     CHECK(c["trials"]["canceled"] == 2);
-    CHECK(bg.wait(20) == 1);  // the submitting process noticed and ended
+    CHECK(bg.wait(120) == 1);  // the submitting process noticed and ended
     CHECK(read_text(bg.err).find("enough") != std::string::npos);
   }
   CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
@@ -562,9 +694,9 @@ max_concurrent_runs: 2
   REQUIRE(wait_until([&] {
     id2 = sweep_id_from_journal_dir(ws);
     return !id2.empty() && count_running_trials(ws, id2) == 2;
-  }, 30));
+  }, 120));
   ::kill(bg.pid, SIGINT);
-  CHECK(bg.wait(20) == 130);
+  CHECK(bg.wait(120) == 130);
   json s = ws.ok({"sweep", "show", id2});
   CHECK(s["status"] == "Canceled");
   CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
@@ -586,19 +718,33 @@ max_total_runs: 3
   REQUIRE(wait_until([&] {
     done = ws.ok({"sweep", "show", id});
     return done["status"] == "Completed";
-  }, 40));
+  }, 120));
   CHECK(done["trials"]["completed"] == 3);
 }
 
 namespace {
 
-// Grid over x = 1..6: trial 0 (x=1) ends at once, the others take `long_seconds`. Once a trial has been short,
-// the scheduler prepares the next trial while both slots are busy: after trial 0 ends, trials 1 and 2 run and
-// trial 3 is prepared (its run exists, Queued, with no process).
-std::string start_with_prepared_trial(Workspace& ws, std::unique_ptr<Background>& bg, const std::string& long_seconds) {
-  fs::path src = make_source(ws,
-                             "import sys, time\nx = int(sys.argv[sys.argv.index('--x') + 1])\n"
-                             "if x > 1:\n    time.sleep(" + long_seconds + ")\nprint('accuracy=%d' % x)\n");
+// A run's record as it is on disk ({} if it has no readable one).
+json run_record(const Workspace& ws, const std::string& run_id) {
+  try {
+    json r = json::parse(read_text(ws.root() / "experiments/default/runs" / run_id / "run.json"));
+    return r.is_object() ? r : json::object();
+  } catch (...) {
+    return json::object();
+  }
+}
+
+// Grid over x = 1..6: trial 0 (x=1) ends at once; the others wait until the file `gate` exists, so nothing but the
+// test can end them. Once a trial has been short (under 2 s), the scheduler prepares the next trial while both slots
+// are busy: after trial 0 ends, trials 1 and 2 run and trial 3 is prepared (its run exists, Queued, with no
+// process). The trials are bash scripts: a python trial's start-up alone takes a second or two on a loaded 2-core
+// machine, which made trial 0 "long" and the state below never came. The wait is for exactly that state, which
+// lasts until the test acts.
+std::string start_with_prepared_trial(Workspace& ws, std::unique_ptr<Background>& bg, const fs::path& gate) {
+  fs::path src = ws.dir() / "src";
+  write_text(src / "train.sh", "x=''\nwhile [ $# -gt 0 ]; do [ \"$1\" = --x ] && x=$2; shift; done\n"
+                               "i=0\nwhile [ \"$x\" != 1 ] && [ ! -e '" + gate.string() + "' ] && [ $i -lt 18000 ]; do sleep 0.05; i=$((i+1)); done\n"
+                               "echo \"accuracy=$x\"\n");
   write_text(ws.dir() / "g.yml", R"(sampling: {type: grid, parameter_space: [{name: x, expression: choice, values: [1, 2, 3, 4, 5, 6]}]}
 policy: {type: NoTerminationPolicy}
 primary_metric_name: accuracy
@@ -607,18 +753,24 @@ max_total_runs: 6
 max_concurrent_runs: 2
 )");
   bg = std::make_unique<Background>(
-      ws, std::vector<std::string>{"sweep", "submit", "-f", (ws.dir() / "g.yml").string(), "--source-directory", src.string(), "train.py"},
+      ws, std::vector<std::string>{"sweep", "submit", "-f", (ws.dir() / "g.yml").string(), "--source-directory", src.string(), "train.sh"},
       ws.dir());
   std::string id;
-  REQUIRE(wait_until([&] {
+  std::string seen;  // what the last look found, for the failure message
+  bool prepared = wait_until([&] {
     id = sweep_id_from_journal_dir(ws);
     if (id.empty()) return false;
     int started = 0;
     for (const auto& r : journal(ws, id))
       if (r.value("event", "") == "trial_started") ++started;
+    json r1 = run_record(ws, id + "_1"), r2 = run_record(ws, id + "_2"), r3 = run_record(ws, id + "_3");
+    seen = "trial_started x" + std::to_string(started) + ", run 1: " + r1.value("status", std::string("-")) +
+           ", run 2: " + r2.value("status", std::string("-")) + ", run 3: " + r3.value("status", std::string("-"));
     // The journal's trial_started comes before the run is created: wait for the prepared run itself.
-    return started == 4 && count_running_trials(ws, id) == 2 && fs::exists(ws.root() / "runs" / (id + "_3") / "run.json");
-  }, 30));
+    return started == 4 && r1.value("status", "") == "Running" && r2.value("status", "") == "Running" &&
+           r3.value("status", "") == "Queued" && r3.value("process", json()).is_null();
+  }, 120);
+  REQUIRE_MESSAGE(prepared, "no prepared trial: " << seen << "\n" << read_text(ws.root() / "sweeps" / id / "journal.jsonl"));
   return id;
 }
 
@@ -627,7 +779,7 @@ max_concurrent_runs: 2
 TEST_CASE("sweep: a trial prepared ahead of a free slot is Canceled unstarted when the sweep is canceled") {
   Workspace ws;
   std::unique_ptr<Background> bg;
-  std::string id = start_with_prepared_trial(ws, bg, "60");
+  std::string id = start_with_prepared_trial(ws, bg, ws.dir() / "gate");
   json shown = ws.ok({"sweep", "show", id});
   std::map<int, std::string> status;
   for (const auto& t : shown["trialRuns"]) status[t["index"].get<int>()] = t["status"];
@@ -640,8 +792,8 @@ TEST_CASE("sweep: a trial prepared ahead of a free slot is Canceled unstarted wh
   json run3 = ws.ok({"run", "show", "-r", id + "_3"});
   CHECK(run3["status"] == "Queued");
 
-  ws.ok({"sweep", "cancel", id, "--reason", "enough"});
-  CHECK(bg->wait(30) == 1);  // a canceled sweep is not a success
+  ws.ok({"sweep", "cancel", id, "--reason", "enough", "--wait", std::to_string(100 * time_scale())});
+  CHECK(bg->wait(120) == 1);  // a canceled sweep is not a success
   json s = ws.ok({"sweep", "show", id});
   CHECK(s["status"] == "Canceled");
   CHECK(s["trials"]["total"] == 4);
@@ -661,9 +813,11 @@ TEST_CASE("sweep: a trial prepared ahead of a free slot is Canceled unstarted wh
 TEST_CASE("sweep: resume after SIGKILL with a prepared trial re-runs it and leaves nothing Queued or Running") {
   Workspace ws;
   std::unique_ptr<Background> bg;
-  std::string id = start_with_prepared_trial(ws, bg, "1");
+  fs::path gate = ws.dir() / "gate";
+  std::string id = start_with_prepared_trial(ws, bg, gate);
   ::kill(bg->pid, SIGKILL);
-  CHECK(bg->wait(10) == 128 + SIGKILL);
+  CHECK(bg->wait(60) == 128 + SIGKILL);
+  write_text(gate, "open\n");  // from here on every trial ends at once
   // As if amlc had died between trial 0's end and the hand-over of its working folder.
   fs::path kept = ws.root() / "experiments/default/runs" / (id + "_0") / "wd";
   REQUIRE_FALSE(fs::exists(kept));
@@ -680,6 +834,7 @@ TEST_CASE("sweep: resume after SIGKILL with a prepared trial re-runs it and leav
   json first = ws.ok({"run", "show", "-r", id + "_3"});
   CHECK((first["status"] == "Canceled" || first["status"] == "Failed"));
   CHECK(first.value("process", json()).is_null());
+  for (const auto& h : first["statusHistory"]) CHECK(h["status"] != "Running");
   CHECK(ws.ok({"run", "show", "-r", id + "_3_r1"})["status"] == "Completed");
   CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
   CHECK(ws.ok({"run", "list", "--status", "Queued", "--last", "0"}).size() == 0);
