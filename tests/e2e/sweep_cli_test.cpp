@@ -2,6 +2,7 @@
 // Trials are tiny python3 scripts written by the tests; values are deterministic functions of the parameters.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
@@ -724,6 +726,28 @@ max_total_runs: 3
 
 namespace {
 
+// A live process whose environment holds `entry` ("NAME=value"), or -1.
+pid_t process_with_env(const std::string& entry) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "environ");
+    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (("\0" + env).find(std::string(1, '\0') + entry + std::string(1, '\0')) != std::string::npos)
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+
+// Whether `pid` is a live process (not gone, not a zombie).
+bool alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
+}
+
 // A run's record as it is on disk ({} if it has no readable one).
 json run_record(const Workspace& ws, const std::string& run_id) {
   try {
@@ -742,7 +766,7 @@ json run_record(const Workspace& ws, const std::string& run_id) {
 // lasts until the test acts.
 std::string start_with_prepared_trial(Workspace& ws, std::unique_ptr<Background>& bg, const fs::path& gate) {
   fs::path src = ws.dir() / "src";
-  write_text(src / "train.sh", "x=''\nwhile [ $# -gt 0 ]; do [ \"$1\" = --x ] && x=$2; shift; done\n"
+  write_text(src / "train.sh", "echo \"$AMLC_RUN_ID\" >> '" + (ws.dir() / "marks.txt").string() + "'\nx=''\nwhile [ $# -gt 0 ]; do [ \"$1\" = --x ] && x=$2; shift; done\n"
                                "i=0\nwhile [ \"$x\" != 1 ] && [ ! -e '" + gate.string() + "' ] && [ $i -lt 18000 ]; do sleep 0.05; i=$((i+1)); done\n"
                                "echo \"accuracy=$x\"\n");
   write_text(ws.dir() / "g.yml", R"(sampling: {type: grid, parameter_space: [{name: x, expression: choice, values: [1, 2, 3, 4, 5, 6]}]}
@@ -840,5 +864,51 @@ TEST_CASE("sweep: resume after SIGKILL with a prepared trial re-runs it and leav
   CHECK(ws.ok({"run", "list", "--status", "Queued", "--last", "0"}).size() == 0);
   // Working folders kept for hand-over when amlc was killed were taken over or removed by the resume.
   for (const auto& e : fs::directory_iterator(ws.root() / "experiments/default/runs")) CHECK_FALSE(fs::exists(e.path() / "wd"));
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+}
+
+TEST_CASE("sweep: a trial process started just before amlc is killed, before its pid is on record, never runs") {
+  Workspace ws;
+  std::unique_ptr<Background> bg;
+  fs::path gate = ws.dir() / "gate";
+  std::string id = start_with_prepared_trial(ws, bg, gate);
+  // Hold the prepared run's record lock: when a slot frees, amlc starts trial 3's process and then blocks before
+  // it can write the process into the run record. Killed there, it leaves a process nothing knows about: resume
+  // could neither stop it nor tell it from a trial that never started.
+  fs::path run3 = ws.root() / "experiments/default/runs" / (id + "_3");
+  int lock = ::open(run3.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(lock >= 0);
+  REQUIRE(::flock(lock, LOCK_EX) == 0);
+  auto marked = [&](const std::string& run) {
+    std::istringstream in(read_text(ws.dir() / "marks.txt"));
+    std::string line;
+    while (std::getline(in, line))
+      if (line == run) return true;
+    return false;
+  };
+  write_text(gate, "open\n");  // trials 1 and 2 end
+  pid_t trial3 = -1;
+  bool spawned = wait_until([&] {
+    trial3 = process_with_env("AMLC_RUN_ID=" + id + "_3");  // the process amlc started for run _3
+    return trial3 > 0 || marked(id + "_3");                 // (or, already gone, the script it ran)
+  }, 120);
+  ::kill(bg->pid, SIGKILL);
+  int code = bg->wait(120);
+  ::close(lock);
+  REQUIRE_MESSAGE(spawned, "amlc did not start trial 3: " << read_text(ws.root() / "sweeps" / id / "journal.jsonl"));
+  CHECK(code == 128 + SIGKILL);
+  if (trial3 > 0) CHECK(wait_until([&] { return !alive(trial3); }, 120));
+  // Trial 3's first run never got to run its script...
+  CHECK_FALSE(marked(id + "_3"));
+  CHECK(run_record(ws, id + "_3").value("process", json()).is_null());
+  // ... and resume runs it again as _3_r1.
+  auto r = ws.run({"sweep", "resume", id});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  json s = r.json_out();
+  CHECK(s["status"] == "Completed");
+  CHECK(s["trials"]["completed"] == 6);
+  CHECK(marked(id + "_3_r1"));
+  CHECK_FALSE(marked(id + "_3"));
+  CHECK(ws.ok({"run", "list", "--status", "Running", "--last", "0"}).size() == 0);
   CHECK(ws.run({"workspace", "check"}).code == 0);
 }

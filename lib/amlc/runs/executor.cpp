@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -802,14 +803,35 @@ void Execution::launch() {
         m.finalize(std::nullopt, 0, msg);
         return;
       }
+      // The program must not run before the run record names its process: an amlc killed in between would leave a
+      // process that nothing can stop or tell apart from a run that never started. So /bin/sh comes first, reading
+      // one line from a socket (its stdin) before it execs the program (stdin back to /dev/null); the line is sent
+      // once the record names the process. If amlc dies first, the socket closes: the shell exits 125, nothing ran.
+      int gate_fds[2] = {-1, -1};
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate_fds) != 0) {
+        ::close(outp[1]);
+        ::close(errp[1]);
+        sys_fail("cannot create a socket pair");
+      }
+      Fd gate_write(gate_fds[0]);
+      // (an fd below 3 would be dup2()ed onto itself, which keeps close-on-exec)
+      Fd gate_read(gate_fds[1] > STDERR_FILENO ? gate_fds[1] : ::fcntl(gate_fds[1], F_DUPFD_CLOEXEC, STDERR_FILENO + 1));
+      if (gate_fds[1] <= STDERR_FILENO) ::close(gate_fds[1]);
+      if (gate_read.get() < 0) {
+        ::close(outp[1]);
+        ::close(errp[1]);
+        sys_fail("cannot duplicate a socket");
+      }
+      std::vector<std::string> gated = {"/bin/sh", "-c", "IFS= read -r go || exit 125; exec \"$@\" </dev/null", "amlc-run", prog};
+      gated.insert(gated.end(), m.argv.begin() + 1, m.argv.end());
       std::vector<char*> envp, cargv;
       for (auto& s : m.env_strings) envp.push_back(s.data());
       envp.push_back(nullptr);
-      for (auto& s : m.argv) cargv.push_back(s.data());
+      for (auto& s : gated) cargv.push_back(s.data());
       cargv.push_back(nullptr);
       posix_spawn_file_actions_t fa;
       posix_spawn_file_actions_init(&fa);
-      posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+      posix_spawn_file_actions_adddup2(&fa, gate_read.get(), STDIN_FILENO);
       posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
       posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
       posix_spawn_file_actions_addchdir_np(&fa, wd.c_str());
@@ -817,11 +839,12 @@ void Execution::launch() {
       init_child_spawnattr(&attr, POSIX_SPAWN_SETPGROUP);  // its own process group: cancel signals the group
       posix_spawnattr_setpgroup(&attr, 0);
       pid_t pid = -1;
-      int rc = ::posix_spawn(&pid, prog.c_str(), &fa, &attr, cargv.data(), envp.data());
+      int rc = ::posix_spawn(&pid, "/bin/sh", &fa, &attr, cargv.data(), envp.data());
       posix_spawn_file_actions_destroy(&fa);
       posix_spawnattr_destroy(&attr);
       ::close(outp[1]);
       ::close(errp[1]);
+      ::close(gate_read.release());
       if (rc != 0) {
         std::string msg = "cannot run '" + argv[0] + "': " + std::strerror(rc);
         m.log(false, (msg + "\n").data(), msg.size() + 1);
@@ -843,6 +866,9 @@ void Execution::launch() {
         set_status(r, kRunning);
         return m.durable;
       });
+      // A failed send leaves the shell to exit 125 on its own (or it was killed already): poll() records the end.
+      ssize_t sent = ::send(gate_write.get(), "go\n", 3, MSG_NOSIGNAL);
+      (void)sent;
       return;
     }
 

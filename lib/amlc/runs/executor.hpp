@@ -104,6 +104,8 @@ class Execution {
   // start() in two steps, so that a scheduler can do the slow part while other runs execute: prepare() does all
   // but starting the process (working folder, metrics files, environment); the record stays Queued. launch()
   // starts it (Running). A prepared run that will not be launched must be abandon()ed: Canceled with `reason`.
+  // A local program starts only once the run record names its process (a /bin/sh waits for the word, then execs
+  // it): an amlc killed in between leaves no process the record does not know.
   static std::unique_ptr<Execution> prepare(const Workspace& ws, const std::string& run_id, const StartOptions& options = {});
   void launch();
   void abandon(const std::string& reason);
