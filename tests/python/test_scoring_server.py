@@ -656,6 +656,54 @@ class BodyLimitTest(unittest.TestCase):
             self.assertIn("AMLC_MAX_BODY_BYTES", p.stderr)
 
 
+class ChunkLineTest(unittest.TestCase):
+    """A chunk-size line (with its extensions) longer than MAX_CHUNK_LINE is refused however it arrives."""
+
+    @staticmethod
+    def decode(data, piece):
+        from amlc_scoring.protocol import BadRequest, ChunkedBody
+        dec = ChunkedBody(1 << 20, 65536)
+        buf = b""
+        try:
+            for i in range(0, len(data), piece):
+                buf += data[i:i + piece]
+                buf = buf[dec.feed(buf):]
+        except BadRequest as e:
+            return e.status
+        return dec.body if dec.done else None
+
+    def test_decoder(self):
+        from amlc_scoring.protocol import MAX_CHUNK_LINE
+        for ext, expect in ((5000, 400), (MAX_CHUNK_LINE - 3, b"hello"), (MAX_CHUNK_LINE - 2, 400)):
+            line = b"5;" + b"e" * ext + b"\r"  # the line, its CR included: 3 + ext bytes
+            data = line + b"\nhello\r\n0\r\n\r\n"
+            for piece in (len(data), 1, 7, 4096):
+                self.assertEqual(self.decode(data, piece), expect, (ext, piece))
+
+    def test_server(self):
+        with Server("def init():\n    pass\ndef run(d):\n    return len(d)\n") as s:
+            head = b"POST /score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            data = head + b"5;" + b"e" * 5000 + b"\r\nhello\r\n0\r\n\r\n"
+            out = raw_exchange(s.port, data, read_until_close=True, timeout=20)
+            self.assertTrue(out.startswith(b"HTTP/1.1 400"), out[:200])
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+            try:
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                c.sendall(head)
+                for i in range(len(head), len(data)):
+                    try:
+                        c.send(data[i:i + 1])
+                    except OSError:
+                        break  # answered and closed
+                r = read_response(c, timeout=20)
+            finally:
+                c.close()
+            self.assertIsNotNone(r)
+            self.assertEqual(r[0], 400)
+            ok = head + b"5;" + b"e" * 100 + b"\r\nhello\r\n0\r\n\r\n"
+            self.assertTrue(raw_exchange(s.port, ok, timeout=20).endswith(b"\r\n\r\n5"))
+
+
 PID = r'''
 import os, time
 def init():

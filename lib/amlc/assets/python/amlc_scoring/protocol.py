@@ -9,7 +9,7 @@ Every malformed input raises BadRequest with the status to answer (400, 413, 431
 import re
 
 MAX_HEADERS = 100            # header fields per request (431 past it)
-MAX_CHUNK_LINE = 4096        # a chunk-size line with its extensions (400 past it)
+MAX_CHUNK_LINE = 4096        # a chunk-size line with its extensions and CR, without the LF (400 past it)
 
 _TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
 # The request line (its CR, if any, included); the target is visible ASCII or obs-text.
@@ -221,13 +221,20 @@ class ChunkedBody:
                 continue
             if state == self.DONE:
                 break
-            eol = buf.find(b"\n", pos)
-            if eol < 0:
-                if state == self.SIZE and n - pos > MAX_CHUNK_LINE:
-                    raise BadRequest(400, "Malformed chunked request body: chunk-size line too long")
-                if state == self.TRAILER and n - pos > self.trailer_bytes:
-                    raise BadRequest(431, "Chunked request trailers are too large")
-                break
+            # The line's LF is looked for only as far as the line may go, so that a long line is refused
+            # the same way whether it arrived at once or in pieces (and the search stays linear).
+            if state == self.SIZE:
+                eol = buf.find(b"\n", pos, pos + MAX_CHUNK_LINE + 1)
+                if eol < 0:
+                    if n - pos > MAX_CHUNK_LINE:
+                        raise BadRequest(400, "Malformed chunked request body: chunk-size line too long")
+                    break
+            else:
+                eol = buf.find(b"\n", pos, pos + max(self.trailer_bytes, 0) + 1)
+                if eol < 0:
+                    if n - pos > self.trailer_bytes:
+                        raise BadRequest(431, "Chunked request trailers are too large")
+                    break
             line = bytes(buf[pos:eol])
             if line.endswith(b"\r"):
                 line = line[:-1]
