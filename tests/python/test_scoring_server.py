@@ -818,6 +818,42 @@ def run(data):
             self.assertNotEqual(s.request("POST", "/score", body=b"x", fresh=True).json(), pid)
             self.assertIn("exited (exit code 7); starting a new one", s.logs()[1])
 
+    def test_sys_exit_and_keyboard_interrupt_in_run_are_500s(self):
+        # run() raising SystemExit or KeyboardInterrupt is a failed request like any other: 500, and the
+        # worker (with its other keep-alive connections) carries on.
+        script = PID + r'''
+import sys
+def run(data):
+    if data == "exit":
+        sys.exit(3)
+    if data == "interrupt":
+        raise KeyboardInterrupt()
+    return os.getpid()
+'''
+        with Server(script) as s:
+            idle = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+            try:
+                idle.request("POST", "/score", body=b"x")
+                pid = json.loads(idle.getresponse().read())
+                for data in (b"exit", b"interrupt"):
+                    r = s.request("POST", "/score", body=data, headers={"x-request-id": "base-%s" % data.decode()})
+                    self.assertEqual(r.status, 500, data)
+                    self.assertEqual(r.json(), {"message": "An unexpected error occurred in scoring script. "
+                                                           "Check the logs for more info."})
+                    self.assertEqual(r.headers["x-ms-run-function-failed"], "True")
+                    self.assertEqual(r.headers["x-request-id"], "base-%s" % data.decode())
+                    self.assertNotIn("connection", r.headers)  # the connection stays open
+                    self.assertEqual(s.request("POST", "/score", body=b"x").json(), pid)
+                idle.sock.settimeout(10)
+                idle.request("POST", "/score", body=b"x")  # the idle connection was not dropped
+                self.assertEqual(json.loads(idle.getresponse().read()), pid)
+            finally:
+                idle.close()
+            err = s.logs()[1]
+            self.assertIn("SystemExit: 3", err)
+            self.assertIn("KeyboardInterrupt", err)
+            self.assertNotIn("exited (", err)
+
     def test_worker_stuck_in_c_is_routed_around_and_its_request_answered(self):
         # run() deadlocks in C with the GIL held (ctypes.PyDLL): no Python signal handler can run, so
         # SIGALRM cannot interrupt it. The other worker serves every new connection meanwhile; the stuck

@@ -723,7 +723,8 @@ class Worker:
             log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
             return self._reply(conn, req, 500, self.timeout_msg, JSON, [("x-ms-run-function-failed", "True")],
                                time.monotonic())
-        except Exception:
+        except BaseException:
+            # SystemExit (sys.exit()) and KeyboardInterrupt too: a failed request, not a dead worker
             print_exc("Encountered Exception in run() (request %s):" % rid)
             return self._reply(conn, req, 500, _msg(UNEXPECTED), JSON, [("x-ms-run-function-failed", "True")],
                                time.monotonic())
@@ -755,7 +756,7 @@ class Worker:
                 except TypeError:  # numpy-like values: slower path with a converter
                     data = json.dumps(result, default=json_default).encode("utf-8")
                 ctype = JSON
-        except Exception:
+        except BaseException:
             print_exc("Cannot send the value returned by run() (request %s):" % rid)
             data = _msg(UNEXPECTED)
             status = 500
