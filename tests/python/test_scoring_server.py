@@ -656,6 +656,77 @@ class BodyLimitTest(unittest.TestCase):
             self.assertIn("AMLC_MAX_BODY_BYTES", p.stderr)
 
 
+class AlarmRaceTest(unittest.TestCase):
+    """The SIGALRM of the scoring timeout may fire at any point after run() returned, in the middle of
+    the worker's cleanup: the worker must still end up idle (not marked busy in run(), which made the
+    supervisor kill a healthy worker later and write an unsolicited 500 onto a keep-alive connection).
+    In-process: the alarm is simulated at each line boundary in turn (sys.settrace), as Python runs a
+    signal handler between bytecodes."""
+
+    def test_alarm_at_every_point_of_the_cleanup(self):
+        import mmap
+        import tempfile
+        import types
+        from amlc_scoring import server
+        from amlc_scoring.app import Config
+        from amlc_scoring.protocol import parse_head
+        root = tempfile.mkdtemp(prefix="amlc-alarm-")
+        with open(os.path.join(root, "score.py"), "w") as f:
+            f.write("def run(d):\n    return d\n")
+        cfg = Config({"AML_APP_ROOT": root, "AZUREML_ENTRY_SCRIPT": "score.py", "SCORING_TIMEOUT_MS": "600000"})
+        state = {}
+
+        def run(data):
+            state["returned"] = True
+            return "ok"
+        script = types.SimpleNamespace(run=run, rawhttp=False, schema=False, takes_data=True, wants_headers=False,
+                                       input_schema=None, output_schema=None)
+        mem = mmap.mmap(-1, server._SLOT_SIZE)
+        w = server.Worker(cfg, script, None, mem, 0, None, None)
+        req = parse_head(b"POST /score HTTP/1.1\r\nContent-Length: 1")
+
+        def tracer(frame, event, arg):
+            if event == "line" and state.get("returned") and not state.get("fired"):
+                state["lines"] += 1
+                if state["lines"] == state["at"]:
+                    state["fired"] = True
+                    w._on_alarm(signal.SIGALRM, None)  # raises ScoringTimeout while in run()
+            return tracer
+        old = signal.signal(signal.SIGALRM, w._on_alarm)
+        try:
+            for at in range(1, 400):
+                a, b = socket.socketpair()
+                try:
+                    conn = server._Conn(a, ("127.0.0.1", 1), 0, time.monotonic())
+                    conn.t0 = time.monotonic()
+                    conn.rid = "r%d" % at
+                    state.clear()
+                    state.update(lines=0, at=at)
+                    sys.settrace(tracer)
+                    try:
+                        w._score(conn, req, [b"x"])
+                    finally:
+                        sys.settrace(None)
+                    self.assertFalse(w.in_run, "alarm at line %d after run()" % at)
+                    self.assertEqual(server._D.unpack_from(mem, server._BUSY)[0], 0.0,
+                                     "alarm at line %d after run(): still marked busy" % at)
+                    b.settimeout(5)
+                    status = read_response(b)[0]
+                    self.assertIn(status, (200, 500), at)
+                    if not state.get("fired"):
+                        break  # past the last line: every point was tried
+                finally:
+                    a.close()
+                    b.close()
+            self.assertGreater(at, 10)
+            self.assertFalse(state.get("fired"))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+            import shutil
+            shutil.rmtree(root, ignore_errors=True)
+
+
 class ChunkLineTest(unittest.TestCase):
     """A chunk-size line (with its extensions) longer than MAX_CHUNK_LINE is refused however it arrives."""
 

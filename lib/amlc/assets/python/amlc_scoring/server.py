@@ -715,11 +715,10 @@ class Worker:
                     signal.setitimer(signal.ITIMER_REAL, timeout)
                 result = run(*args, **kwargs) if kwargs is not None else run(*args)
             finally:
-                if timeout:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-                _D.pack_into(mem, off, 0.0)
-                self.in_run = False
+                self._end_run()
         except ScoringTimeout:
+            # The (one-shot) timer may have fired at the very start of the cleanup above and cut it short.
+            self._end_run()
             log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
             return self._reply(conn, req, 500, self.timeout_msg, JSON, [("x-ms-run-function-failed", "True")],
                                time.monotonic())
@@ -766,6 +765,14 @@ class Worker:
         if failed:
             extra.append(("x-ms-run-function-failed", "True"))
         return self._reply(conn, req, status, data, ctype, extra, t1)
+
+    def _end_run(self):
+        """Marks the worker out of run(). Safe to repeat; in_run is cleared first, so a SIGALRM that
+        fires during this raises nothing."""
+        self.in_run = False
+        if self.timeout_s:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        _D.pack_into(self.mem, self.slot_off + _BUSY, 0.0)
 
     @staticmethod
     def _query_json(query):
