@@ -656,6 +656,93 @@ class BodyLimitTest(unittest.TestCase):
             self.assertIn("AMLC_MAX_BODY_BYTES", p.stderr)
 
 
+BIG = r'''
+import os, time
+def init():
+    pass
+def run(data):
+    if data.startswith("sleep:"):
+        open(os.path.join(os.environ["AML_APP_ROOT"], "sleeping"), "w").close()
+        time.sleep(float(data[6:]))
+        return "slept"
+    if data.startswith("big:"):
+        return "x" * int(data[4:])
+    return os.getpid()
+'''
+
+
+def _body_of(out):
+    """(headers, body) of the one response in out; the body is checked against its Content-Length."""
+    head, sep, body = out.partition(b"\r\n\r\n")
+    assert sep, out[:200]
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        headers[k.strip().lower().decode()] = v.strip().decode()
+    return headers, body
+
+
+class LargeResponseTest(unittest.TestCase):
+    """Responses of 64 KiB or more arrive whole, also when the connection closes after them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(BIG, workers=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_closing_connections(self):
+        for size in (65534, 70000, 3000000):
+            body = b"big:%d" % size
+            for req in (b"POST /score HTTP/1.1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+                        b"POST /score HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s"):
+                out = raw_exchange(self.srv.port, req % (len(body), body), read_until_close=True, timeout=30)
+                self.assertTrue(out.startswith(b"HTTP/1.1 200 OK"), out[:200])
+                headers, got = _body_of(out)
+                self.assertEqual(headers["connection"], "close")
+                self.assertEqual(int(headers["content-length"]), size + 2)
+                self.assertEqual(len(got), size + 2, (size, req[:20]))
+                self.assertEqual(got, b'"' + b"x" * size + b'"')
+
+    def test_keep_alive(self):
+        r = self.srv.request("POST", "/score", body=b"big:3000000", fresh=True, timeout=30)
+        self.assertEqual(len(r.json()), 3000000)
+
+    def test_fair_share_closes(self):
+        # While one worker sleeps in run(), every new connection goes to the other, which then holds more
+        # than its fair share and answers some of them with Connection: close: those answers are whole.
+        import threading
+        wait_for(lambda: len({self.srv.request("POST", "/score", body=b"x", fresh=True).json()
+                              for _ in range(8)}) == 2, 20, interval=0, what="both workers ready")
+        marker = os.path.join(self.srv.root, "sleeping")
+        if os.path.exists(marker):
+            os.unlink(marker)
+        t = threading.Thread(target=lambda: self.srv.request("POST", "/score", body=b"sleep:6", fresh=True,
+                                                             timeout=60))
+        t.start()
+        conns = []
+        try:
+            wait_for(lambda: os.path.exists(marker), 20, what="a worker busy in run()")
+            closes = 0
+            for _ in range(12):
+                conns.append(http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30))
+            for _ in range(2):
+                for c in conns:
+                    c.request("POST", "/score", body=b"big:200000")
+                    r = c.getresponse()
+                    data = r.read()  # IncompleteRead when the body was cut off
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(len(data), 200002)
+                    closes += (r.getheader("Connection") or "").lower() == "close"
+            self.assertGreater(closes, 0)
+        finally:
+            for c in conns:
+                c.close()
+            t.join(60)
+
+
 class AlarmRaceTest(unittest.TestCase):
     """The SIGALRM of the scoring timeout may fire at any point after run() returned, in the middle of
     the worker's cleanup: the worker must still end up idle (not marked busy in run(), which made the

@@ -95,7 +95,7 @@ def _clean(value):
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "token", "peer", "buf", "wbuf", "closing", "linger", "linger_end", "last",
+    __slots__ = ("sock", "fd", "token", "peer", "buf", "wbuf", "wlast", "closing", "linger", "linger_end", "last",
                  "started", "req", "body", "need", "dec", "discard", "reserved", "want", "paused", "rid", "t0",
                  "ids")
 
@@ -105,7 +105,8 @@ class _Conn:
         self.token = token       # the supervisor holds a duplicate of the socket under this (0: it does not)
         self.peer = peer
         self.buf = b""           # received bytes not consumed yet
-        self.wbuf = None         # response bytes the socket did not take yet
+        self.wbuf = None         # response bytes the socket did not take yet (a deque of memoryviews) ...
+        self.wlast = 0.0         # ... and when it last took some
         self.closing = False     # close after the response being sent
         self.linger = 0.0        # draining after our close, until then
         self.linger_end = 0.0
@@ -434,15 +435,24 @@ class Worker:
         self._process(conn)
 
     def _on_writable(self, conn):
+        wbuf = conn.wbuf
         try:
-            n = conn.sock.send(conn.wbuf)
+            n = conn.sock.sendmsg(wbuf) if len(wbuf) > 1 else conn.sock.send(wbuf[0])
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             self._close(conn)
             return
-        del conn.wbuf[:n]
-        if conn.wbuf:
+        if n:
+            conn.wlast = time.monotonic()
+        while n:
+            first = wbuf[0]
+            if n < len(first):
+                wbuf[0] = first[n:]
+                return
+            n -= len(first)
+            wbuf.popleft()
+        if wbuf:
             return
         conn.wbuf = None
         self.ep.modify(conn.fd, 0 if conn.paused else _EPOLLIN)
@@ -451,19 +461,35 @@ class Worker:
             return
         self._process(conn)
 
-    def _send(self, conn, data):
+    def _send(self, conn, data, more=None):
+        """Sends data (then `more`: a big response body, sent without copying it) as one unit: what the
+        socket does not take waits for it, and a closing connection is shut down only after the last
+        byte (shutting it down in between lost the body of big responses)."""
         if conn.wbuf is not None:
-            conn.wbuf += data
+            conn.wbuf.append(memoryview(data))
+            if more is not None:
+                conn.wbuf.append(memoryview(more))
             return
+        total = len(data) if more is None else len(data) + len(more)
         try:
-            n = conn.sock.send(data)
+            n = conn.sock.send(data) if more is None else conn.sock.sendmsg([data, more])
         except (BlockingIOError, InterruptedError):
             n = 0
         except OSError:
             self._close(conn)
             return
-        if n < len(data):
-            conn.wbuf = bytearray(data[n:])
+        if n < total:
+            wbuf = collections.deque()
+            for part in (data, more):
+                if part is None:
+                    continue
+                if n >= len(part):
+                    n -= len(part)
+                    continue
+                wbuf.append(memoryview(part)[n:])
+                n = 0
+            conn.wbuf = wbuf
+            conn.wlast = time.monotonic()
             self.ep.modify(conn.fd, _EPOLLOUT)
         elif conn.closing:
             self._finish_close(conn)
@@ -917,8 +943,7 @@ class Worker:
         elif len(body) < 65536:
             self._send(conn, head + body)
         else:
-            self._send(conn, head)
-            self._send(conn, body)
+            self._send(conn, head, body)
 
 
 # ---- process management ----------------------------------------------------------------------------
