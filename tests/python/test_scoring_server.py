@@ -710,6 +710,30 @@ class LargeResponseTest(unittest.TestCase):
         r = self.srv.request("POST", "/score", body=b"big:3000000", fresh=True, timeout=30)
         self.assertEqual(len(r.json()), 3000000)
 
+    def test_slow_reader_gets_everything(self):
+        # A client that reads slowly but keeps reading is not cut off, even when the whole response takes
+        # longer than the idle timeout (here 2 s): only a stall without progress is.
+        with Server(BIG, env={"AMLC_KEEPALIVE_S": "2"}) as srv:
+            c = socket.socket()
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c.settimeout(30)
+            c.connect(("127.0.0.1", srv.port))
+            try:
+                c.sendall(b"POST /score HTTP/1.1\r\nContent-Length: 11\r\n\r\nbig:4000000")
+                got = b""
+                t0 = time.monotonic()
+                while len(got) < 4000002 or b"\r\n\r\n" not in got:
+                    chunk = c.recv(200000)
+                    if not chunk:
+                        break
+                    got += chunk
+                    time.sleep(0.1)  # the slow reader's pace, not a wait for the server
+                self.assertGreater(time.monotonic() - t0, 2.0)
+                headers, body = _body_of(got)
+                self.assertEqual(len(body), 4000002)
+            finally:
+                c.close()
+
     def test_fair_share_closes(self):
         # While one worker sleeps in run(), every new connection goes to the other, which then holds more
         # than its fair share and answers some of them with Connection: close: those answers are whole.

@@ -81,6 +81,7 @@ _LINGER_IDLE = 2.0     # after our close: drain the client's unread data while i
 _LINGER_MAX = 10.0     # ... for at most this long
 _HEAD_CACHE_SIZE = 256  # parsed request heads a worker keeps ...
 _HEAD_CACHE_BYTES = 2048  # ... of at most this size
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
 
 
 def _msg(text):
@@ -227,8 +228,15 @@ class Worker:
             if conn.linger:
                 if now > conn.linger:
                     self._close(conn)
-            elif conn.paused or conn.wbuf is not None:
+            elif conn.paused:
                 continue
+            elif conn.wbuf is not None:
+                # A client that stopped reading its response: let it go (and the response with it).
+                if now - conn.wlast > self.request_idle:
+                    if self.cfg.debug:
+                        log("closing a connection from %s that read nothing for %d s" % (conn.peer[0] if conn.peer
+                                                                                        else "?", self.request_idle))
+                    self._abort(conn)
             elif conn.req is not None or conn.discard or conn.buf:
                 # inside a request: it must keep coming, and a head must be complete in time
                 if now - conn.last > self.request_idle or (conn.started and now - conn.started > self.request_idle):
@@ -321,8 +329,17 @@ class Worker:
             conn.sock.close()
         except OSError:
             pass
-        conn.req = conn.body = conn.dec = None
+        conn.req = conn.body = conn.dec = conn.wbuf = None
         conn.buf = b""
+
+    def _abort(self, conn):
+        """Closes conn with a reset: what the client did not read is dropped at once (after a plain close
+        the kernel would keep trying to deliver it)."""
+        try:
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        except OSError:
+            pass
+        self._close(conn)
 
     def _finish_close(self, conn):
         """Server-side close after the response went out: half-close and drain what the client still
