@@ -21,7 +21,7 @@ def python_env(extra=None):
     for k in ("AMLC_METRICS_FILE", "AMLC_RUN_ID", "AMLC_EXPERIMENT", "AMLC_OUTPUTS_DIR", "AZUREML_MODEL_DIR",
               "AZUREML_ENTRY_SCRIPT", "AML_APP_ROOT", "AMLC_AUTH_KEYS_FILE", "WORKER_COUNT", "SCORING_TIMEOUT_MS",
               "AZUREML_LOG_LEVEL", "AML_CORS_ORIGINS", "AMLC_MAX_BODY_BYTES", "AMLC_TIMEOUT_GRACE_MS",
-              "AMLC_KEEPALIVE_S", "AMLC_PORT", "AMLC_HOST"):
+              "AMLC_KEEPALIVE_S", "AMLC_PORT", "AMLC_HOST", "AMLC_MAX_CONNECTIONS", "AMLC_ALLOWED_PEERS"):
         env.pop(k, None)
     if extra:
         env.update(extra)

@@ -619,6 +619,91 @@ class RequestTimeoutTest(unittest.TestCase):
             s.close()
 
 
+def _sockets_of(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def _accept_queue(port):
+    """Connections waiting in the accept queue of the listening socket on port (/proc/net/tcp)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
+class ConnectionLimitTest(unittest.TestCase):
+    """AMLC_MAX_CONNECTIONS caps the connections a worker holds (so its memory is bounded)."""
+
+    def start(self):
+        from _support import children
+        srv = Server("def init():\n    pass\ndef run(d):\n    return len(d)\n", env={"AMLC_MAX_CONNECTIONS": "20"})
+        worker = wait_for(lambda: children(srv.proc.pid), 10, what="the worker")[0]
+        wait_for(lambda: _sockets_of(worker) <= 3, 10, what="the readiness connection to close")
+        return srv, worker, _sockets_of(worker)
+
+    def test_busy_connections_make_new_ones_wait(self):
+        srv, worker, base = self.start()
+        socks = []
+        try:
+            for _ in range(20):
+                c = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+                c.sendall(b"GET / HTTP/1.1\r\nX-Partial: ")  # a request in progress: not idle
+                socks.append(c)
+            wait_for(lambda: _sockets_of(worker) == base + 20, 20, what="20 connections in the worker")
+            extra = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+            socks.append(extra)
+            extra.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            stable = []
+            # the 21st waits in the accept queue (for as long as the others stay busy)
+            wait_for(lambda: stable.append(_accept_queue(srv.port) == 1 and _sockets_of(worker) == base + 20)
+                     or stable[-10:] == [True] * 10, 20, interval=0.05, what="the 21st connection to wait")
+            socks[0].close()  # one goes: the waiting one is taken and served
+            r = read_response(extra, timeout=30)
+            self.assertIsNotNone(r)
+            self.assertEqual(r[0], 200)
+        finally:
+            for c in socks:
+                c.close()
+            srv.stop()
+
+    def test_idle_keep_alive_connections_make_room(self):
+        srv, worker, base = self.start()
+        conns = []
+        try:
+            for _ in range(20):
+                c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+                c.request("GET", "/")
+                self.assertEqual(c.getresponse().read(), b"Healthy")
+                conns.append(c)
+            # A 21st client: the connection idle the longest is closed to make room for it.
+            self.assertEqual(srv.request("GET", "/", fresh=True, timeout=30).status, 200)
+            wait_for(lambda: conns[0].sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == 8, 20,
+                     what="the oldest idle connection to be closed (CLOSE_WAIT)")
+            for c in conns[1:]:
+                self.assertEqual(c.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0], 1)
+        finally:
+            for c in conns:
+                c.close()
+            srv.stop()
+
+    def test_bad_values(self):
+        for value in ("0", "x"):
+            env = python_env({"AML_APP_ROOT": "/nonexistent-amlc", "AZUREML_ENTRY_SCRIPT": "/dev/null",
+                              "AMLC_HOST": "127.0.0.1", "AMLC_PORT": "0", "AMLC_MAX_CONNECTIONS": value})
+            p = subprocess.run([sys.executable, "-m", "amlc_scoring.server"], env=env, capture_output=True,
+                               timeout=15, text=True)
+            self.assertEqual(p.returncode, 2, value)
+            self.assertIn("AMLC_MAX_CONNECTIONS", p.stderr)
+
+
 class BodyLimitTest(unittest.TestCase):
     """AMLC_MAX_BODY_BYTES caps request bodies (Content-Length and chunked): 413 past it."""
 

@@ -12,11 +12,18 @@ import traceback
 DEFAULT_MAX_BODY = 100 * 1024 * 1024  # AMLC_MAX_BODY_BYTES when unset (Azure ML's 100 MB payload limit)
 MAX_HEAD = 64 * 1024
 MAX_REQUEST_ID = 100
-# A request body up to this size is read without asking the worker's body budget (see server.Worker).
+# The body of a refused request (401, 404, 405) up to this size is read and dropped (the connection stays
+# open); a larger one closes the connection after the answer.
 SMALL_BODY = 64 * 1024
-# The body budget of a worker: request bodies it holds at once (at least the body limit, so any allowed
-# body fits; more waits, unread, in the kernel's socket buffers).
+# What a worker holds of the requests it reads (see server.Worker): each connection up to FREE_INPUT
+# bytes (head and body) on its own, so that ordinary requests never wait; a head past that takes
+# MAX_HEAD from the worker's head budget, a body past it takes its size from the body budget (at least
+# the body limit, so any allowed body fits). A connection whose request does not fit waits, unread (its
+# client is throttled by TCP), until the requests before it were answered.
+FREE_INPUT = 8 * 1024
+HEAD_BUDGET = 2 * 1024 * 1024
 MIN_BODY_BUDGET = 8 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 1024  # AMLC_MAX_CONNECTIONS (per worker) when unset
 # A request must make progress (head or body bytes) at least this often, and its head must be complete
 # this long after its first byte: else 408 and close (bounded by AMLC_KEEPALIVE_S).
 REQUEST_IDLE_S = 30
@@ -28,8 +35,8 @@ class ConfigError(Exception):
     """Bad server configuration (environment); the server prints it and exits 2."""
 
 
-def _env_int(name, default, minimum):
-    raw = os.environ.get(name, "").strip()
+def _env_int(env, name, default, minimum):
+    raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
@@ -47,17 +54,18 @@ class Config:
     def __init__(self, env=None):
         env = os.environ if env is None else env
         self.app_root = os.path.abspath(env.get("AML_APP_ROOT") or "/var/azureml-app")
-        self.port = _env_int("AMLC_PORT", 5001, 0)
+        self.port = _env_int(env, "AMLC_PORT", 5001, 0)
         if self.port > 65535:
             raise ConfigError("AMLC_PORT must be <= 65535, got %d" % self.port)
         self.host = env.get("AMLC_HOST") or "0.0.0.0"
-        self.workers = _env_int("WORKER_COUNT", 1, 1)
-        self.timeout_ms = _env_int("SCORING_TIMEOUT_MS", 60000, 0)
+        self.workers = _env_int(env, "WORKER_COUNT", 1, 1)
+        self.timeout_ms = _env_int(env, "SCORING_TIMEOUT_MS", 60000, 0)
         # Extra time a worker stuck in run() (e.g. in C code that never checks signals) gets after the
         # timeout before the supervisor kills and replaces it.
-        self.grace_ms = _env_int("AMLC_TIMEOUT_GRACE_MS", 5000, 0)
-        self.keepalive_s = _env_int("AMLC_KEEPALIVE_S", 65, 1)
-        self.max_body = _env_int("AMLC_MAX_BODY_BYTES", DEFAULT_MAX_BODY, 1)
+        self.grace_ms = _env_int(env, "AMLC_TIMEOUT_GRACE_MS", 5000, 0)
+        self.keepalive_s = _env_int(env, "AMLC_KEEPALIVE_S", 65, 1)
+        self.max_body = _env_int(env, "AMLC_MAX_BODY_BYTES", DEFAULT_MAX_BODY, 1)
+        self.max_connections = _env_int(env, "AMLC_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1)
         self.keys_file = env.get("AMLC_AUTH_KEYS_FILE") or None
         origins = env.get("AML_CORS_ORIGINS") or ""
         self.cors_origins = [o.strip() for o in origins.split(",") if o.strip()]

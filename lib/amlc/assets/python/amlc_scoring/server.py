@@ -31,10 +31,10 @@ import time
 import uuid
 from urllib.parse import parse_qsl
 
-from amlc_scoring.app import (MAX_HEAD, MAX_REQUEST_ID, MIN_BODY_BUDGET, REQUEST_IDLE_S, SMALL_BODY, UNEXPECTED,
-                              Config, ConfigError, Keys, ScoringTimeout, UserScript, json_default, log, log_err,
-                              print_exc)
-from amlc_scoring.protocol import BadRequest, ChunkedBody, head_end, parse_head, skip_empty_lines
+from amlc_scoring.app import (FREE_INPUT, HEAD_BUDGET, MAX_HEAD, MAX_REQUEST_ID, MIN_BODY_BUDGET, REQUEST_IDLE_S,
+                              SMALL_BODY, UNEXPECTED, Config, ConfigError, Keys, ScoringTimeout, UserScript,
+                              json_default, log, log_err, print_exc)
+from amlc_scoring.protocol import MAX_CHUNK_LINE, BadRequest, ChunkedBody, head_end, parse_head, skip_empty_lines
 from azureml.contrib.services.aml_request import AMLRequest, make_headers
 
 _REASONS = {
@@ -97,7 +97,7 @@ def _clean(value):
 
 class _Conn:
     __slots__ = ("sock", "fd", "token", "peer", "buf", "wbuf", "wlast", "closing", "linger", "linger_end", "last",
-                 "started", "req", "body", "need", "dec", "discard", "reserved", "want", "paused", "rid", "t0",
+                 "started", "req", "body", "need", "dec", "discard", "hres", "bres", "want", "paused", "rid", "t0",
                  "ids")
 
     def __init__(self, sock, peer, token, now):
@@ -118,16 +118,36 @@ class _Conn:
         self.need = 0            # body bytes still to read
         self.dec = None          # its chunked body decoder
         self.discard = 0         # body bytes of an answered request to skip
-        self.reserved = 0        # bytes of the worker's body budget this connection holds
-        self.want = 0            # bytes of budget it waits for (paused: not reading)
-        self.paused = False
+        self.hres = 0            # bytes of the worker's head budget this connection holds (0 or MAX_HEAD) ...
+        self.bres = 0            # ... and of its body budget: it may hold FREE_INPUT + hres + bres request bytes
+        self.want = 0            # bytes of a budget it waits for ...
+        self.paused = None       # ... that budget (a _Budget) while it waits: not reading
         self.rid = None          # the current request's id (x-request-id or a new UUID) ...
         self.t0 = 0.0            # ... when its head was in ...
         self.ids = None          # ... and its request-id/CORS response header lines (made once)
 
 
+class _Budget:
+    """Request bytes a worker holds beyond each connection's FREE_INPUT, in one kind (heads or bodies).
+    Each connection takes what it needs of a kind at once (it never waits while holding part of that
+    kind), so waiters can always be served once the holders are done: no deadlock."""
+
+    __slots__ = ("size", "used", "waiters", "name")
+
+    def __init__(self, name, size):
+        self.name = name
+        self.size = size
+        self.used = 0
+        self.waiters = collections.deque()  # paused connections, first come first served
+
+
 class Worker:
-    """One worker process: the user's script plus an epoll HTTP loop."""
+    """One worker process: the user's script plus an epoll HTTP loop.
+
+    Memory: a worker holds at most max_connections connections; each may hold FREE_INPUT bytes of
+    request (head and body) on its own; a head past that takes MAX_HEAD of the head budget, a body past
+    it its size of the body budget; a connection holds at most one response that the client has not
+    taken yet (its next request is read after that), for at most the idle timeout without progress."""
 
     def __init__(self, cfg, script, keys, slot_mem, slot, lsock, chan):
         self.cfg = cfg
@@ -150,10 +170,16 @@ class Worker:
         self.timeout_msg = _msg("Scoring timeout after %d ms" % cfg.timeout_ms)
         self.max_body = cfg.max_body
         self.too_large = "Request body is larger than %d bytes" % cfg.max_body
-        self.budget = max(cfg.max_body, MIN_BODY_BUDGET)
-        self.reserved = 0
-        self.waiters = collections.deque()  # paused connections, first come first served
+        self.head_budget = _Budget("head", HEAD_BUDGET)
+        # a chunked body takes this at once (the body, its trailers, a chunk line); a Content-Length one
+        # its size (and its head past FREE_INPUT, unless the head budget holds that)
+        self.chunked_need = cfg.max_body + MAX_HEAD + MAX_CHUNK_LINE
+        self.body_budget = _Budget("body", max(cfg.max_body, MIN_BODY_BUDGET) + MAX_HEAD + MAX_CHUNK_LINE)
         self.resumed = []
+        self.max_conns = cfg.max_connections
+        self.listening = False
+        self.accept_poll = None   # tells whether a connection waits while this worker does not accept
+        self.full_logged = 0.0
         self.request_idle = min(REQUEST_IDLE_S, cfg.keepalive_s)
         self.scratch = bytearray(_RECV)
         self.heads = {}  # request head bytes -> Request: clients tend to repeat theirs
@@ -168,6 +194,31 @@ class Worker:
         self.lsock.listen(1024)
         self.ep = select.epoll()
         self.ep.register(self.lsock.fileno(), _EPOLLIN | select.EPOLLEXCLUSIVE)
+        self.listening = True
+        self.accept_poll = select.poll()
+        self.accept_poll.register(self.lsock.fileno(), select.POLLIN)
+
+    def _stop_accepting(self):
+        if self.listening:
+            self.listening = False
+            self.ep.unregister(self.lsock.fileno())
+
+    def _start_accepting(self):
+        if not self.listening:
+            self.listening = True
+            self.ep.register(self.lsock.fileno(), _EPOLLIN | select.EPOLLEXCLUSIVE)
+
+    def _evict_idle(self):
+        """Closes the keep-alive connection idle the longest, if any (to make room for a new one)."""
+        victim = None
+        for conn in self.conns.values():
+            if (conn.wbuf is None and conn.req is None and not conn.buf and not conn.discard and not conn.paused
+                    and not conn.closing and not conn.linger and (victim is None or conn.last < victim.last)):
+                victim = conn
+        if victim is None:
+            return False
+        self._close(victim)
+        return True
 
     def _on_alarm(self, signum, frame):
         if self.in_run:
@@ -206,7 +257,7 @@ class Worker:
                     self._close(conn)
             while self.resumed:
                 conn = self.resumed.pop()
-                if conn.fd in conns and conns[conn.fd] is conn:
+                if conn.fd in conns and conns[conn.fd] is conn and not conn.paused:
                     try:
                         self._process(conn)
                     except Exception:
@@ -223,6 +274,12 @@ class Worker:
         if os.getppid() != self.ppid:
             log_err("supervisor is gone; worker exits")
             os._exit(0)
+        if not self.listening:
+            # At the connection limit: a keep-alive connection idle the longest makes room for a waiting one.
+            if len(self.conns) < self.max_conns:
+                self._start_accepting()  # (after accept failed for want of file descriptors)
+            elif self.accept_poll.poll(0):
+                self._evict_idle()
         idle = self.cfg.keepalive_s
         for conn in list(self.conns.values()):
             if conn.linger:
@@ -245,6 +302,15 @@ class Worker:
                 self._close(conn)
 
     def _accept(self):
+        if len(self.conns) >= self.max_conns and not self._evict_idle():
+            # Every connection is busy: new ones wait in the listen queue (or go to another worker).
+            self._stop_accepting()
+            now = time.monotonic()
+            if now - self.full_logged > 60:
+                self.full_logged = now
+                log_err("worker holds AMLC_MAX_CONNECTIONS=%d busy connections; new connections wait"
+                        % self.max_conns)
+            return
         try:
             sock, peer = self.lsock.accept()
         except (BlockingIOError, InterruptedError):
@@ -252,13 +318,14 @@ class Worker:
         except OSError as e:
             if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                 log_err("accept failed: %s" % e)
+                self._stop_accepting()  # until a connection closes (or the next sweep): no busy loop
             return
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-        if self.nworkers > 1:
+        if self.nworkers > 1 and self.listening:
             # Back to the end of the socket's wait queue: the kernel wakes the first waiting worker in
             # it, so this makes idle workers take new connections in turn (keep-alive connections stay
             # spread, which the fair-share close relies on).
@@ -314,6 +381,8 @@ class Worker:
             self.nlinger -= 1
         self._release(conn)
         self._publish()
+        if not self.listening and len(self.conns) < self.max_conns:
+            self._start_accepting()
         try:
             self.ep.unregister(conn.fd)
         except OSError:
@@ -360,45 +429,90 @@ class Worker:
         conn.req = conn.body = conn.dec = None
         conn.discard = 0
 
-    # ---- body budget -------------------------------------------------------------------------------
+    # ---- request memory ----------------------------------------------------------------------------
 
-    def _reserve(self, conn, amount):
-        """Takes `amount` bytes of the body budget for conn, or pauses reading it until they are free."""
-        if not self.waiters and self.reserved + amount <= self.budget:
-            self.reserved += amount
-            conn.reserved += amount
+    def _reserve(self, conn, budget, amount):
+        """Takes `amount` bytes of `budget` for conn (which holds none of it), or pauses reading conn until
+        they are free (first come, first served). True when taken."""
+        amount = min(amount, budget.size)
+        if not budget.waiters and budget.used + amount <= budget.size:
+            budget.used += amount
+            if budget is self.body_budget:
+                conn.bres = amount
+            else:
+                conn.hres = amount
             return True
         conn.want = amount
-        conn.paused = True
-        self.waiters.append(conn)
+        conn.paused = budget
+        budget.waiters.append(conn)
         self.ep.modify(conn.fd, 0)
         return False
 
-    def _release(self, conn):
-        """Gives back conn's budget (or its place in the queue) and resumes the waiters that now fit."""
-        if conn.paused:
-            conn.paused = False
-            conn.want = 0
-            try:
-                self.waiters.remove(conn)
-            except ValueError:
-                pass
-        elif not conn.reserved:
-            return
-        self.reserved -= conn.reserved
-        conn.reserved = 0
-        waiters = self.waiters
-        while waiters and self.reserved + waiters[0].want <= self.budget:
+    def _give_back(self, budget, amount):
+        budget.used -= amount
+        waiters = budget.waiters
+        while waiters and budget.used + waiters[0].want <= budget.size:
             c = waiters.popleft()
-            self.reserved += c.want
-            c.reserved += c.want
+            budget.used += c.want
+            if budget is self.body_budget:
+                c.bres = c.want
+            else:
+                c.hres = c.want
             c.want = 0
-            c.paused = False
+            c.paused = None
             c.last = time.monotonic()
+            if c.started:
+                c.started = c.last  # the time it waited for us does not count against its head
             self.ep.modify(c.fd, _EPOLLIN)
             if c.req is not None and c.req.expect and not c.body and c.dec is None:
                 self._send(c, b"HTTP/1.1 100 Continue\r\n\r\n")
             self.resumed.append(c)
+
+    def _release(self, conn):
+        """Gives back all conn holds of the budgets (or its place in a queue)."""
+        budget = conn.paused
+        if budget is not None:
+            conn.paused = None
+            conn.want = 0
+            try:
+                budget.waiters.remove(conn)
+            except ValueError:
+                pass
+            self._give_back(budget, 0)  # the ones behind it may fit now
+        if conn.bres:
+            amount, conn.bres = conn.bres, 0
+            self._give_back(self.body_budget, amount)
+        if conn.hres:
+            amount, conn.hres = conn.hres, 0
+            self._give_back(self.head_budget, amount)
+
+    def _settle(self, conn):
+        """A request was answered: its body budget goes back; its head budget too unless what follows it
+        (pipelined) is more than FREE_INPUT."""
+        if conn.bres:
+            amount, conn.bres = conn.bres, 0
+            self._give_back(self.body_budget, amount)
+        if conn.hres and len(conn.buf) <= FREE_INPUT:
+            amount, conn.hres = conn.hres, 0
+            self._give_back(self.head_budget, amount)
+
+    def _room(self, conn):
+        """conn waits for more of its request: when it holds all it may, it takes more of a budget (or
+        waits for it, not reading)."""
+        if conn.paused or conn.closing or conn.wbuf is not None or conn.linger or conn.fd not in self.conns:
+            return
+        dec = conn.dec
+        if conn.req is not None and dec is None:
+            return  # a Content-Length body: its budget was taken with its head
+        held = len(conn.buf) + (len(dec.body) if dec is not None else 0)
+        if held < FREE_INPUT + conn.hres + conn.bres:
+            return
+        if dec is not None and not conn.bres:
+            self._reserve(conn, self.body_budget, self.chunked_need)
+        elif dec is None and not conn.hres:
+            self._reserve(conn, self.head_budget, MAX_HEAD)
+        else:  # cannot happen (431 or 413 came first); never spin on a connection that may not read
+            self._error_close(conn, 413 if dec is not None else 431, "Request too large")
 
     # ---- I/O ---------------------------------------------------------------------------------------
 
@@ -415,9 +529,21 @@ class Worker:
             else:
                 conn.linger = min(time.monotonic() + _LINGER_IDLE, conn.linger_end)
             return
-        body = conn.req is not None and conn.dec is None
+        dec = conn.dec
+        body = conn.req is not None and dec is None
+        if body:
+            size = min(conn.need, _RECV_BODY)
+        else:
+            # no more than it may hold; a chunked body is read so that little past its end comes with it
+            size = FREE_INPUT + conn.hres + conn.bres - len(conn.buf)
+            if dec is not None:
+                size = min(size - len(dec.body), (dec.left if dec.state == dec.DATA else 0) + FREE_INPUT)
+            size = min(size + conn.discard, _RECV)
+            if size <= 0:
+                self._room(conn)
+                return
         try:
-            data = conn.sock.recv(min(conn.need, _RECV_BODY) if body else _RECV)
+            data = conn.sock.recv(size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -514,8 +640,12 @@ class Worker:
     # ---- HTTP parsing ------------------------------------------------------------------------------
 
     def _process(self, conn):
+        self._parse(conn)
+        self._room(conn)
+
+    def _parse(self, conn):
         """Handles every complete request in conn.buf (pipelining), stopping while output is blocked,
-        the connection waits for body budget, or a body is incomplete."""
+        the connection waits for budget, or a body is incomplete."""
         conns = self.conns
         while conn.wbuf is None and not conn.closing and not conn.paused and conn.fd in conns:
             buf = conn.buf
@@ -534,8 +664,6 @@ class Worker:
                     dec.body = None
                     self._request(conn, conn.req, holder)
                     continue
-                if len(dec.body) > SMALL_BODY and not conn.reserved:
-                    self._reserve(conn, self.max_body)
                 return
             if conn.req is not None:
                 return  # a Content-Length body: _on_readable reads it
@@ -573,9 +701,9 @@ class Worker:
                     if len(self.heads) >= _HEAD_CACHE_SIZE:
                         self.heads.clear()
                     self.heads[raw] = req
-            self._head(conn, req, buf[start:])
+            self._head(conn, req, buf[start:], end)
 
-    def _head(self, conn, req, rest):
+    def _head(self, conn, req, rest, head_len):
         """A request head is in: answer now when the request needs no body (or is refused), else start
         reading the body, within the body budget."""
         conn.t0 = time.monotonic()
@@ -597,6 +725,7 @@ class Worker:
                 conn.closing = True
                 conn.buf = b""
             self._reply(conn, req, *answer)
+            self._settle(conn)
             return
         if req.chunked:
             conn.req = req
@@ -617,7 +746,8 @@ class Worker:
         conn.body = bytearray(rest)
         conn.need = need - len(rest)
         conn.buf = b""
-        if need > SMALL_BODY and not self._reserve(conn, need):
+        want = need + (head_len if not conn.hres else 0) - FREE_INPUT  # (the parsed head stays meanwhile)
+        if want > 0 and not self._reserve(conn, self.body_budget, want):
             return  # 100 Continue (if asked for) when reading resumes
         if req.expect and not rest:
             self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -630,8 +760,7 @@ class Worker:
         try:
             self._score(conn, req, holder)
         finally:
-            if conn.reserved:
-                self._release(conn)
+            self._settle(conn)
 
     def _error_close(self, conn, status, message):
         conn.closing = True
@@ -1308,15 +1437,19 @@ def _tune_malloc():
         pass
 
 
-def _raise_fd_limit():
-    """The supervisor holds a descriptor per open connection of every worker: use the hard limit."""
+def _raise_fd_limit(cfg):
+    """The supervisor holds a descriptor per open connection of every worker (a worker one per
+    connection): raise the soft limit to what AMLC_MAX_CONNECTIONS per worker needs, no further."""
+    need = cfg.workers * (cfg.max_connections + 32) + 256
     try:
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY:
-            hard = 1 << 20
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        if hard != resource.RLIM_INFINITY and hard < need:
+            log_err("the open-file limit (%d) is below what %d worker(s) x AMLC_MAX_CONNECTIONS=%d need (%d): "
+                    "connections past it wait" % (hard, cfg.workers, cfg.max_connections, need))
+            need = hard
+        if soft != resource.RLIM_INFINITY and soft < need:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
     except (ImportError, ValueError, OSError):
         pass
 
@@ -1344,7 +1477,7 @@ def main():
     except ConfigError as e:
         log_err("error: %s" % e)
         return 2
-    _raise_fd_limit()
+    _raise_fd_limit(cfg)
     _tune_malloc()
     log("amlc scoring server starting: entry script %s, %d worker(s), port %d, scoring timeout %d ms, auth %s, "
         "body limit %d bytes" % (cfg.entry_script, cfg.workers, cfg.port, cfg.timeout_ms, "on" if keys else "off",
