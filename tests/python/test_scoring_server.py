@@ -1174,6 +1174,80 @@ def run(data):
                      20, interval=0, what="two workers again")
             self.assertEqual(len(fresh & pids), 1)
 
+    def test_sighup_while_a_worker_starts(self):
+        # SIGHUP while a worker is still in init(): the supervisor stopped it itself, so it starts a new
+        # one (it used to take it for a worker failing to start and stop the whole server, exit 3).
+        script = r'''
+import os, time
+ROOT = os.environ["AML_APP_ROOT"]
+def init():
+    open(os.path.join(ROOT, "init.%d" % os.getpid()), "w").close()
+    while not os.path.exists(os.path.join(ROOT, "go")):
+        time.sleep(0.01)
+def run(data):
+    return os.getpid()
+'''
+        s = Server(script, wait=False)
+        try:
+            inits = lambda: [f for f in os.listdir(s.root) if f.startswith("init.")]
+            wait_for(lambda: len(inits()) == 1, 20, what="the first init()")
+            s.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: len(inits()) == 2 or s.proc.poll() is not None, 20, what="a second init()")
+            self.assertIsNone(s.proc.poll(), s.logs()[1])
+            open(os.path.join(s.root, "go"), "w").close()
+            s.wait_ready(30)
+            served = s.request("POST", "/score", body=b"x").json()
+            self.assertIn("init.%d" % served, inits())
+            self.assertEqual(len(inits()), 2)
+            self.assertNotIn("failed to start", s.logs()[1])
+            s.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(s.proc.wait(20), 0)
+        finally:
+            s.stop()
+
+    def test_sighup_lets_requests_in_progress_finish(self):
+        # The old worker finishes the request it is running (answered, with Connection: close), then
+        # exits; the new one serves what comes next.
+        script = PID + r'''
+def run(data):
+    if data.startswith("slow"):
+        open(os.path.join(os.environ["AML_APP_ROOT"], data), "w").close()
+        time.sleep(1.5)
+    return os.getpid()
+'''
+        import threading
+        with Server(script, env={"SCORING_TIMEOUT_MS": "20000"}) as s:
+            old = s.request("POST", "/score", body=b"x", fresh=True).json()
+            got = {}
+
+            def slow():
+                try:
+                    got["r"] = s.request("POST", "/score", body=b"slow1", fresh=True, timeout=60)
+                except BaseException as e:  # reported below
+                    got["e"] = e
+            t = threading.Thread(target=slow)
+            t.start()
+            try:
+                wait_for(lambda: os.path.exists(os.path.join(s.root, "slow1")), 20, what="run() to start")
+                s.proc.send_signal(signal.SIGHUP)
+            finally:
+                t.join(60)
+            self.assertNotIn("e", got)
+            r = got["r"]
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json(), old)
+            self.assertEqual(r.headers.get("connection"), "close")
+            new = wait_for(lambda: (lambda p: p != old and p)(s.request("POST", "/score", body=b"x", fresh=True,
+                                                                         timeout=30).json()),
+                           30, interval=0.05, what="the new worker")
+            self.assertNotEqual(new, old)
+            wait_for(lambda: not _alive(old), 20, what="the old worker to exit")
+            with open(os.path.join(s.root, "inits.log")) as f:
+                self.assertEqual(len(f.read().split()), 2)
+            _, err = s.logs()
+            self.assertNotIn("failed to start", err)
+            self.assertNotIn("Traceback", err)
+
     def test_sigterm_stops_server_and_workers(self):
         s = Server(PID, workers=2)
         try:

@@ -180,6 +180,9 @@ class Worker:
         self.listening = False
         self.accept_poll = None   # tells whether a connection waits while this worker does not accept
         self.full_logged = 0.0
+        self.drain_asked = False  # SIGTERM: finish the requests in progress, accept no more, exit
+        self.draining = False
+        self.wake_w = -1
         self.request_idle = min(REQUEST_IDLE_S, cfg.keepalive_s)
         self.scratch = bytearray(_RECV)
         self.heads = {}  # request head bytes -> Request: clients tend to repeat theirs
@@ -224,16 +227,49 @@ class Worker:
         if self.in_run:
             raise ScoringTimeout()
 
+    def _on_term(self, signum, frame):
+        self.drain_asked = True  # (in run() too: the request finishes, its answer closes the connection)
+        try:
+            os.write(self.wake_w, b"t")
+        except OSError:
+            pass
+
+    def _start_drain(self):
+        """Stops accepting and closes the idle keep-alive connections; the others are closed after
+        their answer. The worker exits once it has no connection left."""
+        self.draining = True
+        self._stop_accepting()
+        for conn in list(self.conns.values()):
+            if (conn.wbuf is None and conn.req is None and not conn.buf and not conn.discard and not conn.paused
+                    and not conn.closing and not conn.linger):
+                try:
+                    if conn.sock.recv(1, socket.MSG_PEEK):
+                        continue  # a request is coming in: it is answered first
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    pass
+                self._close(conn)
+
     # ---- loop --------------------------------------------------------------------------------------
 
     def serve_forever(self):
+        """Serves until told to drain (SIGTERM) and drained."""
         if self.timeout_s > 0:
             signal.signal(signal.SIGALRM, self._on_alarm)
+        wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.ep.register(wake_r, _EPOLLIN)
+        signal.signal(signal.SIGTERM, self._on_term)
         lfd = self.lsock.fileno()
         conns = self.conns
         poll = self.ep.poll
         next_sweep = time.monotonic() + 1.0
         while True:
+            if self.drain_asked:
+                if not self.draining:
+                    self._start_drain()
+                if not conns:
+                    return
             try:
                 events = poll(0.05 if self.closed_tokens else 1.0)
             except InterruptedError:
@@ -241,6 +277,12 @@ class Worker:
             for fd, ev in events:
                 if fd == lfd:
                     self._accept()
+                    continue
+                if fd == wake_r:
+                    try:
+                        os.read(wake_r, 64)
+                    except OSError:
+                        pass
                     continue
                 conn = conns.get(fd)
                 if conn is None:
@@ -274,7 +316,7 @@ class Worker:
         if os.getppid() != self.ppid:
             log_err("supervisor is gone; worker exits")
             os._exit(0)
-        if not self.listening:
+        if not self.listening and not self.draining:
             # At the connection limit: a keep-alive connection idle the longest makes room for a waiting one.
             if len(self.conns) < self.max_conns:
                 self._start_accepting()  # (after accept failed for want of file descriptors)
@@ -381,7 +423,7 @@ class Worker:
             self.nlinger -= 1
         self._release(conn)
         self._publish()
-        if not self.listening and len(self.conns) < self.max_conns:
+        if not self.listening and not self.draining and len(self.conns) < self.max_conns:
             self._start_accepting()
         try:
             self.ep.unregister(conn.fd)
@@ -1056,7 +1098,7 @@ class Worker:
         return s
 
     def _reply(self, conn, req, status, body, ctype, extra=None, t_run_end=None):
-        if not req.keep:
+        if not req.keep or self.drain_asked:
             conn.closing = True
         elif self.nworkers > 1 and not conn.closing:
             # A worker holding more than its fair share of keep-alive connections closes one after its
@@ -1129,6 +1171,7 @@ def _worker_main(cfg, keys, mem, slot, lsock, chan):
             os._exit(4)
         _D.pack_into(mem, slot * _SLOT_SIZE + _READY, 1.0)
         w.serve_forever()
+        log("worker %d drained; exiting" % slot)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except BaseException:
@@ -1163,6 +1206,7 @@ class Supervisor:
         self.chans = [None] * cfg.workers       # our end of each worker's socket pair
         self.held = [{} for _ in range(cfg.workers)]  # per slot: token -> fd of our duplicate
         self.killed = {}                        # pid -> the run() start it was killed for
+        self.retiring = {}                      # pid -> when to kill it: told to drain (SIGHUP)
         self.lingering = []                     # [socket, deadline]: answered, draining before close
         self.all_ready = False
         self.wake_r = self.wake_w = -1
@@ -1216,6 +1260,7 @@ class Supervisor:
         for slot in range(cfg.workers):
             self._spawn(slot)
         hard_limit = (cfg.timeout_ms + cfg.grace_ms) / 1000.0 if cfg.timeout_ms else 0
+        drain_limit = (cfg.timeout_ms + cfg.grace_ms) / 1000.0
         while True:
             poller = select.poll()
             poller.register(self.wake_r, select.POLLIN)
@@ -1240,9 +1285,18 @@ class Supervisor:
                 log("received signal %d; stopping %d worker(s)" % (sig, len(self.pids)))
                 return self._stop(0)
             if signal.SIGHUP in signals:
-                log("SIGHUP: replacing the workers")
+                log("SIGHUP: replacing the workers (each finishes the requests it has)")
+                deadline = time.monotonic() + drain_limit
                 for pid in list(self.pids):
-                    _kill(pid, signal.SIGTERM)
+                    _kill(pid, signal.SIGTERM)  # a ready worker drains; one still starting just stops
+                    self.retiring.setdefault(pid, deadline)
+            if self.retiring:
+                now = time.monotonic()
+                for pid, deadline in list(self.retiring.items()):
+                    if now > deadline and pid in self.pids:
+                        log_err("worker pid %d did not drain in %.0f ms; killing it" % (pid, drain_limit * 1000))
+                        _kill(pid, signal.SIGKILL)
+                        self.retiring[pid] = float("inf")
             for slot in range(cfg.workers):
                 self._drain(slot)
             self._linger()
@@ -1372,6 +1426,11 @@ class Supervisor:
             ready = self._ready(slot)
             desc = ("exit code %d" % os.WEXITSTATUS(status)) if os.WIFEXITED(status) \
                 else ("signal %d" % os.WTERMSIG(status))
+            if self.retiring.pop(pid, None) is not None:
+                # we stopped it ourselves (SIGHUP), ready or not
+                log("worker %d (pid %d) replaced (%s); starting a new one" % (slot, pid, desc))
+                self._spawn(slot)
+                continue
             if not ready:
                 log_err("worker %d (pid %d) failed to start (%s); stopping the server" % (slot, pid, desc))
                 self._stop(None)
