@@ -704,6 +704,122 @@ class ConnectionLimitTest(unittest.TestCase):
             self.assertIn("AMLC_MAX_CONNECTIONS", p.stderr)
 
 
+ROUTE = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\t010011AC\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
+"""
+ROUTE6 = ("00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 "
+          "00000400 00000001 00000000 00000003 eth0\n"
+          "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 "
+          "ffffffff 00000001 00000000 00200200 lo\n"
+          "20010db8000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 "
+          "00000100 00000001 00000000 00000001 eth0\n")
+
+
+class AllowedPeersTest(unittest.TestCase):
+    """AMLC_ALLOWED_PEERS: which peer addresses may connect."""
+
+    def parse(self, value, route=ROUTE, route6=ROUTE6):
+        import tempfile
+        from amlc_scoring.app import parse_allowed_peers
+        d = tempfile.mkdtemp(prefix="amlc-routes-")
+        try:
+            paths = []
+            for name, text in (("route", route), ("ipv6_route", route6)):
+                path = os.path.join(d, name)
+                if text is not None:
+                    with open(path, "w") as f:
+                        f.write(text)
+                paths.append(path)
+            return parse_allowed_peers(value, *paths)
+        finally:
+            import shutil
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_unset_or_empty_allows_everyone(self):
+        self.assertIsNone(self.parse(None))
+        self.assertIsNone(self.parse(""))
+        self.assertIsNone(self.parse("  "))
+
+    def test_gateway(self):
+        from amlc_scoring.app import default_gateways
+        import tempfile
+        with tempfile.NamedTemporaryFile("w") as r4, tempfile.NamedTemporaryFile("w") as r6:
+            r4.write(ROUTE)
+            r6.write(ROUTE6)
+            r4.flush()
+            r6.flush()
+            self.assertEqual([str(a) for a in default_gateways(r4.name, r6.name)], ["172.17.0.1", "fe80::1"])
+        peers = self.parse("gateway")
+        for ok in ("127.0.0.1", "127.8.9.10", "::1", "172.17.0.1", "::ffff:172.17.0.1", "::ffff:127.0.0.1",
+                   "fe80::1%eth0", "fe80::1"):
+            self.assertTrue(peers.allows(ok), ok)
+        for no in ("172.17.0.2", "172.17.0.3", "10.0.0.1", "::2", "fe80::2", "2001:db8::1", "", "nonsense"):
+            self.assertFalse(peers.allows(no), no)
+        self.assertEqual(peers.describe(), "127.0.0.0/8, ::1/128, 172.17.0.1/32, fe80::1/128")
+        # no default route (docker --network none), or no route files: loopback only
+        no_default = ROUTE.splitlines()[0] + "\n" + ROUTE.splitlines()[2] + "\n"
+        for route, route6 in ((no_default, ""), (None, None)):
+            peers = self.parse("gateway", route, route6)
+            self.assertTrue(peers.allows("127.0.0.1"))
+            self.assertFalse(peers.allows("172.17.0.1"))
+            self.assertEqual(peers.describe(), "127.0.0.0/8, ::1/128")
+
+    def test_list(self):
+        peers = self.parse(" 10.0.0.0/8,192.168.1.5 , 2001:db8::/32,gateway")
+        for ok in ("10.1.2.3", "192.168.1.5", "::ffff:192.168.1.5", "2001:db8::7", "172.17.0.1", "127.0.0.1"):
+            self.assertTrue(peers.allows(ok), ok)
+        for no in ("192.168.1.6", "11.0.0.1", "2001:db9::1", "172.17.0.3"):
+            self.assertFalse(peers.allows(no), no)
+        peers = self.parse("192.168.1.5")
+        self.assertFalse(peers.allows("127.0.0.1"))
+        self.assertEqual(peers.describe(), "192.168.1.5/32")
+
+    def test_bad_values(self):
+        from amlc_scoring.app import ConfigError
+        for value in ("10.0.0.300", "foo", "10.0.0.0/33", "1.2.3.4,", ",", "1.2.3.4 5.6.7.8", "gateway;", "fe80::1%eth0"):
+            with self.assertRaises(ConfigError, msg=value) as cm:
+                self.parse(value)
+            self.assertIn("AMLC_ALLOWED_PEERS", str(cm.exception))
+        env = python_env({"AML_APP_ROOT": "/nonexistent-amlc", "AZUREML_ENTRY_SCRIPT": "nope.py",
+                          "AMLC_HOST": "127.0.0.1", "AMLC_PORT": "0", "AMLC_ALLOWED_PEERS": "10.0.0.0/33"})
+        p = subprocess.run([sys.executable, "-m", "amlc_scoring.server"], env=env, capture_output=True,
+                           timeout=15, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("AMLC_ALLOWED_PEERS", p.stderr)
+
+    def test_refused_peer_gets_nothing(self):
+        s = Server("def init():\n    pass\ndef run(d):\n    return 'ok'\n", wait=False,
+                   env={"AMLC_ALLOWED_PEERS": "10.1.2.3, ::2"})
+        try:
+            wait_for(lambda: "ready: " in s.logs()[0] or s.proc.poll() is not None, 20, what="the server")
+            self.assertIsNone(s.proc.poll(), s.logs())
+            for _ in range(3):
+                c = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+                try:
+                    c.sendall(b"GET / HTTP/1.1\r\n\r\n")
+                except OSError:
+                    pass
+                try:
+                    got = c.recv(100)
+                except ConnectionResetError:
+                    got = b""
+                finally:
+                    c.close()
+                self.assertEqual(got, b"")
+            wait_for(lambda: "refused a connection from 127.0.0.1" in s.logs()[1], 10, what="the log line")
+            self.assertEqual(s.logs()[1].count("refused a connection from 127.0.0.1"), 1, s.logs()[1])
+            self.assertIn("10.1.2.3/32, ::2/128", s.logs()[0])
+        finally:
+            s.stop()
+
+    def test_allowed_peer_is_served(self):
+        for value in ("127.0.0.1", "gateway", "10.0.0.0/8,127.0.0.0/8"):
+            with Server("def init():\n    pass\ndef run(d):\n    return 'ok'\n", env={"AMLC_ALLOWED_PEERS": value}) as s:
+                self.assertEqual(s.request("POST", "/score", body=b"x").json(), "ok")
+                self.assertNotIn("refused", s.logs()[1])
+
+
 class BodyLimitTest(unittest.TestCase):
     """AMLC_MAX_BODY_BYTES caps request bodies (Content-Length and chunked): 413 past it."""
 

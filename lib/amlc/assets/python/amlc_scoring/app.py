@@ -3,6 +3,7 @@
 import hmac
 import importlib.util
 import inspect
+import ipaddress
 import json
 import os
 import sys
@@ -66,6 +67,7 @@ class Config:
         self.keepalive_s = _env_int(env, "AMLC_KEEPALIVE_S", 65, 1)
         self.max_body = _env_int(env, "AMLC_MAX_BODY_BYTES", DEFAULT_MAX_BODY, 1)
         self.max_connections = _env_int(env, "AMLC_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1)
+        self.allowed_peers = parse_allowed_peers(env.get("AMLC_ALLOWED_PEERS"))
         self.keys_file = env.get("AMLC_AUTH_KEYS_FILE") or None
         origins = env.get("AML_CORS_ORIGINS") or ""
         self.cors_origins = [o.strip() for o in origins.split(",") if o.strip()]
@@ -96,6 +98,101 @@ class Config:
         if "*" in self.cors_origins:
             return "*"
         return origin if origin in self.cors_origins else None
+
+
+ROUTE_FILE = "/proc/net/route"
+ROUTE6_FILE = "/proc/net/ipv6_route"
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def parse_allowed_peers(value, route_file=ROUTE_FILE, route6_file=ROUTE6_FILE):
+    """AMLC_ALLOWED_PEERS: None (every peer) when unset or blank, else the AllowedPeers of a
+    comma-separated list of IP addresses, CIDRs (IPv4 or IPv6) and the word `gateway` (the loopback
+    networks and the default gateways of route_file/route6_file). Raises ConfigError."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    nets = []
+    for item in value.split(","):
+        item = item.strip()
+        try:
+            if not item:
+                raise ValueError("an empty item")
+            if item.lower() == "gateway":
+                nets.extend(_LOOPBACK)
+                nets.extend(ipaddress.ip_network(a) for a in default_gateways(route_file, route6_file))
+                continue
+            if "%" in item:
+                raise ValueError("%r: a scope id is not allowed" % item)
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as e:
+            raise ConfigError("AMLC_ALLOWED_PEERS must be `gateway` or a comma-separated list of IP addresses and "
+                              "CIDRs, got %r (%s)" % (value, e)) from None
+    unique = []
+    for n in nets:
+        if n not in unique:
+            unique.append(n)
+    return AllowedPeers(unique)
+
+
+def default_gateways(route_file=ROUTE_FILE, route6_file=ROUTE6_FILE):
+    """The gateways of the default routes (IPv4, then IPv6) in the kernel's routing tables
+    (/proc/net/route, /proc/net/ipv6_route); a missing or unreadable file has none."""
+    out = []
+    for line in _lines(route_file)[1:]:
+        # Iface Destination Gateway Flags RefCnt Use Metric Mask ...: hex, the addresses in host byte order
+        f = line.split()
+        try:
+            dest, gw, flags, mask = int(f[1], 16), int(f[2], 16), int(f[3], 16), int(f[7], 16)
+        except (IndexError, ValueError):
+            continue
+        if dest == 0 and mask == 0 and gw and flags & 3 == 3:  # RTF_UP | RTF_GATEWAY
+            out.append(ipaddress.IPv4Address(gw.to_bytes(4, sys.byteorder)))
+    for line in _lines(route6_file):
+        # destination prefix-length source prefix-length next-hop metric refcnt use flags iface
+        f = line.split()
+        try:
+            dest, plen, hop, flags = int(f[0], 16), int(f[1], 16), int(f[4], 16), int(f[8], 16)
+        except (IndexError, ValueError):
+            continue
+        if dest == 0 and plen == 0 and hop and flags & 3 == 3:
+            out.append(ipaddress.IPv6Address(hop))
+    return out
+
+
+def _lines(path):
+    try:
+        with open(path) as f:
+            return f.read(1 << 20).splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+class AllowedPeers:
+    """The networks a peer address must be in (an IPv4-mapped IPv6 address counts as IPv4)."""
+
+    def __init__(self, nets):
+        self.nets = tuple(nets)
+        self.cache = {}
+
+    def describe(self):
+        return ", ".join(str(n) for n in self.nets)
+
+    def allows(self, host):
+        ok = self.cache.get(host)
+        if ok is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                ok = False
+            else:
+                if ip.version == 6 and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                ok = any(ip in n for n in self.nets)
+            if len(self.cache) >= 4096:
+                self.cache.clear()
+            self.cache[host] = ok
+        return ok
 
 
 class Keys:

@@ -180,6 +180,11 @@ class Worker:
         self.listening = False
         self.accept_poll = None   # tells whether a connection waits while this worker does not accept
         self.full_logged = 0.0
+        self.peers = cfg.allowed_peers  # None: every peer may connect
+        self.refused = set()            # peer addresses refused (and logged) lately ...
+        self.refused_logs = 0           # ... log lines in this minute ...
+        self.refused_quiet = 0          # ... and refusals not logged for that
+        self.refused_minute = 0.0
         self.drain_asked = False  # SIGTERM: finish the requests in progress, accept no more, exit
         self.draining = False
         self.wake_w = -1
@@ -316,6 +321,8 @@ class Worker:
         if os.getppid() != self.ppid:
             log_err("supervisor is gone; worker exits")
             os._exit(0)
+        if self.refused_quiet and now - self.refused_minute > 60:
+            self._refused_summary()
         if not self.listening and not self.draining:
             # At the connection limit: a keep-alive connection idle the longest makes room for a waiting one.
             if len(self.conns) < self.max_conns:
@@ -362,6 +369,9 @@ class Worker:
                 log_err("accept failed: %s" % e)
                 self._stop_accepting()  # until a connection closes (or the next sweep): no busy loop
             return
+        if self.peers is not None and not self.peers.allows(peer[0]):
+            self._refuse(sock, peer[0])
+            return
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -385,6 +395,35 @@ class Worker:
         self.conns[conn.fd] = conn
         self.ep.register(conn.fd, _EPOLLIN)
         self._publish()
+
+    def _refuse(self, sock, host):
+        """A peer not in AMLC_ALLOWED_PEERS: reset at once, nothing read or answered. Logged once per
+        address (while fewer than 1024 were refused lately), at most 10 lines a minute."""
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        except OSError:
+            pass
+        sock.close()
+        if host in self.refused:
+            return
+        if len(self.refused) >= 1024:
+            self.refused.clear()
+        self.refused.add(host)
+        now = time.monotonic()
+        if now - self.refused_minute > 60:
+            self._refused_summary()
+            self.refused_minute = now
+            self.refused_logs = 0
+        if self.refused_logs < 10:
+            self.refused_logs += 1
+            log_err("refused a connection from %s: not in AMLC_ALLOWED_PEERS" % host)
+        else:
+            self.refused_quiet += 1
+
+    def _refused_summary(self):
+        if self.refused_quiet:
+            log_err("refused connections from %d more address(es) not in AMLC_ALLOWED_PEERS" % self.refused_quiet)
+            self.refused_quiet = 0
 
     def _send_closed(self):
         tokens = self.closed_tokens
@@ -1539,8 +1578,9 @@ def main():
     _raise_fd_limit(cfg)
     _tune_malloc()
     log("amlc scoring server starting: entry script %s, %d worker(s), port %d, scoring timeout %d ms, auth %s, "
-        "body limit %d bytes" % (cfg.entry_script, cfg.workers, cfg.port, cfg.timeout_ms, "on" if keys else "off",
-                                 cfg.max_body))
+        "body limit %d bytes, peers %s" % (cfg.entry_script, cfg.workers, cfg.port, cfg.timeout_ms,
+                                           "on" if keys else "off", cfg.max_body,
+                                           cfg.allowed_peers.describe() if cfg.allowed_peers else "any"))
     return Supervisor(cfg, keys, lsock).run()
 
 
