@@ -6,24 +6,31 @@ Starts the server (2 workers, auth keys, CORS, a 1 MB body limit) and sends it t
 `400-empty-target.http`, `100-expect-continue-head-only.http`), alone and pipelined, then random cases:
 mutated seeds (bytes; request line, header, Content-Length, Transfer-Encoding, chunked framing, obs-fold,
 huge heads, many headers, splices), requests generated from scratch, well-formed requests pipelined 1-4
-at a time whose statuses are known, and 2-12 concurrent connections with big bodies (the worker's body
-budget makes some wait). Cases are sent in random pieces with small pauses (partial sends), sometimes
-truncated or followed by another request. Deterministic for a seed; stops after --seconds (or --cases).
+at a time whose statuses are known (some ask run() for big responses, up to 4 MB, also with
+`Connection: close` or HTTP/1.0; some make run() call sys.exit() or raise KeyboardInterrupt: 500), and
+2-12 concurrent connections with big bodies (the worker's body budget makes some wait). Cases are sent
+in random pieces with small pauses (partial sends), sometimes truncated or followed by another request.
+Some clients stop reading: for a while (then they must get every response whole), or for good (the
+server must let them go, reset or closed, within its idle timeout). Deterministic for a seed; stops
+after --seconds (or --cases).
 
 Each case is sent on a fresh connection, then the client half-closes (or, for half of the well-formed
 cases, keeps its side open until all the answers came). Checked after every case:
 - everything the server sent is a sequence of complete, well-formed responses (status line, headers with
   a Content-Length, that many body bytes), with nothing after a `Connection: close` response;
-- statuses are 1xx/2xx/4xx or the documented 5xx (501 unsupported Transfer-Encoding, 505 HTTP version);
+- statuses are 1xx/2xx/4xx or the documented 5xx (501 unsupported Transfer-Encoding, 505 HTTP version,
+  500 with `x-ms-run-function-failed: True` for a run() that failed);
 - the server closes the connection cleanly (FIN, not a reset, not a hang) once the client is done;
-- the server still answers `GET /` on a new connection, and logged no internal error or crash;
+- the server still answers `GET /` on a new connection, and logged no internal error or crash (nor any
+  traceback but those of run() failures);
 - corpus seeds and well-formed requests (alone or pipelined) get exactly their expected statuses.
 
 Usage: fuzz_http.py [--seconds 60] [--seed 1] [--cases N] [--out DIR] [--replay FILE...] [--assets DIR] [-v]
 Exit status 0 when every case passed; 1 with the failing cases written to --out (default: a temp dir),
-each as the bytes sent plus a .json with how they were cut and what was expected (--replay sends them the
-same way; a failed concurrent case is written as its connections' requests one after the other).
-Short mode for CI: fuzz_http.py --seconds 30 (about 1000 cases).
+each as the bytes sent plus a .json with how they were cut, what was expected and how the client read
+(--replay sends them the same way: a concurrent case as its connections at once, a slow reader with its
+pause, an abandoning client without reading).
+Short mode for CI: fuzz_http.py --seconds 30 (about 600 cases).
 """
 
 import sys
@@ -51,13 +58,26 @@ KEY = "fuzz-key"
 BODY_LIMIT = 1 << 20
 ALLOWED_5XX = {501, 505}
 SCRIPT = r'''
+import sys
+
 def init():
     pass
 
 def run(data):
+    if data.startswith("big:"):
+        try:
+            return "x" * min(int(data[4:12]), 4000000)
+        except ValueError:
+            pass
+    if data == "exit":
+        sys.exit(3)
+    if data == "interrupt":
+        raise KeyboardInterrupt()
     return {"len": len(data), "head": data[:16]}
 '''
 CASE_DEADLINE = 10.0  # seconds for the server to answer and close one case
+KEEPALIVE_S = 5       # the server's AMLC_KEEPALIVE_S: also how long it waits for a client that stopped reading
+CLIENT_RCVBUF = 65536  # a client that pauses reading has a small receive buffer: the server holds the rest
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 ([1-5][0-9][0-9]) [^\r\n]*\r\n")
 
@@ -114,22 +134,33 @@ def parse_responses(data, request):
 
 
 def check_statuses(responses):
-    for status, _ in responses:
+    for status, headers in responses:
+        if status == 500 and headers.get("x-ms-run-function-failed") == "True":
+            continue  # run() failed (sys.exit(), KeyboardInterrupt)
         if status >= 500 and status not in ALLOWED_5XX:
             raise CaseFailure("undocumented server error %d" % status)
         if status not in (100, 200, 400, 401, 404, 405, 408, 413, 415, 431, 501, 505):
             raise CaseFailure("unexpected status %d" % status)
 
 
-def exchange(port, pieces, rng, until=None):
+def connect(port, rcvbuf=None):
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(CASE_DEADLINE)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def exchange(port, pieces, rng, until=None, read_delay=0.0):
     """Sends the pieces (with small pauses between them), then half-closes and reads until the server
     closes; or, with `until` (a test on the bytes received), keeps the connection open and reads until
-    the test passes (then "fin") or the server closes. Returns (bytes received, how the connection ended)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=CASE_DEADLINE)
+    the test passes (then "fin") or the server closes. With read_delay, the client (with a small receive
+    buffer) reads nothing for that long after sending. Returns (bytes received, how the connection ended)."""
+    s = connect(port, CLIENT_RCVBUF if read_delay else None)
     got = []
     ended = "fin"
     try:
-        deadline = time.monotonic() + CASE_DEADLINE
         try:
             for i, p in enumerate(pieces):
                 if i and rng.random() < 0.5:
@@ -139,6 +170,9 @@ def exchange(port, pieces, rng, until=None):
                 s.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed early (e.g. 431, 413): read what it said
+        if read_delay:
+            time.sleep(read_delay)  # the client's behaviour under test: not reading
+        deadline = time.monotonic() + CASE_DEADLINE
         while until is None or not until(b"".join(got)):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -161,6 +195,23 @@ def exchange(port, pieces, rng, until=None):
     return b"".join(got), ended
 
 
+def server_side_state(server_port, client_port):
+    """The TCP state (hex, as in /proc/net/tcp: 01 established) of the server's side of the connection
+    from client_port, or None when the server has no socket for it any more."""
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (int(fields[1].rsplit(":", 1)[1], 16) == server_port and
+                    int(fields[2].rsplit(":", 1)[1], 16) == client_port):
+                return fields[3]
+    return None
+
+
 class Fuzzer:
     def __init__(self, args):
         self.args = args
@@ -173,19 +224,20 @@ class Fuzzer:
         self.srv = None
         self.log_pos = 0
         self.cases = 0
+        self.abandoned = []  # (socket, when, name, data): clients that stopped reading for good
 
     def start(self):
         self.srv = Server(SCRIPT, workers=2, env={"AMLC_AUTH_KEYS_FILE": self.keys, "AML_CORS_ORIGINS": "http://o.example",
                                                   "AMLC_MAX_BODY_BYTES": str(BODY_LIMIT), "SCORING_TIMEOUT_MS": "5000",
-                                                  "AMLC_KEEPALIVE_S": "5"})
+                                                  "AMLC_KEEPALIVE_S": str(KEEPALIVE_S)})
 
     def stop(self):
         if self.srv is not None:
-            self.srv.stop()
+            self.stop_server()
         import shutil
         shutil.rmtree(self.keydir, ignore_errors=True)
 
-    def run_case(self, name, data, pieces=None, expect=None, keep_open=False):
+    def run_case(self, name, data, pieces=None, expect=None, keep_open=False, read_delay=0.0):
         self.cases += 1
         pieces = pieces or [data]
         until = None
@@ -196,7 +248,7 @@ class Fuzzer:
                     return len([r for r in parse_responses(got, data) if r[0] >= 200]) >= len(expect)
                 except CaseFailure:
                     return False
-        got, ended = exchange(self.srv.port, pieces, self.rng, until)
+        got, ended = exchange(self.srv.port, pieces, self.rng, until, read_delay)
         try:
             if ended != "fin":
                 raise CaseFailure("connection ended by %s" % ended)
@@ -225,7 +277,12 @@ class Fuzzer:
         _, err = self.srv.logs()
         new = err[self.log_pos:]
         self.log_pos = len(err)
-        for bad in ("internal error", "worker crashed", "Traceback", "exited (", "stuck in run()"):
+        lines = new.splitlines()
+        for i, line in enumerate(lines):
+            # the traceback of a run() failure is expected (and says so just before)
+            if "Traceback" in line and not (i and lines[i - 1].startswith("Encountered Exception in run()")):
+                raise CaseFailure("server log: %s" % new[-2000:])
+        for bad in ("internal error", "worker crashed", "exited (", "stuck in run()"):
             if bad in new:
                 raise CaseFailure("server log: %s" % new[-2000:])
 
@@ -258,9 +315,9 @@ class Fuzzer:
                 break
         return "valid", data, split(rng, data), expect
 
-    def concurrent_case(self):
-        """2-12 connections at once, each one well-formed request, most with big bodies (so that some wait
-        for the worker's body budget): each gets exactly its status."""
+    def concurrent_reqs(self):
+        """2-12 well-formed requests, most with big bodies (so that some wait for the worker's body
+        budget): [(data, pieces, [status])]."""
         rng = self.rng
         reqs = []
         n = rng.randint(2, 12)
@@ -268,11 +325,17 @@ class Fuzzer:
             data, status, _ = generate_valid(rng)
             if rng.random() < 0.7 and len(data) < 100000:
                 continue
-            reqs.append((data, split(rng, data), [status], random.Random(rng.random())))
+            reqs.append((data, split(rng, data), [status]))
+        return reqs
+
+    def concurrent_case(self, reqs):
+        """The requests on as many connections at once: each gets exactly its status."""
         results = [None] * len(reqs)
+        rngs = [random.Random(self.rng.random()) for _ in reqs]
 
         def one(i):
-            data, pieces, expect, r = reqs[i]
+            data, pieces, expect = reqs[i]
+            r = rngs[i]
             try:
                 got, ended = exchange(self.srv.port, pieces, r)
                 if ended != "fin":
@@ -294,7 +357,69 @@ class Fuzzer:
         if errors:
             raise CaseFailure("concurrent: %d of %d connections failed: %s" % (len(errors), len(reqs), errors[0]))
         self.check_server()
-        return b"".join(r[0] for r in reqs)
+        if self.args.verbose:
+            print("ok concurrent (%d connections): %s" % (len(reqs), [r[2][0] for r in reqs]))
+
+    def big_response_reqs(self, size=None):
+        """1-3 well-formed requests pipelined, the first asking for a big response (of `size`, else a
+        random one): (data, statuses)."""
+        rng = self.rng
+        while True:
+            data, status, close = generate_valid(rng, big=size or True)
+            if status == 200:
+                break
+        expect = [status]
+        n = rng.randint(1, 3)
+        while not close and len(expect) < n:
+            more, status, close = generate_valid(rng)
+            data += more
+            expect.append(status)
+        return data, expect
+
+    def slow_reader_case(self):
+        """A client that reads nothing for up to 1.5 s (well within the server's idle timeout), then
+        everything: its responses must come whole."""
+        data, expect = self.big_response_reqs()
+        return "slow-reader", data, split(self.rng, data), expect, self.rng.choice((0.2, 0.5, 1.0, 1.5))
+
+    def abandon(self, name, data):
+        """A client that asks for a big response and never reads it (checked by check_abandoned)."""
+        self.cases += 1
+        s = connect(self.srv.port, CLIENT_RCVBUF)
+        s.sendall(data)
+        self.abandoned.append((s, time.monotonic(), name, data))
+        if self.args.verbose:
+            print("ok abandon (%d bytes): checked later" % len(data))
+
+    def check_abandoned(self, everything=False):
+        """The server let go of the clients that stopped reading, within its idle timeout and a margin:
+        its side of their connection is no longer established (reset, or closed with what did not fit
+        in the client's buffer left to the kernel). Checks those old enough, or all (waiting for them)."""
+        keep = []
+        failed = None
+        for item in self.abandoned:
+            s, when, name, data = item
+            due = when + KEEPALIVE_S + 1 + CASE_DEADLINE
+            while failed is None:
+                state = server_side_state(self.srv.port, s.getsockname()[1])
+                if state != "01":  # TCP_ESTABLISHED
+                    s.close()
+                    break
+                if time.monotonic() > due:
+                    failed = CaseFailure("%s: the server kept a client that stopped reading for %.0f s\n"
+                                         "  request: %r" % (name, time.monotonic() - when, data[:300]))
+                    failed.case = (name, data)
+                    s.close()
+                    break
+                if not everything:
+                    keep.append(item)
+                    break
+                time.sleep(0.05)
+            else:
+                s.close()
+        self.abandoned = keep
+        if failed is not None:
+            raise failed
 
     def random_case(self):
         rng = self.rng
@@ -318,34 +443,105 @@ class Fuzzer:
         return "%s/%s" % (label, name), data, split(rng, data), None
 
     def run(self):
+        """Returns the failures: (name, data, message, meta for the replay)."""
         deadline = time.monotonic() + self.args.seconds
         fails = []
         cases = list(self.corpus_cases())
         i = 0
         while time.monotonic() < deadline and (not self.args.cases or self.cases < self.args.cases):
             keep_open = False
+            read_delay = 0.0
+            meta = {}
             if i < len(cases):
                 case = cases[i]
-            elif self.rng.random() < 0.03:
-                case = ("concurrent", None, None, None)
             else:
-                case = self.random_case()
-                keep_open = case[0] == "valid" and self.rng.random() < 0.5
+                kind = self.rng.random()
+                if kind < 0.03:
+                    reqs = self.concurrent_reqs()
+                    case = ("concurrent", b"".join(r[0] for r in reqs), None, None)
+                    meta["connections"] = [{"pieces": [len(p) for p in r[1]], "expect": r[2]} for r in reqs]
+                elif kind < 0.05:
+                    name, data, pieces, expect, read_delay = self.slow_reader_case()
+                    case = (name, data, pieces, expect)
+                    meta["read_delay"] = read_delay
+                elif kind < 0.06 and len(self.abandoned) < 3:
+                    # the biggest response: more than the kernel's buffers take, so the server holds some
+                    data = self.big_response_reqs(BIG_SIZES[-1])[0]
+                    case = ("abandon", data, None, None)
+                    meta["abandon"] = True
+                else:
+                    case = self.random_case()
+                    keep_open = case[0] == "valid" and self.rng.random() < 0.5
             i += 1
             name, data, pieces, expect = case
+            meta.update(case=name, pieces=[len(p) for p in pieces or [data]], expect=expect)
             try:
-                if name == "concurrent":
-                    data = self.concurrent_case()
+                if "connections" in meta:
+                    self.concurrent_case(reqs)
+                elif "abandon" in meta:
+                    self.abandon(name, data)
                 else:
-                    self.run_case(name, data, pieces, expect, keep_open)
+                    self.run_case(name, data, pieces, expect, keep_open, read_delay)
+                self.check_abandoned()
             except CaseFailure as e:
-                fails.append((name, data, str(e), pieces, expect))
-                self.srv.stop()  # a fresh server for the next cases (the failure is reported)
-                self.start()
-                self.log_pos = 0
-                if len(fails) >= 5:
+                case = getattr(e, "case", None)
+                if case is not None:  # an abandoned client from before: that is the case to replay
+                    name, data = case
+                    meta = {"case": name, "pieces": [len(data)], "expect": None, "abandon": True}
+                fails.append((name, data, str(e), meta))
+                if not self.restart(fails):
                     break
+        try:
+            self.check_abandoned(everything=True)
+        except CaseFailure as e:
+            fails.append((e.case[0], e.case[1], str(e), {"case": e.case[0], "pieces": [len(e.case[1])],
+                                                          "expect": None, "abandon": True}))
         return fails
+
+    def restart(self, fails):
+        """A fresh server for the next cases (the failure is reported); False after 5 failures."""
+        self.stop_server()
+        self.start()
+        self.log_pos = 0
+        return len(fails) < 5
+
+    def stop_server(self):
+        for s, _, _, _ in self.abandoned:
+            s.close()
+        self.abandoned = []
+        self.srv.stop()
+
+    def replay(self, path):
+        """Sends a failure file as it was sent; raises CaseFailure."""
+        with open(path, "rb") as f:
+            data = f.read()
+        meta = {}
+        if os.path.exists(path + ".json"):  # how it was sent, what was expected
+            with open(path + ".json") as f:
+                meta = json.load(f)
+        if "connections" in meta:
+            reqs = []
+            pos = 0
+            for c in meta["connections"]:
+                pieces = []
+                for n in c["pieces"]:
+                    pieces.append(data[pos:pos + n])
+                    pos += n
+                reqs.append((b"".join(pieces), pieces, c["expect"]))
+            self.concurrent_case(reqs)
+            return
+        if meta.get("abandon"):
+            self.abandon(path, data)
+            self.check_abandoned(everything=True)
+            return
+        pieces = None
+        if "pieces" in meta:
+            pieces = []
+            pos = 0
+            for n in meta["pieces"]:
+                pieces.append(data[pos:pos + n])
+                pos += n
+        self.run_case(path, data, pieces, meta.get("expect"), read_delay=meta.get("read_delay", 0.0))
 
 
 # ---- mutation and generation -------------------------------------------------------------------------
@@ -515,24 +711,30 @@ def generate(rng):
 SMALL_BODY = 64 * 1024  # bodies of refused requests up to this are skipped (keep-alive), larger ones close
 
 
-def generate_valid(rng):
-    """A well-formed request and the status the server must answer, and whether it then closes."""
-    path = rng.choice(["/", "/score", "/swagger.json", "/nope"])
-    method = rng.choice({"/": ["GET", "HEAD", "OPTIONS", "POST"], "/score": ["POST", "POST", "GET", "OPTIONS", "PUT"],
-                         "/swagger.json": ["GET", "HEAD", "POST"], "/nope": ["GET", "POST"]}[path])
+BIG_SIZES = [65534, 65536, 200000, 1 << 20, 4000000]
+
+
+def generate_valid(rng, big=False):
+    """A well-formed request and the status the server must answer, and whether it then closes. With
+    big, one that asks run() for a big response (of that size if big is a number; often on a connection
+    that closes after it)."""
+    path = "/score" if big else rng.choice(["/", "/score", "/swagger.json", "/nope"])
+    method = "POST" if big else rng.choice({"/": ["GET", "HEAD", "OPTIONS", "POST"],
+                                            "/score": ["POST", "POST", "GET", "OPTIONS", "PUT"],
+                                            "/swagger.json": ["GET", "HEAD", "POST"], "/nope": ["GET", "POST"]}[path])
     target = path + rng.choice(["", "", "?a=1", "?version=3"])
     if rng.random() < 0.1:
         target = "http://localhost:5001" + target
-    version = "HTTP/1.0" if rng.random() < 0.1 else "HTTP/1.1"
+    version = "HTTP/1.0" if rng.random() < (0.3 if big else 0.1) else "HTTP/1.1"
     lines = ["%s %s %s" % (method, target, version), "Host: localhost:5001"]
-    key = rng.random() < 0.8
+    key = big or rng.random() < 0.8
     if key:
         lines.append("Authorization: Bearer " + KEY)
     close = version == "HTTP/1.0"
     if version == "HTTP/1.0" and rng.random() < 0.5:
         lines.append("Connection: keep-alive")
         close = False
-    elif rng.random() < 0.05:
+    elif rng.random() < (0.3 if big else 0.05):
         lines.append("Connection: close")
         close = True
     if rng.random() < 0.3:
@@ -543,6 +745,15 @@ def generate_valid(rng):
         size = min(size, SMALL_BODY)
     unit = b"%d," % rng.randrange(10 ** 6)
     body = (unit * (size // len(unit) + 1))[:size]
+    failing = False
+    if reads_body and method == "POST" and (big or rng.random() < 0.15):
+        # run() answers big (also on connections that close after it), or fails (sys.exit, KeyboardInterrupt)
+        if big or rng.random() < 0.7:
+            body = b"big:%d" % (big if big is not True else rng.choice(BIG_SIZES))
+        else:
+            body = rng.choice([b"exit", b"interrupt"])
+            failing = True
+        size = len(body)
     chunk = version == "HTTP/1.1" and size and rng.random() < 0.3 and (reads_body or rng.random() < 0.2)
     if chunk:
         lines.append("Transfer-Encoding: chunked")
@@ -560,6 +771,8 @@ def generate_valid(rng):
         status = (200 if key else 401) if method in ("GET", "HEAD") else 405
     else:
         status = 404
+    if failing:
+        status = 500
     if reads_body and size > BODY_LIMIT:
         status, close = 413, True
     elif chunk and not reads_body:
@@ -615,22 +828,16 @@ def main(argv=None):
         if args.replay:
             fails = []
             for path in args.replay:
-                with open(path, "rb") as f:
-                    data = f.read()
-                pieces, expect = None, None
-                if os.path.exists(path + ".json"):  # how it was sent, what was expected
-                    with open(path + ".json") as f:
-                        meta = json.load(f)
-                    pos = 0
-                    pieces = []
-                    for n in meta["pieces"]:
-                        pieces.append(data[pos:pos + n])
-                        pos += n
-                    expect = meta["expect"]
                 try:
-                    fz.run_case(path, data, pieces, expect)
+                    fz.replay(path)
                 except CaseFailure as e:
-                    fails.append((path, data, str(e), pieces, expect))
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    meta = {}
+                    if os.path.exists(path + ".json"):
+                        with open(path + ".json") as f:
+                            meta = json.load(f)
+                    fails.append((path, data, str(e), meta))
         else:
             fails = fz.run()
     finally:
@@ -639,16 +846,26 @@ def main(argv=None):
                                                                       len(fails)))
     if fails:
         out = args.out or tempfile.mkdtemp(prefix="amlc-fuzz-")
-        os.makedirs(out, exist_ok=True)
-        for i, (name, data, msg, pieces, expect) in enumerate(fails):
-            path = os.path.join(out, "failure-%d.http" % i)
-            with open(path, "wb") as f:
-                f.write(data)
-            with open(path + ".json", "w") as f:
-                json.dump({"case": name, "pieces": [len(p) for p in pieces or [data]], "expect": expect}, f)
+        for (name, _, msg, _), path in zip(fails, write_failures(out, fails)):
             print("FAIL %s\n%s\n  input: %s (replay: %s --replay %s)" % (name, msg, path, sys.argv[0], path))
         return 1
     return 0
+
+
+def write_failures(out, fails):
+    """Writes each failure as FILE (the bytes sent, a concurrent case's connections one after the other)
+    and FILE.json (how: the pieces, the expected statuses, the connections, read_delay, abandon) for
+    --replay; returns the FILEs."""
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for i, (_, data, _, meta) in enumerate(fails):
+        path = os.path.join(out, "failure-%d.http" % i)
+        with open(path, "wb") as f:
+            f.write(data)
+        with open(path + ".json", "w") as f:
+            json.dump(meta, f)
+        paths.append(path)
+    return paths
 
 
 if __name__ == "__main__":
