@@ -217,11 +217,15 @@ class Worker:
             self.ep.register(self.lsock.fileno(), _EPOLLIN | select.EPOLLEXCLUSIVE)
 
     def _evict_idle(self):
-        """Closes the keep-alive connection idle the longest, if any (to make room for a new one)."""
+        """Makes room for a new connection: closes one already answered and closed on our side (draining
+        what its client still sends), else the keep-alive connection idle the longest. False if none."""
         victim = None
         for conn in self.conns.values():
+            if conn.linger:
+                victim = conn
+                break
             if (conn.wbuf is None and conn.req is None and not conn.buf and not conn.discard and not conn.paused
-                    and not conn.closing and not conn.linger and (victim is None or conn.last < victim.last)):
+                    and not conn.closing and (victim is None or conn.last < victim.last)):
                 victim = conn
         if victim is None:
             return False
