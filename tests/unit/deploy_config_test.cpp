@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <string>
 
@@ -283,6 +284,48 @@ TEST_CASE("deployment config: every numeric key names file:line:col, the key and
     DeployFlags f;
     set(f);
     CHECK_THROWS_AS(apply_deploy_flags(DeployConfig{}, f), Error);
+  }
+}
+
+TEST_CASE("deployment config: a numeric setting has one rule - the file key and the flag say the same range") {
+  Notes notes;
+  struct Case {
+    std::string file;                           // a config file with a bad value
+    std::string key;                            // as reported
+    std::function<void(DeployFlags&)> set_bad;  // the same bad value as a flag
+    std::string flag;
+    std::string bound;                          // the upper bound, as it must appear in both messages
+  };
+  auto text = [](double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return std::string(buf);
+  };
+  const std::vector<Case> cases = {
+      {"port: 0\n", "port", [](DeployFlags& f) { f.port = 0; }, "--port", "65535"},
+      {"workerCount: 65\n", "workerCount", [](DeployFlags& f) { f.worker_count = 65; }, "--worker-count",
+       std::to_string(kMaxWorkerCount)},
+      {"scoringTimeoutMs: 0\n", "scoringTimeoutMs", [](DeployFlags& f) { f.scoring_timeout_ms = 0; }, "--scoring-timeout-ms",
+       std::to_string(kMaxScoringTimeoutMs)},
+      {"containerResourceRequirements: {cpu: 2000}\n", "containerResourceRequirements.cpu",
+       [](DeployFlags& f) { f.cpu_cores = 2000; }, "--cpu-cores", text(kMaxCpuCores)},
+      {"containerResourceRequirements: {memoryInGBLimit: 0}\n", "containerResourceRequirements.memoryInGBLimit",
+       [](DeployFlags& f) { f.memory_gb = 0; }, "--memory-gb", text(kMaxMemoryGb)},
+  };
+  for (const auto& c : cases) {
+    std::string from_file = usage_message([&] { parse_deploy_config(c.file, "dc.yml", notes); });
+    DeployFlags f;
+    c.set_bad(f);
+    std::string from_flag = usage_message([&] { apply_deploy_flags(DeployConfig{}, f); });
+    INFO(from_file << " | " << from_flag);
+    const std::string head = "key '" + c.key + "': expected ";
+    auto at = from_file.find(head);
+    REQUIRE(at != std::string::npos);
+    auto end = from_file.find(", found ", at);
+    REQUIRE(end != std::string::npos);
+    const std::string expected = from_file.substr(at + head.size(), end - at - head.size());
+    CHECK(from_flag == c.flag + ": expected " + expected);
+    CHECK(expected.find(" " + c.bound) != std::string::npos);
   }
 }
 

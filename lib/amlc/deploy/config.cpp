@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <regex>
 
 #include "amlc/config/document.hpp"
@@ -47,10 +48,55 @@ std::string found(const json& v) {
   }
 }
 
-// An integer from lo to hi at `pointer`; nullopt if absent or null. Anything else (a float with a fraction, a
-// number out of range or too large for any integer type, a string, ...) is an error saying what was expected.
-std::optional<long long> int_in_range(const Document& doc, const std::string& pointer, long long lo, long long hi,
-                                      const std::string& expected) {
+// The numeric deployment settings: one rule each, applied to the deployment config keys and to the flags alike, so
+// both accept the same values and state the same range (built from the bounds, never typed twice).
+struct NumberRule {
+  const char* noun;    // what the value is: "port", "number of CPU cores"
+  bool integer;        // a whole number
+  double min;          // the lowest value, or the bound it must exceed (min_inclusive false)
+  bool min_inclusive;
+  double max;          // the highest value
+};
+constexpr double kMaxGpus = 1024;
+constexpr NumberRule kPortRule{"port", true, 1, true, 65535};
+constexpr NumberRule kWorkerCountRule{"worker count", true, 1, true, kMaxWorkerCount};
+constexpr NumberRule kScoringTimeoutRule{"number of milliseconds", true, 1, true, static_cast<double>(kMaxScoringTimeoutMs)};
+constexpr NumberRule kCpuCoresRule{"number of CPU cores", false, 0, false, kMaxCpuCores};
+constexpr NumberRule kMemoryGbRule{"memory size in GB", false, 0, false, kMaxMemoryGb};
+constexpr NumberRule kGpuRule{"number of GPUs", false, 0, true, kMaxGpus};
+
+// A bound as people write it: 65535, 86400000, 0.5.
+std::string number_text(double v) {
+  char buf[64];
+  if (std::floor(v) == v && std::fabs(v) < 1e15) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+  else std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// "an integer port from 1 to 65535", "a number of CPU cores greater than 0 and at most 1024".
+std::string expected_text(const NumberRule& r) {
+  std::string s = r.integer ? std::string("an integer ") + r.noun : std::string("a ") + r.noun;
+  if (r.min_inclusive) return s + " from " + number_text(r.min) + " to " + number_text(r.max);
+  return s + " greater than " + number_text(r.min) + " and at most " + number_text(r.max);
+}
+
+bool obeys(const NumberRule& r, double v) {
+  return std::isfinite(v) && (r.min_inclusive ? v >= r.min : v > r.min) && v <= r.max && (!r.integer || std::floor(v) == v);
+}
+
+// A flag's value under its rule: returned as it is, or a usage error naming the flag and the range.
+template <typename T>
+T checked_flag(const NumberRule& r, const char* flag, T value) {
+  if (!obeys(r, static_cast<double>(value))) usage_error(std::string(flag) + ": expected " + expected_text(r));
+  return value;
+}
+
+// An integer under an integer rule at `pointer`; nullopt if absent or null. Anything else (a float with a
+// fraction, a number out of range or too large for any integer type, a string, ...) is an error saying what was
+// expected.
+std::optional<long long> int_in_range(const Document& doc, const std::string& pointer, const NumberRule& rule) {
+  const long long lo = static_cast<long long>(rule.min), hi = static_cast<long long>(rule.max);
+  const std::string expected = expected_text(rule);
   const json* v = doc.find(pointer);
   if (!v || v->is_null()) return std::nullopt;
   std::optional<long long> out;
@@ -68,16 +114,12 @@ std::optional<long long> int_in_range(const Document& doc, const std::string& po
   return out;
 }
 
-// A number in (lo, hi] (lo excluded unless `lo_inclusive`) at `pointer`; nullopt if absent or null.
-std::optional<double> number_in_range(const Document& doc, const std::string& pointer, double lo, double hi,
-                                      const std::string& expected, bool lo_inclusive = false) {
+// A number under a (non-integer) rule at `pointer`; nullopt if absent or null.
+std::optional<double> number_in_range(const Document& doc, const std::string& pointer, const NumberRule& rule) {
   const json* v = doc.find(pointer);
   if (!v || v->is_null()) return std::nullopt;
-  if (v->is_number()) {
-    double d = v->get<double>();
-    if (std::isfinite(d) && (lo_inclusive ? d >= lo : d > lo) && d <= hi) return d;
-  }
-  doc.error(pointer, "expected " + expected + ", found " + found(*v));
+  if (v->is_number() && obeys(rule, v->get<double>())) return v->get<double>();
+  doc.error(pointer, "expected " + expected_text(rule) + ", found " + found(*v));
 }
 
 // A scalar written where text is expected (an environment variable value, a version, a package): numbers and
@@ -299,7 +341,7 @@ DeployConfig parse_deploy(const Document& doc, Notes& notes) {
     }
   }
   DeployConfig dc;
-  if (auto v = int_in_range(doc, "/port", 1, 65535, "an integer port from 1 to 65535")) dc.port = static_cast<int>(*v);
+  if (auto v = int_in_range(doc, "/port", kPortRule)) dc.port = static_cast<int>(*v);
   if (auto a = doc.get_bool("/authEnabled")) {
     dc.auth_enabled = *a;
     dc.auth_set = true;
@@ -308,27 +350,18 @@ DeployConfig parse_deploy(const Document& doc, Notes& notes) {
   }
   if (doc.find("/containerResourceRequirements")) {
     doc.check_keys("/containerResourceRequirements", {"cpu", "memoryInGB", "cpuLimit", "memoryInGBLimit", "gpu"});
-    auto cores = [&](const std::string& ptr) {
-      return number_in_range(doc, ptr, 0, kMaxCpuCores, "a number of CPU cores greater than 0 and at most 1024");
-    };
-    auto gigabytes = [&](const std::string& ptr) {
-      return number_in_range(doc, ptr, 0, kMaxMemoryGb, "a memory size in GB greater than 0 and at most 1048576");
-    };
-    auto cpu = cores("/containerResourceRequirements/cpu");
-    auto cpu_limit = cores("/containerResourceRequirements/cpuLimit");
-    auto mem = gigabytes("/containerResourceRequirements/memoryInGB");
-    auto mem_limit = gigabytes("/containerResourceRequirements/memoryInGBLimit");
+    auto cpu = number_in_range(doc, "/containerResourceRequirements/cpu", kCpuCoresRule);
+    auto cpu_limit = number_in_range(doc, "/containerResourceRequirements/cpuLimit", kCpuCoresRule);
+    auto mem = number_in_range(doc, "/containerResourceRequirements/memoryInGB", kMemoryGbRule);
+    auto mem_limit = number_in_range(doc, "/containerResourceRequirements/memoryInGBLimit", kMemoryGbRule);
     dc.cpu_cores = cpu_limit ? cpu_limit : cpu;  // the limit is what Docker enforces
     dc.memory_gb = mem_limit ? mem_limit : mem;
-    auto g = number_in_range(doc, "/containerResourceRequirements/gpu", 0, 1024, "a number of GPUs from 0 to 1024", true);
+    auto g = number_in_range(doc, "/containerResourceRequirements/gpu", kGpuRule);
     if (g && *g > 0)
       notes.push_back(doc.where("/containerResourceRequirements/gpu") + ": GPUs are ignored locally (no GPU here)");
   }
-  dc.scoring_timeout_ms = int_in_range(doc, "/scoringTimeoutMs", 1, kMaxScoringTimeoutMs,
-                                       "an integer number of milliseconds from 1 to " + std::to_string(kMaxScoringTimeoutMs));
-  if (auto v = int_in_range(doc, "/workerCount", 1, kMaxWorkerCount,
-                            "an integer worker count from 1 to " + std::to_string(kMaxWorkerCount)))
-    dc.worker_count = static_cast<int>(*v);
+  dc.scoring_timeout_ms = int_in_range(doc, "/scoringTimeoutMs", kScoringTimeoutRule);
+  if (auto v = int_in_range(doc, "/workerCount", kWorkerCountRule)) dc.worker_count = static_cast<int>(*v);
   dc.environment_variables = string_map(doc, "/environmentVariables");
   if (doc.find("/keys")) {
     doc.check_keys("/keys", {"primaryKey", "secondaryKey"});
@@ -545,34 +578,15 @@ DeployConfig apply_deploy_flags(DeployConfig dc, const DeployFlags& f) {
                   "use --compute-type local (the default), aci or aks: all deploy to the local Docker engine");
     if (c == "aks" && !f.auth_enabled && !dc.auth_set) dc.auth_enabled = true;  // az's AKS default
   }
-  if (f.port) {
-    if (*f.port < 1 || *f.port > 65535) usage_error("--port: expected a port number from 1 to 65535");
-    dc.port = *f.port;
-  }
+  if (f.port) dc.port = checked_flag(kPortRule, "--port", *f.port);
   if (f.auth_enabled) {
     dc.auth_enabled = *f.auth_enabled;
     dc.auth_set = true;
   }
-  if (f.scoring_timeout_ms) {
-    if (*f.scoring_timeout_ms < 1 || *f.scoring_timeout_ms > kMaxScoringTimeoutMs)
-      usage_error("--scoring-timeout-ms: expected milliseconds from 1 to " + std::to_string(kMaxScoringTimeoutMs));
-    dc.scoring_timeout_ms = *f.scoring_timeout_ms;
-  }
-  if (f.worker_count) {
-    if (*f.worker_count < 1 || *f.worker_count > kMaxWorkerCount)
-      usage_error("--worker-count: expected 1 to " + std::to_string(kMaxWorkerCount));
-    dc.worker_count = *f.worker_count;
-  }
-  if (f.cpu_cores) {
-    if (!(*f.cpu_cores > 0 && *f.cpu_cores <= kMaxCpuCores))
-      usage_error("--cpu-cores: expected a number of cores greater than 0 and at most 1024");
-    dc.cpu_cores = *f.cpu_cores;
-  }
-  if (f.memory_gb) {
-    if (!(*f.memory_gb > 0 && *f.memory_gb <= kMaxMemoryGb))
-      usage_error("--memory-gb: expected a size in GB greater than 0 and at most 1048576");
-    dc.memory_gb = *f.memory_gb;
-  }
+  if (f.scoring_timeout_ms) dc.scoring_timeout_ms = checked_flag(kScoringTimeoutRule, "--scoring-timeout-ms", *f.scoring_timeout_ms);
+  if (f.worker_count) dc.worker_count = checked_flag(kWorkerCountRule, "--worker-count", *f.worker_count);
+  if (f.cpu_cores) dc.cpu_cores = checked_flag(kCpuCoresRule, "--cpu-cores", *f.cpu_cores);
+  if (f.memory_gb) dc.memory_gb = checked_flag(kMemoryGbRule, "--memory-gb", *f.memory_gb);
   return dc;
 }
 
