@@ -1,10 +1,13 @@
 // model deploy / service commands through the real binary, without needing a Docker engine:
 // config errors (file:line:col, exit 2, workspace untouched), conflicts, not-found, daemon unavailable (exit 5),
 // model delete refused while a service uses the model.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <doctest/doctest.h>
 
+#include "amlc/core/fs.hpp"
 #include "support/harness.hpp"
 
 using namespace amlc::test;
@@ -262,4 +265,49 @@ TEST_CASE("model package: an oversized entry script, steps file or source folder
                 "--output-path", out.string()}, small);
   CHECK(r.code == 2);
   CHECK_FALSE(fs::exists(out));
+}
+
+TEST_CASE("a deploy left unfinished is told apart from one at work - concurrent readers do not count as a deploy") {
+  Fixture f;
+  // The trace of a deploy killed before it finished: its record, Transitioning, and no amlc holding the service.
+  json rec = {{"name", "svc-left"}, {"state", "Transitioning"}, {"port", 0}, {"imageTag", ""},
+              {"createdTime", "2026-01-01T00:00:00.000Z"}, {"models", json::array({{{"name", "m"}, {"version", 1}}})},
+              {"containerName", "amlc-svc-left"}, {"containerId", nullptr}, {"authEnabled", false}, {"error", nullptr}};
+  write_text(f.ws.root() / "services" / "svc-left.json", rec.dump(2));
+  const fs::path lock_file = f.ws.root() / "cache" / "locks" / "service-svc-left.lock";
+  fs::create_directories(lock_file.parent_path());
+  write_text(lock_file, "");
+  const auto before = snapshot_tree(f.ws.root() / "services");
+  auto listed_error = [&] {
+    Result r = f.ws.run({"service", "list"}, f.no_docker());
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    json l = r.json_out();
+    REQUIRE(l.size() == 1);
+    return l[0]["error"].is_string() ? l[0]["error"].get<std::string>() : std::string();
+  };
+  auto deploy_again = [&] {
+    return f.ws.run({"model", "deploy", "-n", "svc-left", "-m", "m:1", "--es", f.app("score.py").string()}, f.no_docker());
+  };
+  {
+    // Another reader (service list/show, a deploy's pre-check) probing the lock at the same moment: held shared.
+    amlc::Fd probe(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(probe.get() >= 0);
+    REQUIRE(::flock(probe.get(), LOCK_SH | LOCK_NB) == 0);
+    CHECK(listed_error().find("did not finish") != std::string::npos);
+    Result r = deploy_again();
+    CHECK(r.code == 4);
+    CHECK(r.err.find("--overwrite") != std::string::npos);
+    CHECK(r.err.find("another amlc command") == std::string::npos);
+  }
+  {
+    // A command at work on the service (deploy, update, reload, regen-key, delete) holds it exclusively.
+    amlc::Fd holder(::open(lock_file.c_str(), O_RDWR | O_CLOEXEC));
+    REQUIRE(holder.get() >= 0);
+    REQUIRE(::flock(holder.get(), LOCK_EX | LOCK_NB) == 0);
+    CHECK(listed_error().empty());
+    Result r = deploy_again();
+    CHECK(r.code == 4);
+    CHECK(r.err.find("being deployed or updated by another amlc command") != std::string::npos);
+  }
+  CHECK(snapshot_tree(f.ws.root() / "services") == before);
 }

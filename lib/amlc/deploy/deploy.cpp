@@ -48,16 +48,24 @@ FileLock service_lock(const Workspace& ws, const std::string& name) {
   return FileLock(path);
 }
 
-// Whether some amlc process holds the service's lock right now (a deploy, update, reload, regen-key or delete is
-// at work). A record left Transitioning while nobody holds it is the trace of a deploy that was killed.
-bool service_busy(const Workspace& ws, const std::string& name) {
-  Fd fd(::open(service_lock_path(ws, name).c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return false;
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+// Whether `lock_file` is held exclusively right now: a try-lock that takes it shared without waiting (and drops it
+// at once). A shared probe only fails against an exclusive holder, never against another probe: two readers
+// asking at the same moment do not take each other for a writer.
+bool held_exclusively(const fs::path& lock_file) {
+  Fd fd(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;  // no lock file: nobody ever locked it
+  while (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
     return errno == EWOULDBLOCK;
   }
   return false;  // released with the descriptor
+}
+
+// Whether some amlc process holds the service's lock right now (a deploy, update, reload, regen-key or delete is
+// at work: they take it exclusively, service_lock()). A record left Transitioning while nobody holds it is the
+// trace of a deploy that was killed. Probed by service show/list and by a deploy's pre-check, concurrently.
+bool service_busy(const Workspace& ws, const std::string& name) {
+  return held_exclusively(service_lock_path(ws, name));
 }
 
 void save(const Workspace& ws, const json& record) {
