@@ -1,6 +1,7 @@
 // Local deployments against the real Docker engine (base image amlc/python:3-bookworm): deploy, score over
 // HTTP, health states, auth, init() failure, port conflict, model-only redeploy without a build, delete,
-// models claimed while a deploy is under way, the service reachable on 127.0.0.1 only.
+// models claimed while a deploy is under way, who can reach a service (127.0.0.1:PORT; the bridge address refuses
+// other containers).
 // Every test removes the containers of its workspace (by label) even when it fails.
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -386,6 +387,8 @@ TEST_CASE("model package builds a self-contained image with the model baked in")
   json pkg = d.ws.ok({"model", "package", "-m", "scaler:1", "--es", (d.ws.dir() / "app" / "score.py").string(),
                       "--image-name", "amlc-test-pkg:scaler"});
   CHECK(pkg["imageName"] == "amlc-test-pkg:scaler");
+  // The suggested command runs it as amlc runs its services: published on 127.0.0.1 only, other peers refused.
+  CHECK(pkg["runCommand"] == "docker run --rm -p 127.0.0.1:8890:5001 -e AMLC_ALLOWED_PEERS=gateway amlc-test-pkg:scaler");
   dk::Client dc;
   CHECK(dc.image_exists("amlc-test-pkg:scaler"));
   // The image runs standalone: the model is inside.
@@ -550,7 +553,7 @@ TEST_CASE("a deploy that fails or is stopped before its container exists changes
   CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
 }
 
-TEST_CASE("the service answers on 127.0.0.1:PORT only: not on a bridge address, from the host or another container") {
+TEST_CASE("the service answers on 127.0.0.1:PORT - its bridge address closes other containers' connections - key auth") {
   Deployment d;
   auto args = d.deploy_args("net-svc");
   args.push_back("--ae");  // the flag alone turns key auth on
@@ -574,36 +577,42 @@ TEST_CASE("the service answers on 127.0.0.1:PORT only: not on a bridge address, 
   CHECK(d.ws.ok({"service", "run", "-n", "net-svc", "-d", R"({"data": [4]})"}) == json({{"result", {8}}}));
   CHECK(tcp_open("127.0.0.1", port));
 
-  // Every address the container has on an engine network, and every non-loopback address of the host.
+  // The container is on Docker's default bridge (not the host's network), port 5001 published on 127.0.0.1 only,
+  // and the scoring server accepts loopback and the bridge's gateway only (the host side: Docker's port proxy and
+  // the host itself).
   dk::Client dc;
   dk::ContainerInfo info = dc.inspect_container(svc["containerId"]);
-  std::vector<std::string> container_ips;
-  const json networks = info.raw["NetworkSettings"].value("Networks", json::object());
-  for (const auto& [net, cfg] : networks.items()) {
-    std::string ip = cfg.value("IPAddress", "");
-    if (!ip.empty()) container_ips.push_back(ip);
-  }
-  std::vector<std::string> host_ips;
+  const std::string mode = info.raw["HostConfig"].value("NetworkMode", "");
+  CHECK((mode == "default" || mode == "bridge"));
+  const json published = info.raw["HostConfig"]["PortBindings"];
+  const json bindings = published.is_object() ? published.value("5001/tcp", json::array()) : json::array();
+  REQUIRE(bindings.size() == 1);
+  CHECK(bindings[0]["HostIp"] == "127.0.0.1");
+  CHECK(bindings[0]["HostPort"] == std::to_string(port));
+  CHECK(info.raw["Config"]["Env"].dump().find("\"AMLC_ALLOWED_PEERS=gateway\"") != std::string::npos);
+  const std::string bridge_ip =
+      info.raw["NetworkSettings"]["Networks"].value("bridge", json::object()).value("IPAddress", "");
+  REQUIRE(!bridge_ip.empty());
+
+  // From the host: the port is not published on the host's other addresses. The bridge address answers the host
+  // itself (it connects from the gateway), which reaches 127.0.0.1:PORT anyway: with the key required, as there.
   ifaddrs* ifs = nullptr;
   REQUIRE(::getifaddrs(&ifs) == 0);
   for (ifaddrs* i = ifs; i; i = i->ifa_next) {
     if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
     char buf[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
-    if (std::string(buf).rfind("127.", 0) != 0) host_ips.push_back(buf);
+    if (std::string(buf).rfind("127.", 0) == 0) continue;
+    INFO("from the host: " << buf << ":" << port);
+    CHECK_FALSE(tcp_open(buf, port));
   }
   ::freeifaddrs(ifs);
-  // From the host.
-  std::vector<std::pair<std::string, int>> targets;
-  for (const auto& ip : container_ips) targets.push_back({ip, 5001}), targets.push_back({ip, port});
-  for (const auto& ip : host_ips) targets.push_back({ip, port});
-  for (const auto& [ip, p] : targets) {
-    INFO("from the host: " << ip << ":" << p);
-    CHECK_FALSE(tcp_open(ip, p));
-  }
+  auto direct = post("http://" + bridge_ip + ":5001/score", R"({"data": [1]})");
+  REQUIRE(direct);
+  CHECK(direct->status == 401);
 
-  // From another container on the default bridge: its gateway (the host, through the bridge) and the service's own
-  // addresses, if it has any.
+  // From another container on the default bridge: the service's bridge address accepts the TCP connection and
+  // closes it without an HTTP answer; the gateway (the host) does not serve the port at all.
   std::string probe =
       "import socket, struct, sys\n"
       "gw = next(socket.inet_ntoa(struct.pack('<L', int(f[2], 16))) for f in\n"
@@ -612,20 +621,31 @@ TEST_CASE("the service answers on 127.0.0.1:PORT only: not on a bridge address, 
       "for t in sys.argv[1:]:\n"
       "    ip, port = t.rsplit(':', 1)\n"
       "    try:\n"
-      "        socket.create_connection((gw if ip == 'GATEWAY' else ip, int(port)), timeout=3).close(); print('OPEN', t)\n"
+      "        s = socket.create_connection((gw if ip == 'GATEWAY' else ip, int(port)), timeout=10)\n"
       "    except OSError as e:\n"
-      "        print('CLOSED', t, e)\n";
+      "        print('REFUSED', t, e); continue\n"
+      "    try:\n"
+      "        s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+      "        data = s.recv(100)\n"
+      "        print('ANSWERED' if data else 'CLOSED', t, data[:40])\n"
+      "    except socket.timeout:\n"
+      "        print('SILENT', t)\n"
+      "    except OSError as e:\n"
+      "        print('CLOSED', t, e)\n"
+      "    s.close()\n";
   dk::ContainerSpec spec;
   spec.image = "amlc/python:3-bookworm";
   spec.labels = {{"amlc.workspace", d.ws_id}};
-  spec.cmd = {"python3", "-c", probe, "GATEWAY:" + std::to_string(port)};
-  for (const auto& ip : container_ips) spec.cmd.insert(spec.cmd.end(), {ip + ":5001", ip + ":" + std::to_string(port)});
+  spec.cmd = {"python3", "-c", probe, "GATEWAY:" + std::to_string(port), bridge_ip + ":5001"};
   std::string id = dc.create_container(spec).id;
   dc.start_container(id);
   CHECK(dc.wait_container(id) == 0);
   std::string out = dc.container_logs(id).out;
   INFO("probe: " << out);
   CHECK(out.find("GATEWAY 172.") != std::string::npos);
-  CHECK(out.find("CLOSED GATEWAY:" + std::to_string(port)) != std::string::npos);
-  CHECK(out.find("OPEN") == std::string::npos);
+  CHECK(out.find("REFUSED GATEWAY:" + std::to_string(port)) != std::string::npos);
+  CHECK(out.find("CLOSED " + bridge_ip + ":5001") != std::string::npos);
+  CHECK(out.find("ANSWERED") == std::string::npos);
+  // The service still answers on 127.0.0.1 afterwards.
+  CHECK(post(uri, R"({"data": [1]})", key)->status == 200);
 }

@@ -24,6 +24,8 @@ namespace amlc::deploy {
 namespace {
 
 constexpr const char* kKeysMount = "/run/amlc/keys.json";
+// The scoring server's AMLC_ALLOWED_PEERS: loopback and the container's default gateway only.
+constexpr const char* kAllowedPeers = "gateway";
 // Longer than the scoring server's keys reload interval (Keys.RELOAD_SECONDS = 0.2 s in amlc_scoring/app.py).
 constexpr std::chrono::milliseconds kKeysReloadWait{250};
 
@@ -141,21 +143,6 @@ ImagePlan ensure_image(docker::Client& dc, const InferenceConfig& ic, bool* buil
 
 std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
-// How the container is reached. "host": it shares the host's network namespace and the scoring server listens on
-// 127.0.0.1:PORT only, so nothing but this machine's loopback reaches it (no bridge address that the host and
-// every container on the default bridge could call, as with a published port). "bridge": a rootless engine, whose
-// "host" network is its own namespace: port 5001 is published on 127.0.0.1:PORT (that bridge lives in the
-// engine's namespace, out of the host's reach).
-std::string network_mode_for(docker::Client& dc) {
-  try {
-    json info = dc.call_json("GET", "/info");
-    for (const auto& opt : info.value("SecurityOptions", json::array()))
-      if (opt.is_string() && opt.get<std::string>().find("name=rootless") != std::string::npos) return "bridge";
-  } catch (const docker::DockerError&) {
-  }
-  return "host";
-}
-
 // Creates and starts the container, waits for health, writes the record. `created` turns true once the container
 // exists: from then on a failure removes it and records the service as Failed (or Unhealthy) with the reason (the
 // error carries the container's log tail); before that, the caller puts back what was there before.
@@ -163,7 +150,6 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
                    const std::string& image_hash, bool built, int port, bool port_auto, const json& previous,
                    double timeout_seconds, const Progress& progress, bool& created) {
   const std::string now = now_iso8601();
-  const std::string network = network_mode_for(dc);
   json rec = json::object();
   rec["name"] = d.service;
   rec["computeType"] = "local";
@@ -172,7 +158,6 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   rec["swaggerUri"] = base_url(port) + "/swagger.json";
   rec["port"] = port;
   rec["portAssigned"] = port_auto ? "auto" : "fixed";
-  rec["networkMode"] = network;
   rec["models"] = models_json(d.models);
   rec["imageTag"] = image_tag;
   rec["imageHash"] = image_hash;
@@ -212,15 +197,14 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
   spec.env["AZUREML_MODEL_DIR"] = model_dir_env(ids);
   spec.env["AZUREML_ENTRY_SCRIPT"] = d.ic.entry_script;
   spec.env["AML_APP_ROOT"] = kAppRoot;
-  if (network == "host") {
-    spec.network_mode = "host";
-    spec.env["AMLC_HOST"] = "127.0.0.1";
-    spec.env["AMLC_PORT"] = std::to_string(port);
-  } else {
-    spec.env["AMLC_HOST"] = "0.0.0.0";
-    spec.env["AMLC_PORT"] = std::to_string(kContainerPort);
-    spec.ports.push_back({kContainerPort, "tcp", "127.0.0.1", port});
-  }
+  // Docker's default bridge, port 5001 published on 127.0.0.1:PORT. The server listens on the container's bridge
+  // address too (the port proxy connects there), so it accepts loopback and the container's default gateway only
+  // (the host side of the bridge: Docker's port proxy and the host itself) and closes every other peer's connection
+  // at accept: other containers, machines routing to the bridge. Set after the user's variables: not overridable.
+  spec.env["AMLC_HOST"] = "0.0.0.0";
+  spec.env["AMLC_PORT"] = std::to_string(kContainerPort);
+  spec.env["AMLC_ALLOWED_PEERS"] = kAllowedPeers;
+  spec.ports.push_back({kContainerPort, "tcp", "127.0.0.1", port});
   spec.env["SERVICE_NAME"] = d.service;
   spec.env["WORKER_COUNT"] = std::to_string(d.dc.worker_count.value_or(1));
   if (d.dc.scoring_timeout_ms) spec.env["SCORING_TIMEOUT_MS"] = std::to_string(*d.dc.scoring_timeout_ms);
@@ -279,10 +263,6 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
       docker::ContainerInfo info = dc.inspect_container(id);
       if (!info.state.running) {
         std::string logs = log_tail(dc, id);
-        if (network == "host" && logs.find("Address already in use") != std::string::npos) {
-          fail_rollout("Failed", "port " + std::to_string(port) + " on 127.0.0.1 was taken before the service could listen on it");
-          port_taken();
-        }
         std::string msg = "service '" + d.service + "' failed: the container exited with code " +
                           std::to_string(info.state.exit_code) + (info.state.oom_killed ? " (out of memory)" : "") +
                           " before answering health checks (did init() fail?)";
@@ -794,9 +774,10 @@ json package(const Workspace& ws, const PackageRequest& req, Notes& notes, const
   out["imageId"] = info.id;
   out["imageHash"] = plan.hash;
   out["imageBuilt"] = built;
-  // Host networking with the server on 127.0.0.1 only, as amlc runs its services (a published port would also answer
-  // on the container's bridge address).
-  out["runCommand"] = "docker run --rm --network host -e AMLC_HOST=127.0.0.1 -e AMLC_PORT=8890 " + name;
+  // As amlc runs its services: published on 127.0.0.1 only, the bridge address closed to other peers. (Not baked
+  // into the image: elsewhere, e.g. behind a load balancer, the peers are others.)
+  out["runCommand"] = "docker run --rm -p 127.0.0.1:8890:" + std::to_string(kContainerPort) +
+                      " -e AMLC_ALLOWED_PEERS=" + kAllowedPeers + " " + name;
   return out;
 }
 

@@ -1,11 +1,13 @@
 // Local deployments: registered models + inference config -> image (built only when its content hash is new)
-// -> container amlc-<service> listening on 127.0.0.1:<port> only -> health wait -> service record.
+// -> container amlc-<service> on Docker's default bridge, port 5001 published on 127.0.0.1:<port> -> health wait
+// -> service record.
 //
-// The container uses the host's network and the scoring server binds 127.0.0.1:<port>: the service is reachable
-// from this machine's loopback and nowhere else (a port published from the default bridge would also answer on the
-// container's bridge address, to the host and to every other container, whatever address it is published on; with
-// dockerd --iptables=false nothing filters that). A rootless engine, whose host network is its own namespace,
-// gets a port published on 127.0.0.1 instead (its bridge is out of the host's reach).
+// Who reaches a service: 127.0.0.1:<port>, i.e. this machine. The container's bridge address (172.17.0.x:5001)
+// answers only loopback and the container's default gateway, the host side of the bridge (Docker's port proxy and
+// the host itself, which reaches 127.0.0.1 anyway): the scoring server closes every other peer's connection at
+// accept (AMLC_ALLOWED_PEERS=gateway), so other containers and machines routing to the bridge get no answer,
+// whatever dockerd's iptables setting. The user's code keeps its own network namespace. The same for a rootless
+// engine (whose bridge is in its own namespace, out of the host's reach).
 //
 // States: Transitioning (from the moment the command claims the models until the container answers) -> Healthy,
 // or Failed (the container exited: the log tail, usually the init() traceback, is in the error) / Unhealthy (no

@@ -3,10 +3,10 @@
 // container when auth is on).
 //
 // A record: name, computeType "local", state (Transitioning | Healthy | Unhealthy | Failed), scoringUri,
-// swaggerUri, port, networkMode (host | bridge), models [{name, version}], pendingModels (while an update of an
-// existing service is Transitioning: the models it is moving to), imageTag, imageHash, imageId, imageBuilt (by the
-// last deploy), containerName, containerId, authEnabled, createdTime, updatedTime, inferenceConfig,
-// deploymentConfig, error (Failed/Unhealthy), workspaceId.
+// swaggerUri, port, models [{name, version}], pendingModels (while an update of an existing service is
+// Transitioning: the models it is moving to), imageTag, imageHash, imageId, imageBuilt (by the last deploy),
+// containerName, containerId, authEnabled, createdTime, updatedTime, inferenceConfig, deploymentConfig, error
+// (Failed/Unhealthy), workspaceId.
 #pragma once
 
 #include <optional>
