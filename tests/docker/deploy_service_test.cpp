@@ -1,7 +1,7 @@
 // Local deployments against the real Docker engine (base image amlc/python:3-bookworm): deploy, score over
 // HTTP, health states, auth, init() failure, port conflict, model-only redeploy without a build, delete,
 // models claimed while a deploy is under way, who can reach a service (127.0.0.1:PORT; the bridge address refuses
-// other containers).
+// other containers), failed redeploys recorded as they are.
 // Every test removes the containers of its workspace (by label) even when it fails.
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -648,4 +648,30 @@ TEST_CASE("the service answers on 127.0.0.1:PORT - its bridge address closes oth
   CHECK(out.find("ANSWERED") == std::string::npos);
   // The service still answers on 127.0.0.1 afterwards.
   CHECK(post(uri, R"({"data": [1]})", key)->status == 200);
+}
+
+TEST_CASE("a redeploy that fails once the old container is gone records Failed - not a Healthy record of a dead container") {
+  Deployment d;
+  json svc = d.ws.ok(d.deploy_args("gone-svc"));
+  d.register_scale(3);  // scaler:2
+  // The engine refuses the new container (more CPUs than this machine has) after the old one was removed.
+  Result r = d.ws.run({"service", "update", "-n", "gone-svc", "-m", "scaler:2", "--cc", "1024", "--timeout", "60"});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("CPUs") != std::string::npos);
+  CHECK(r.err.find("amlc service reload -n gone-svc") != std::string::npos);
+  CHECK(d.containers() == 0);
+  json shown = d.ws.ok({"service", "show", "-n", "gone-svc"});
+  CHECK(shown["recordedState"] == "Failed");
+  CHECK(shown["state"] == "Failed");
+  CHECK(shown["containerId"].is_null());
+  REQUIRE(shown["error"].is_string());
+  CHECK(shown["error"].get<std::string>().find("CPUs") != std::string::npos);
+  CHECK_FALSE(shown.contains("pendingModels"));
+  CHECK(shown["models"] == json::array({{{"name", "scaler"}, {"version", 1}}}));
+  // The version that was being deployed is free again; reload brings the previous one back.
+  CHECK(d.ws.ok({"model", "delete", "-i", "scaler:2"}).is_object());
+  json rel = d.ws.ok({"service", "reload", "-n", "gone-svc", "--timeout", "60"});
+  CHECK(rel["state"] == "Healthy");
+  CHECK(d.ws.ok({"service", "run", "-n", "gone-svc", "-d", R"({"data": [1]})"}) == json({{"result", {2}}}));
+  CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
 }

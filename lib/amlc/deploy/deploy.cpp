@@ -95,12 +95,15 @@ std::string log_tail(docker::Client& dc, const std::string& id, int n = 60) {
   }
 }
 
-void remove_containers(docker::Client& dc, const Workspace& ws, const std::string& service) {
+// Removes the service's containers; *removing turns true as soon as one is about to be removed.
+void remove_containers(docker::Client& dc, const Workspace& ws, const std::string& service, bool* removing = nullptr) {
   docker::RemoveOptions ro;
   ro.force = true;
   ro.missing_ok = true;
-  for (const auto& c : dc.list_containers({{"amlc.service", service}, {"amlc.workspace", ws_id(ws)}}, true))
+  for (const auto& c : dc.list_containers({{"amlc.service", service}, {"amlc.workspace", ws_id(ws)}}, true)) {
+    if (removing) *removing = true;
     dc.remove_container(c.id, ro);
+  }
 }
 
 struct Desired {
@@ -110,8 +113,10 @@ struct Desired {
   DeployConfig dc;
 };
 
-struct RolloutResult {
-  json record;
+// How far a rollout got, for what its failure leaves behind.
+struct RolloutStage {
+  bool old_removed = false;  // the service's previous container was (being) removed: the previous record is void
+  bool created = false;      // the new container exists: run_container records the outcome itself
 };
 
 json models_json(const std::vector<ResolvedModel>& models) {
@@ -313,7 +318,7 @@ int choose_port(const DeployConfig& dc, const json& previous, bool* port_auto) {
 }
 
 json rollout(const Workspace& ws, docker::Client& dc, const Desired& d, const json& previous, double timeout_seconds,
-             const Progress& progress, bool& created, const std::optional<std::string>& reuse_image = std::nullopt) {
+             const Progress& progress, RolloutStage& stage, const std::optional<std::string>& reuse_image = std::nullopt) {
   bool built = false;
   std::string tag, hash;
   if (reuse_image) {
@@ -329,8 +334,8 @@ json rollout(const Workspace& ws, docker::Client& dc, const Desired& d, const js
   }
   bool port_auto = true;
   int port = choose_port(d.dc, previous, &port_auto);
-  remove_containers(dc, ws, d.service);
-  return run_container(ws, dc, d, tag, hash, built, port, port_auto, previous, timeout_seconds, progress, created);
+  remove_containers(dc, ws, d.service, &stage.old_removed);
+  return run_container(ws, dc, d, tag, hash, built, port, port_auto, previous, timeout_seconds, progress, stage.created);
 }
 
 // A deploy, update or reload claims its models before anything slow: under ws.lock(), the same lock `model delete`
@@ -375,9 +380,13 @@ Claim claim_service(const Workspace& ws, const std::string& service, const std::
   return c;
 }
 
-void restore(const Workspace& ws, const Claim& c) {
+// Puts back what the claim replaced: the previous record (none for a new service), or `record` instead when given,
+// and the previous keys.
+void restore(const Workspace& ws, const Claim& c, const json* record = nullptr) {
   FileLock guard = ws.lock();
-  if (c.previous.is_object()) {
+  if (record) {
+    write_service(ws, *record);
+  } else if (c.previous.is_object()) {
     write_service(ws, c.previous);
   } else {
     std::error_code ec;
@@ -394,22 +403,70 @@ void restore(const Workspace& ws, const Claim& c) {
   }
 }
 
-// Materializes the claimed models and rolls out; a failure before the container exists restores the claim.
+// The previous record once its container is gone: Failed with `error`, no container; its models and configuration
+// stay (`service reload` starts that version again) and the models this command was deploying are released.
+json failed_previous(const Claim& c, const std::string& error) {
+  json rec = c.previous;
+  rec["state"] = "Failed";
+  rec["error"] = error;
+  rec["containerId"] = nullptr;
+  rec["updatedTime"] = now_iso8601();
+  rec.erase("pendingModels");
+  return rec;
+}
+
+// The text of the exception being handled (call from a catch block).
+std::string current_error_text() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+// Rethrows the exception being handled (call from a catch block) with `more` added to its message and `hint` to
+// its hint; its kind (hence the exit code) is kept.
+[[noreturn]] void rethrow_with(const std::string& more, const std::string& hint) {
+  auto join = [](const std::string& a, const std::string& b) { return a.empty() ? b : b.empty() ? a : a + "; " + b; };
+  try {
+    throw;
+  } catch (const Error& e) {
+    throw Error(e.kind(), e.what() + more, join(e.hint(), hint), e.detail());
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::General, e.what() + more, hint);
+  } catch (...) {
+    throw Error(ErrorKind::General, "unknown error" + more, hint);
+  }
+}
+
+// Materializes the claimed models and rolls out. A failure before the new container exists puts back the claim;
+// once the previous container was removed, the service is recorded as Failed with the error instead (the previous
+// record would describe a container that no longer exists).
 json rollout_claimed(const Workspace& ws, docker::Client& dc, const Claim& claim, InferenceConfig ic, DeployConfig dcfg,
                      double timeout_seconds, const Progress& progress,
                      const std::optional<std::string>& reuse_image = std::nullopt) {
-  bool created = false;
+  RolloutStage stage;
   try {
     Desired d{claim.service, materialize_models(ws, claim.model_records), std::move(ic), std::move(dcfg)};
-    return rollout(ws, dc, d, claim.previous, timeout_seconds, progress, created, reuse_image);
+    return rollout(ws, dc, d, claim.previous, timeout_seconds, progress, stage, reuse_image);
   } catch (...) {
-    if (!created) {
-      try {
+    if (stage.created) throw;  // run_container recorded the outcome
+    const bool gone = stage.old_removed && claim.previous.is_object();
+    try {
+      if (gone) {
+        const json failed = failed_previous(claim, current_error_text());
+        restore(ws, claim, &failed);
+      } else {
         restore(ws, claim);
-      } catch (const std::exception&) {
-        // The original error is the one to report; the record stays Transitioning (service show/delete).
       }
+    } catch (const std::exception&) {
+      // The original error is the one to report; the record stays Transitioning (service show/delete).
     }
+    if (gone)
+      rethrow_with("", "service '" + claim.service + "' is now Failed: its previous container was already removed; 'amlc "
+                       "service reload -n " + claim.service + "' starts the previous version again");
     throw;
   }
 }
