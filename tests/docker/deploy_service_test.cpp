@@ -675,3 +675,27 @@ TEST_CASE("a redeploy that fails once the old container is gone records Failed -
   CHECK(d.ws.ok({"service", "run", "-n", "gone-svc", "-d", R"({"data": [1]})"}) == json({{"result", {2}}}));
   CHECK(d.ws.ok({"workspace", "check"})["ok"] == true);
 }
+
+TEST_CASE("a failed deploy whose previous record cannot be put back says so, with what to do") {
+  Deployment d;
+  d.ws.ok(d.deploy_args("stuck-svc"));
+  HeldBuild hold(d.ws.dir());
+  write_text(hold.steps, read_text(hold.steps) + "RUN exit 3\n");  // once released, the build fails
+  auto args = d.deploy_args("stuck-svc");
+  args.insert(args.end(), {"--overwrite", "--ds", hold.steps.string()});
+  const fs::path record = d.ws.root() / "services" / "stuck-svc.json";
+  Result r;
+  {
+    Background bg(hold, [&] { r = d.ws.run(args); });
+    REQUIRE(hold.wait_held());
+    // The record can no longer be written: its path is now a folder that is not empty.
+    fs::remove(record);
+    fs::create_directories(record / "blocker");
+  }
+  INFO("amlc said: " << r.err);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("build") != std::string::npos);  // the original error comes first
+  CHECK(r.err.find("could not be put back") != std::string::npos);
+  CHECK(r.err.find("amlc service delete -n stuck-svc") != std::string::npos);
+  fs::remove_all(record);
+}

@@ -380,6 +380,13 @@ Claim claim_service(const Workspace& ws, const std::string& service, const std::
   return c;
 }
 
+// Removes `path` if it exists (and makes that durable); an error if it cannot.
+void remove_file_or_fail(const fs::path& path) {
+  std::error_code ec;
+  if (fs::remove(path, ec)) fsync_path(path.parent_path());
+  if (ec) fail(ErrorKind::General, "cannot remove " + path.string() + ": " + ec.message());
+}
+
 // Puts back what the claim replaced: the previous record (none for a new service), or `record` instead when given,
 // and the previous keys.
 void restore(const Workspace& ws, const Claim& c, const json* record = nullptr) {
@@ -389,17 +396,14 @@ void restore(const Workspace& ws, const Claim& c, const json* record = nullptr) 
   } else if (c.previous.is_object()) {
     write_service(ws, c.previous);
   } else {
-    std::error_code ec;
-    fs::remove(service_record_path(ws, c.service), ec);
-    fsync_path(services_dir(ws));
+    remove_file_or_fail(service_record_path(ws, c.service));
   }
   if (c.previous_keys) {
     auto now = read_keys(ws, c.service);
     if (!now || now->primary != c.previous_keys->primary || now->secondary != c.previous_keys->secondary)
       write_keys(ws, c.service, *c.previous_keys);
   } else {
-    std::error_code ec;
-    if (fs::remove(service_keys_path(ws, c.service), ec)) fsync_path(services_dir(ws));
+    remove_file_or_fail(service_keys_path(ws, c.service));
   }
 }
 
@@ -454,6 +458,7 @@ json rollout_claimed(const Workspace& ws, docker::Client& dc, const Claim& claim
   } catch (...) {
     if (stage.created) throw;  // run_container recorded the outcome
     const bool gone = stage.old_removed && claim.previous.is_object();
+    std::string restore_error;
     try {
       if (gone) {
         const json failed = failed_previous(claim, current_error_text());
@@ -461,9 +466,14 @@ json rollout_claimed(const Workspace& ws, docker::Client& dc, const Claim& claim
       } else {
         restore(ws, claim);
       }
-    } catch (const std::exception&) {
-      // The original error is the one to report; the record stays Transitioning (service show/delete).
+    } catch (const std::exception& e) {
+      restore_error = e.what();
     }
+    // The record stays Transitioning: the error says why, after the original one.
+    if (!restore_error.empty())
+      rethrow_with("; the previous record of service '" + claim.service + "' could not be put back: " + restore_error,
+                   "service '" + claim.service + "' stays Transitioning ('amlc service show -n " + claim.service +
+                       "'): deploy it again with --overwrite, or 'amlc service delete -n " + claim.service + "'");
     if (gone)
       rethrow_with("", "service '" + claim.service + "' is now Failed: its previous container was already removed; 'amlc "
                        "service reload -n " + claim.service + "' starts the previous version again");
@@ -609,12 +619,13 @@ namespace {
 json reconcile(const Workspace& ws, json rec, docker::Client* dc, bool probe) {
   std::string recorded = rec.value("state", "Unknown");
   rec["recordedState"] = recorded;
-  // Transitioning while no amlc command holds the service: that command was killed before it finished.
+  // Transitioning while no amlc command holds the service: that command was killed before it finished, or failed
+  // and could not write the record back (it said so when it exited).
   const bool transitioning = recorded == "Transitioning";
   const bool in_progress = transitioning && service_busy(ws, rec.value("name", ""));
   if (transitioning && !in_progress && rec.value("error", json(nullptr)).is_null())
-    rec["error"] = "the last deploy, update or reload of this service did not finish (amlc was stopped); deploy it "
-                   "again with --overwrite, or delete it";
+    rec["error"] = "the last deploy, update or reload of this service did not finish (amlc was stopped, or could not "
+                   "put the previous record back); deploy it again with --overwrite, or delete it";
   if (!dc) {
     rec["state"] = "Unknown";
     return rec;
