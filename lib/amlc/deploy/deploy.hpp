@@ -14,7 +14,8 @@
 // "Healthy" answer before the timeout). A failed rollout removes its container and records the service as Failed
 // with the error, so `service show` explains it and `model deploy` (without --overwrite) may replace it. Failures
 // before any container exists (bad config, engine down, missing base image, build error, port in use, Ctrl-C)
-// leave the records exactly as they were.
+// leave the records exactly as they were, except once the service's previous container has been removed: then the
+// previous record is kept as Failed with the error and no container (`service reload` starts it again).
 #pragma once
 
 #include <functional>
