@@ -1,6 +1,10 @@
 // Unit tests: core (files, locks, hashing, utils), config documents, output rendering, model ids.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <csignal>
+#include <cmath>
+#include <limits>
 #include <unistd.h>
 
 #include <thread>
@@ -179,6 +183,172 @@ TEST_CASE("config files: missing file, directory, BOM, UTF-16") {
   amlc::test::write_text(tmp / "u16.json", std::string("\xFF\xFE{\0", 4));
   auto e = expect_error([&] { amlc::config::load_file(tmp / "u16.json"); });
   CHECK(std::string(e.what()).find("UTF-16") != std::string::npos);
+}
+
+namespace {
+
+// "a: &a [x, x, ...]", "b: &b [*a, *a, ...]", ...: `levels` anchors of `width` items, width^levels values.
+std::string alias_bomb(int levels, int width) {
+  std::string text;
+  for (int i = 0; i < levels; ++i) {
+    std::string name = "l" + std::to_string(i);
+    text += name + ": &" + name + " [";
+    for (int k = 0; k < width; ++k) text += (k ? "," : "") + (i == 0 ? std::string("x") : "*l" + std::to_string(i - 1));
+    text += "]\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("config: an alias bomb is refused at its position instead of expanding") {
+  // 10^8 values from 244 bytes; before the limit this ran for minutes and ended in std::bad_alloc.
+  std::string bomb = alias_bomb(8, 10);
+  CHECK(bomb.size() < 500);
+  auto e = expect_error([&] { amlc::config::parse(bomb, "bomb.yml"); });
+  CHECK(e.kind() == ErrorKind::Usage);
+  std::string msg = e.what();
+  CHECK_MESSAGE(msg.rfind("bomb.yml:", 0) == 0, msg);
+  CHECK_MESSAGE(msg.find("the document expands to more than 16 MB of values and key paths") != std::string::npos, msg);
+  CHECK(e.hint().find("aliases") != std::string::npos);
+  // Aliases themselves are fine: a few repeated values.
+  auto d = amlc::config::parse(alias_bomb(3, 4), "ok.yml");
+  CHECK(d.root()["l2"].size() == 4);
+  CHECK(d.root()["l2"][3][3][3] == "x");
+  CHECK(d.where("/l2/3/3/3") == "ok.yml:1:16");  // the alias resolves to the anchored list's 4th item
+}
+
+TEST_CASE("config: plain scalars follow the YAML 1.2 core schema / huge numbers are errors naming the key") {
+  auto d = amlc::config::parse(
+      "i: 42\nneg: -7\npos: +5\nzeros: 007\nmax: 9223372036854775807\nmin: -9223372036854775808\n"
+      "f: 1.5\ne: 1e5\ndot: .5\ntrail: 1.\nnege: -2.5E-3\ninf: .inf\nninf: -.Inf\nnan: .NaN\n"
+      "hex: 0x1F\noct: 0o17\nyes: yes\nver: 1.2.3\nq: '123'\nbig_quoted: \"99999999999999999999\"\n"
+      "sub: 1e-310\nplus: +\nsign_inf: +.inf\nsign_nan: -.nan\nexp_only: e5\n",
+      "t.yml");
+  const json& r = d.root();
+  CHECK(r["i"] == 42);
+  CHECK(r["i"].is_number_integer());
+  CHECK(r["neg"] == -7);
+  CHECK(r["pos"] == 5);
+  CHECK(r["zeros"] == 7);
+  CHECK(r["max"] == 9223372036854775807LL);
+  CHECK(r["min"] == std::numeric_limits<long long>::min());
+  CHECK(r["f"] == 1.5);
+  CHECK(r["e"] == 100000.0);
+  CHECK(r["e"].is_number_float());
+  CHECK(r["dot"] == 0.5);
+  CHECK(r["trail"] == 1.0);
+  CHECK(r["nege"] == doctest::Approx(-0.0025));
+  CHECK(r["inf"].get<double>() == std::numeric_limits<double>::infinity());
+  CHECK(r["ninf"].get<double>() == -std::numeric_limits<double>::infinity());
+  CHECK(std::isnan(r["nan"].get<double>()));
+  CHECK(r["hex"] == "0x1F");
+  CHECK(r["oct"] == "0o17");
+  CHECK(r["yes"] == "yes");
+  CHECK(r["ver"] == "1.2.3");
+  CHECK(r["q"] == "123");
+  CHECK(r["big_quoted"] == "99999999999999999999");
+  CHECK(r["sub"].get<double>() > 0);
+  CHECK(r["plus"] == "+");
+  CHECK(r["sign_inf"].get<double>() == std::numeric_limits<double>::infinity());
+  CHECK(r["sign_nan"] == "-.nan");
+  CHECK(r["exp_only"] == "e5");
+
+  // 30,000 digits crashed the process (std::regex recursion); 2,000 digits silently became inf, 25 a rounded float.
+  for (size_t digits : {size_t{25}, size_t{2000}, size_t{30000}}) {
+    INFO(digits);
+    std::string text = "sweep:\n  seed: " + std::string(digits, '9') + "\n";
+    auto e = expect_error([&] { amlc::config::parse(text, "big.yml"); });
+    CHECK(e.kind() == ErrorKind::Usage);
+    std::string msg = e.what();
+    CHECK_MESSAGE(msg.rfind("big.yml:2:9: key 'sweep.seed': the integer 999999999999...999999999999 (" +
+                                std::to_string(digits) + " characters) does not fit in 64 bits",
+                            0) == 0,
+                  msg);
+    CHECK(msg.size() < 200);
+  }
+  auto e1 = expect_error([] { amlc::config::parse("x: [1, 9223372036854775808]\n", "t.yml"); });
+  CHECK(std::string(e1.what()).rfind("t.yml:1:8: key 'x[1]': the integer 9223372036854775808 does not fit", 0) == 0);
+  auto e2 = expect_error([] { amlc::config::parse("lr: 1e400\n", "t.yml"); });
+  CHECK(std::string(e2.what()) == "t.yml:1:5: key 'lr': the number 1e400 is out of the range of a 64-bit float (about 1e-308 to 1e308)");
+  auto e3 = expect_error([] { amlc::config::parse("lr: -" + std::string(400, '9') + ".5\n", "t.yml"); });
+  CHECK(std::string(e3.what()).find("key 'lr': the number -99999999999") != std::string::npos);
+  auto e4 = expect_error([] { amlc::config::parse(std::string(30000, '7') + "\n", "top.yml"); });
+  CHECK(std::string(e4.what()).rfind("top.yml:1:1: the integer", 0) == 0);
+  // A long number that fits a double is still a number.
+  auto d2 = amlc::config::parse("p: 0." + std::string(30000, '3') + "\n", "t.yml");
+  CHECK(d2.root()["p"].get<double>() == doctest::Approx(1.0 / 3));
+  // get_int never converts a whole float outside the range of long long (that would be undefined behaviour).
+  auto d3 = amlc::config::parse("n: 1e19\nm: -9.3e18\nk: 4e18\n", "t.yml");
+  CHECK(std::string(expect_error([&] { d3.get_int("/n"); }).what()) ==
+        "t.yml:1:4: key 'n': expected an integer, found a number 1e+19");
+  CHECK(expect_error([&] { d3.get_int("/m"); }).kind() == ErrorKind::Usage);
+  CHECK(d3.get_int("/k") == 4000000000000000000LL);
+}
+
+TEST_CASE("config: nesting is bounded (brackets, indentation and aliases) with the position named") {
+  using amlc::config::kMaxNesting;
+  auto nested = [](int depth) { return "a: " + std::string(depth, '[') + "1" + std::string(depth, ']') + "\n"; };
+  CHECK(amlc::config::parse(nested(kMaxNesting - 1), "ok.yml").root()["a"].is_array());
+  auto e = expect_error([&] { amlc::config::parse(nested(kMaxNesting + 1), "deep.yml"); });
+  CHECK(e.kind() == ErrorKind::Usage);
+  CHECK_MESSAGE(std::string(e.what()).rfind("deep.yml:1:" + std::to_string(kMaxNesting + 4) + ": key 'a", 0) == 0, e.what());
+  CHECK(std::string(e.what()).find("nested more than 100 levels deep") != std::string::npos);
+  // yaml-cpp's own guard fires first on very deep input; its "bad file" is reworded.
+  std::string block_seq, flow_map;
+  for (int i = 0; i < 100000; ++i) block_seq += "- ";
+  block_seq += "x\n";
+  for (int i = 0; i < 50000; ++i) flow_map += "{a: ";
+  flow_map += "1" + std::string(50000, '}') + "\n";
+  for (const std::string& text : {nested(100000), block_seq, flow_map}) {
+    auto e2 = expect_error([&] { amlc::config::parse(text, "deep.yml"); });
+    CHECK(e2.kind() == ErrorKind::Usage);
+    CHECK_MESSAGE(std::string(e2.what()).find("deep.yml:") == 0, e2.what());
+    CHECK_MESSAGE(std::string(e2.what()).find("nested more than 100 levels deep") != std::string::npos, e2.what());
+  }
+  // Aliases nest too: each anchor one level deeper than the last.
+  std::string chain = "l0: &l0 [x]\n";
+  for (int i = 1; i <= kMaxNesting + 5; ++i) {
+    chain += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [*l" + std::to_string(i - 1) + "]\n";
+  }
+  auto e3 = expect_error([&] { amlc::config::parse(chain, "chain.yml"); });
+  CHECK(std::string(e3.what()).find("nested more than 100 levels deep") != std::string::npos);
+}
+
+TEST_CASE("config files: fifos and devices are refused (exit 2) instead of hanging / documents are bounded") {
+  amlc::test::TempDir tmp;
+  amlc::fs::path fifo = tmp / "config.yml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // In a child process: before the fix, opening the fifo blocked forever.
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    try {
+      amlc::config::load_file(fifo);
+      ::_exit(0);
+    } catch (const Error& e) {
+      ::_exit(amlc::exit_code(e.kind()));
+    } catch (...) {
+      ::_exit(99);
+    }
+  }
+  int status = 0;
+  bool ended = amlc::test::wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 30);
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  CHECK(ended);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+  auto e = expect_error([] { amlc::config::load_file("/dev/zero"); });
+  CHECK(e.kind() == ErrorKind::Usage);
+  CHECK(std::string(e.what()) == "config file /dev/zero is a character device, not a regular file");
+  amlc::test::write_text(tmp / "big.yml", "a: " + std::string(amlc::kMaxConfigBytes, 'x') + "\n");
+  CHECK(std::string(expect_error([&] { amlc::config::load_file(tmp / "big.yml"); }).what()).find("is larger than") !=
+        std::string::npos);
+  CHECK(std::string(expect_error([] { amlc::config::parse(std::string(amlc::kMaxConfigBytes + 1, ' '), "x.yml"); }).what())
+            .find("x.yml is larger than") == 0);
 }
 
 TEST_CASE("output rendering: json, yaml, table, tsv, none") {

@@ -1,10 +1,13 @@
 #include "amlc/config/document.hpp"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
+#include <limits>
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
@@ -24,83 +27,171 @@ std::string escape_pointer_token(const std::string& key) {
   return out;
 }
 
-bool parse_int(const std::string& s, long long& out) {
-  static const std::regex re("^[-+]?(0|[1-9][0-9]*)$");
-  if (!std::regex_match(s, re)) return false;
-  errno = 0;
-  char* end = nullptr;
-  out = std::strtoll(s.c_str(), &end, 10);
-  return errno == 0;
-}
-
-bool parse_float(const std::string& s, double& out) {
-  static const std::regex re("^[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?$");
-  if (std::regex_match(s, re)) {
-    out = std::strtod(s.c_str(), nullptr);
-    return true;
-  }
-  std::string l = to_lower(s);
-  if (l == ".inf" || l == "+.inf") { out = INFINITY; return true; }
-  if (l == "-.inf") { out = -INFINITY; return true; }
-  if (l == ".nan") { out = NAN; return true; }
-  return false;
-}
-
-json scalar_value(const YAML::Node& node) {
-  const std::string& s = node.Scalar();
-  if (node.Tag() == "!") return s;  // quoted: always a string
-  if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty()) return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  long long i = 0;
-  if (parse_int(s, i)) return i;
-  double d = 0;
-  if (parse_float(s, d)) return d;
-  return s;
-}
-
 Mark to_mark(const YAML::Mark& m) {
   if (m.is_null()) return {};
   return {m.line + 1, m.column + 1};
 }
 
-json convert(const YAML::Node& node, const std::string& pointer, std::map<std::string, Mark>& marks,
-             const std::string& source) {
-  marks[pointer] = to_mark(node.Mark());
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null: return nullptr;
-    case YAML::NodeType::Scalar: return scalar_value(node);
-    case YAML::NodeType::Sequence: {
-      json arr = json::array();
-      size_t i = 0;
-      for (const auto& item : node) arr.push_back(convert(item, pointer + "/" + std::to_string(i++), marks, source));
-      return arr;
-    }
-    case YAML::NodeType::Map: {
-      json obj = json::object();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) {
-          Mark m = to_mark(kv.first.Mark());
-          usage_error(source + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) +
-                      ": a mapping key must be a plain value");
-        }
-        std::string key = kv.first.Scalar();
-        std::string child = pointer + "/" + escape_pointer_token(key);
-        if (obj.contains(key)) {
-          Mark m = to_mark(kv.first.Mark());
-          usage_error(source + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) + ": key '" +
-                          Document::key_path(child) + "' appears twice",
-                      "remove one of the two entries");
-        }
-        marks[child + "#key"] = to_mark(kv.first.Mark());
-        obj[key] = convert(kv.second, child, marks, source);
-      }
-      return obj;
-    }
-  }
-  return nullptr;
+// Converting a YAML tree into JSON is bounded: aliases let a few hundred bytes name billions of values ("billion
+// laughs"), and each value also costs a key path in the marks map. Every value produced is charged its key path,
+// its text and a fixed overhead against a budget that a document without aliases stays below (a 4 MB flat list
+// "[a,a,...]" costs about 40 bytes per byte) unless its keys are very long and deep.
+constexpr size_t kNodeCost = 64;
+constexpr size_t kBaseBudget = size_t{16} << 20;
+constexpr size_t kBudgetPerByte = 64;
+
+std::string at(const std::string& source, const Mark& m) {
+  if (m.line == 0) return source;
+  return source + ":" + std::to_string(m.line) + ":" + std::to_string(m.col);
 }
+
+std::string shorten(const std::string& s, size_t max = 24) {
+  if (s.size() <= max) return s;
+  return s.substr(0, max / 2) + "..." + s.substr(s.size() - max / 2) + " (" + std::to_string(s.size()) + " characters)";
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Reads `digits` (at least one) from s[i..]; returns the index after them.
+size_t skip_digits(const std::string& s, size_t i) {
+  while (i < s.size() && is_digit(s[i])) ++i;
+  return i;
+}
+
+// YAML 1.2 core schema, as amlc has always read plain scalars: integers are [-+]?[0-9]+ (decimal only: 0x.. and
+// 0o.. stay strings); floats [-+]?(.[0-9]+|[0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)?, .inf, -.inf, .nan (any case).
+enum class ScalarKind { String, Int, Float, Inf, NegInf, NaN };
+
+ScalarKind classify(const std::string& s) {
+  if (s.empty()) return ScalarKind::String;
+  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (i < s.size() && s[i] == '.') {
+    std::string rest = to_lower(s.substr(i));
+    if (rest == ".inf") return s[0] == '-' ? ScalarKind::NegInf : ScalarKind::Inf;
+    if (rest == ".nan" && i == 0) return ScalarKind::NaN;
+  }
+  size_t int_end = skip_digits(s, i);
+  bool int_digits = int_end > i;
+  if (int_digits && int_end == s.size()) return ScalarKind::Int;
+  size_t j = int_end;
+  bool frac_digits = false;
+  if (j < s.size() && s[j] == '.') {
+    size_t k = skip_digits(s, j + 1);
+    frac_digits = k > j + 1;
+    j = k;
+  }
+  if (!int_digits && !frac_digits) return ScalarKind::String;  // ".", "-", "+.", "e5"
+  if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+    size_t k = j + 1;
+    if (k < s.size() && (s[k] == '-' || s[k] == '+')) ++k;
+    size_t e = skip_digits(s, k);
+    if (e == k) return ScalarKind::String;
+    j = e;
+  }
+  return j == s.size() ? ScalarKind::Float : ScalarKind::String;
+}
+
+struct Converter {
+  const std::string& source;
+  std::map<std::string, Mark>& marks;
+  size_t total;   // the budget
+  size_t budget;  // what is left of it
+
+  [[noreturn]] void fail_at(const Mark& m, const std::string& pointer, const std::string& message,
+                            const std::string& hint) const {
+    std::string msg = at(source, m) + ": ";
+    if (!pointer.empty()) msg += "key '" + Document::key_path(pointer) + "': ";
+    usage_error(msg + message, hint);
+  }
+
+  void charge(const YAML::Node& node, const std::string& pointer, size_t text_bytes) {
+    size_t cost = kNodeCost + pointer.size() + text_bytes;
+    if (cost > budget) {
+      fail_at(to_mark(node.Mark()), pointer,
+              "the document expands to more than " + std::to_string(total >> 20) + " MB of values and key paths",
+              "YAML aliases (*name) that repeat other aliases multiply; write the values out instead");
+    }
+    budget -= cost;
+  }
+
+  json scalar(const YAML::Node& node, const std::string& pointer) const {
+    const std::string& s = node.Scalar();
+    if (node.Tag() == "!") return s;  // quoted: always a string
+    if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty()) return nullptr;
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    switch (classify(s)) {
+      case ScalarKind::String: return s;
+      case ScalarKind::Inf: return std::numeric_limits<double>::infinity();
+      case ScalarKind::NegInf: return -std::numeric_limits<double>::infinity();
+      case ScalarKind::NaN: return std::numeric_limits<double>::quiet_NaN();
+      case ScalarKind::Int: {
+        long long v = 0;
+        const char* first = s.data() + (s[0] == '+' ? 1 : 0);
+        auto [end, ec] = std::from_chars(first, s.data() + s.size(), v);
+        if (ec != std::errc() || end != s.data() + s.size()) {
+          fail_at(to_mark(node.Mark()), pointer,
+                  "the integer " + shorten(s) + " does not fit in 64 bits (-9223372036854775808..9223372036854775807)",
+                  "quote it to keep it as text, or write it as a float such as 1e30");
+        }
+        return v;
+      }
+      case ScalarKind::Float: {
+        double v = 0;
+        const char* first = s.data() + (s[0] == '+' ? 1 : 0);
+        auto [end, ec] = std::from_chars(first, s.data() + s.size(), v);
+        if (ec != std::errc() || end != s.data() + s.size()) {
+          fail_at(to_mark(node.Mark()), pointer,
+                  "the number " + shorten(s) + " is out of the range of a 64-bit float (about 1e-308 to 1e308)",
+                  "quote it to keep it as text, or write .inf for infinity");
+        }
+        return v;
+      }
+    }
+    return s;
+  }
+
+  json convert(const YAML::Node& node, const std::string& pointer, int depth) {
+    if (depth > kMaxNesting) {
+      fail_at(to_mark(node.Mark()), pointer,
+              "values are nested more than " + std::to_string(kMaxNesting) + " levels deep",
+              "a configuration file never needs this much nesting; check the brackets and the aliases");
+    }
+    marks[pointer] = to_mark(node.Mark());
+    switch (node.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null: charge(node, pointer, 0); return nullptr;
+      case YAML::NodeType::Scalar: charge(node, pointer, node.Scalar().size()); return scalar(node, pointer);
+      case YAML::NodeType::Sequence: {
+        charge(node, pointer, 0);
+        json arr = json::array();
+        size_t i = 0;
+        for (const auto& item : node) arr.push_back(convert(item, pointer + "/" + std::to_string(i++), depth + 1));
+        return arr;
+      }
+      case YAML::NodeType::Map: {
+        charge(node, pointer, 0);
+        json obj = json::object();
+        for (const auto& kv : node) {
+          if (!kv.first.IsScalar()) {
+            usage_error(at(source, to_mark(kv.first.Mark())) + ": a mapping key must be a plain value");
+          }
+          std::string key = kv.first.Scalar();
+          std::string child = pointer + "/" + escape_pointer_token(key);
+          if (obj.contains(key)) {
+            usage_error(at(source, to_mark(kv.first.Mark())) + ": key '" + Document::key_path(child) + "' appears twice",
+                        "remove one of the two entries");
+          }
+          charge(kv.first, child, key.size());
+          marks[child + "#key"] = to_mark(kv.first.Mark());
+          obj[key] = convert(kv.second, child, depth + 1);
+        }
+        return obj;
+      }
+    }
+    return nullptr;
+  }
+};
 
 std::string type_name(const json& v) {
   switch (v.type()) {
@@ -213,10 +304,14 @@ std::optional<double> Document::get_number(const std::string& pointer) const {
 std::optional<long long> Document::get_int(const std::string& pointer) const {
   const json* v = find(pointer);
   if (!v || v->is_null()) return std::nullopt;
-  if (v->is_number_integer() || v->is_number_unsigned()) return v->get<long long>();
+  if (v->is_number_integer()) return v->get<long long>();
+  if (v->is_number_unsigned() && v->get<unsigned long long>() <= static_cast<unsigned long long>(LLONG_MAX)) {
+    return v->get<long long>();
+  }
   if (v->is_number_float()) {
+    // Whole floats inside the range of long long (2^63 itself is not: converting it would be undefined).
     double d = v->get<double>();
-    if (std::floor(d) == d && std::isfinite(d)) return static_cast<long long>(d);
+    if (std::floor(d) == d && d >= -9223372036854775808.0 && d < 9223372036854775808.0) return static_cast<long long>(d);
   }
   error(pointer, "expected an integer, found " + type_name(*v) + (v->is_primitive() && !v->is_null() ? " " + v->dump() : ""));
 }
@@ -235,24 +330,31 @@ std::string Document::require_string(const std::string& pointer) const {
 }
 
 Document parse(const std::string& text, const std::string& source_name) {
+  if (text.size() > kMaxConfigBytes) {
+    usage_error(source_name + " is larger than " + std::to_string(kMaxConfigBytes) + " bytes",
+                "a file this large is not a configuration file; check the path");
+  }
   YAML::Node node;
   try {
     node = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard (2000 nested parser calls) says only "bad file".
+    usage_error(at(source_name, to_mark(e.mark)) + ": values are nested more than " + std::to_string(kMaxNesting) +
+                    " levels deep",
+                "a configuration file never needs this much nesting; check the brackets");
   } catch (const YAML::Exception& e) {
-    Mark m = to_mark(e.mark);
-    std::string loc = m.line ? source_name + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) : source_name;
-    usage_error(loc + ": not valid YAML or JSON: " + e.msg, "check the syntax near that position");
+    usage_error(at(source_name, to_mark(e.mark)) + ": not valid YAML or JSON: " + e.msg,
+                "check the syntax near that position");
   }
   std::map<std::string, Mark> marks;
-  json root = convert(node, "", marks, source_name);
+  size_t budget = kBaseBudget + kBudgetPerByte * text.size();
+  Converter c{source_name, marks, budget, budget};
+  json root = c.convert(node, "", 0);
   return Document(source_name, std::move(root), std::move(marks));
 }
 
 Document load_file(const std::filesystem::path& path) {
-  std::string type = describe_file_type(path);
-  if (type == "missing") not_found("config file " + path.string() + " does not exist");
-  if (type == "directory") usage_error(path.string() + " is a directory, expected a YAML or JSON file");
-  std::string text = read_file(path);
+  std::string text = read_input_file(path, kMaxConfigBytes, "config file");
   if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF && static_cast<unsigned char>(text[1]) == 0xBB &&
       static_cast<unsigned char>(text[2]) == 0xBF) {
     text.erase(0, 3);  // UTF-8 BOM (az ml pain #12)
