@@ -1,5 +1,7 @@
 // Ignore rules: wildmatch table (cases from git's t3070-wildmatch), gitignore rule semantics, and a
 // comparison with git itself on a tree with nested .gitignore files.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <set>
 
@@ -7,6 +9,8 @@
 
 #include "amlc/archive/ignore.hpp"
 #include "amlc/archive/snapshot.hpp"
+#include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
 #include "amlc/core/util.hpp"
 #include "support/harness.hpp"
 
@@ -284,4 +288,54 @@ TEST_CASE("archive: the walker includes exactly the files git does (nested .giti
     if (expected.count(path)) CHECK_MESSAGE(not_ignored, path << ": " << line);
     if (!not_ignored) CHECK_MESSAGE(!actual.count(path), path << " is ignored by git (" << line << ") but included");
   }
+}
+
+TEST_CASE("archive: an ignore file that is not a regular file is an error (exit 2) - never a hang - never skipped") {
+  t::TempDir dir;
+  t::write_text(dir / "src/a.py", "a");
+  t::write_text(dir / "src/sub/secret.key", "k");
+  t::write_text(dir / "src/sub/.gitignore", "*.key\n");
+  // A fifo named .amlignore: before, it was skipped and sub's .gitignore rules silently replaced it at the top.
+  REQUIRE(::mkfifo((dir / "src/.amlignore").c_str(), 0600) == 0);
+  auto r = t::run_amlc({"snapshot", "list-files", (dir / "src").string()}, {.timeout_seconds = 60});
+  CHECK(r.code == 2);
+  CHECK_MESSAGE(r.err.find("ignore file " + (dir / "src/.amlignore").string() + " is a fifo, not a regular file") !=
+                    std::string::npos,
+                r.err);
+  CHECK(r.err.find("it decides what the snapshot leaves out") != std::string::npos);
+  fs::remove(dir / "src/.amlignore");
+  // A fifo named .gitignore in a subfolder, a symlink to a device, a dangling symlink, a directory, a huge file.
+  REQUIRE(::mkfifo((dir / "src/sub/.amlignore").c_str(), 0600) == 0);
+  r = t::run_amlc({"snapshot", "create", (dir / "src").string(), "-f", (dir / "s.tar.gz").string()},
+                  {.timeout_seconds = 60});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("sub/.amlignore is a fifo") != std::string::npos);
+  CHECK(!fs::exists(dir / "s.tar.gz"));
+  fs::remove(dir / "src/sub/.amlignore");
+  auto error_of = [&] {
+    try {
+      amlc::archive::list_source(dir / "src");
+    } catch (const amlc::Error& e) {
+      CHECK(e.kind() == amlc::ErrorKind::Usage);
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  fs::create_symlink("/dev/zero", dir / "src/.gitignore");
+  CHECK(error_of().find(".gitignore is a character device, not a regular file") != std::string::npos);
+  fs::remove(dir / "src/.gitignore");
+  fs::create_symlink("missing", dir / "src/.gitignore");
+  CHECK(error_of().find(".gitignore is a symlink to a missing file") != std::string::npos);
+  fs::remove(dir / "src/.gitignore");
+  fs::create_directories(dir / "src/.gitignore");
+  CHECK(error_of().find(".gitignore is a directory, not a regular file") != std::string::npos);
+  fs::remove(dir / "src/.gitignore");
+  t::write_text(dir / "src/.gitignore", std::string(amlc::kMaxConfigBytes + 1, '#'));
+  CHECK(error_of().find(".gitignore is larger than") != std::string::npos);
+  // A symlink to a regular ignore file is followed.
+  t::write_text(dir / "rules", "*.py\n");
+  fs::remove(dir / "src/.gitignore");
+  fs::create_symlink(dir / "rules", dir / "src/.gitignore");
+  auto listing = amlc::archive::list_source(dir / "src");
+  for (const auto& e : listing.entries) CHECK(e.path != "a.py");
 }

@@ -3,10 +3,12 @@
 #include <archive_entry.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -99,14 +101,41 @@ struct Crafted {
   }
 };
 
-std::string extract_error(const fs::path& archive_path, const fs::path& dest) {
+std::string extract_error(const fs::path& archive_path, const fs::path& dest, const ExtractLimits& limits = {}) {
   try {
-    extract_snapshot(archive_path, dest);
+    extract_snapshot(archive_path, dest, limits);
   } catch (const amlc::Error& e) {
     return e.what();
   }
   return "";
 }
+
+// Runs `fn` in a child process; its exit status: 0 if it returned, the error kind's exit code if it threw an
+// amlc::Error, 99 on anything else, -1 if it was still running after `seconds` (it is then killed).
+int exit_code_in_child(const std::function<void()>& fn, double seconds = 30) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    try {
+      fn();
+      ::_exit(0);
+    } catch (const amlc::Error& e) {
+      ::_exit(amlc::exit_code(e.kind()));
+    } catch (...) {
+      ::_exit(99);
+    }
+  }
+  int status = 0;
+  if (!t::wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, seconds)) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Where `p` really leads (symlinks resolved as far as they exist).
+std::string resolved(const fs::path& p) { return fs::weakly_canonical(p).string(); }
 
 }  // namespace
 
@@ -284,4 +313,164 @@ TEST_CASE("archive: the workspace and the output file inside the source director
   // A second run with the output already present still leaves it out and gives the same bytes.
   auto again = create_snapshot(tmp / "src", tmp / "src/out.tar.gz", o);
   CHECK(again.sha256 == info.sha256);
+}
+
+TEST_CASE("archive: a symlink that resolves outside only through another symlink is refused") {
+  t::TempDir tmp;
+  // "b -> ." is inside, "a -> b/.." is lexically inside too, but resolves to the parent of the destination.
+  for (bool b_first : {true, false}) {
+    INFO(b_first);
+    fs::path arc = tmp / (std::string("chain") + (b_first ? "1" : "2") + ".tar.gz");
+    {
+      Crafted c(arc);
+      if (b_first) c.add("b", AE_IFLNK, "", ".");
+      c.add("a", AE_IFLNK, "", "b/..");
+      if (!b_first) c.add("b", AE_IFLNK, "", ".");
+    }
+    fs::path dest = tmp / (std::string("d") + (b_first ? "1" : "2")) / "inner";
+    std::string err = extract_error(arc, dest);
+    CHECK_MESSAGE(err.find("entry 'a' is a symlink pointing outside the target directory (b/..)") != std::string::npos,
+                  err);
+    if (fs::is_symlink(dest / "a")) CHECK(resolved(dest / "a").rfind(dest.string(), 0) == 0);
+  }
+  // A hard link to a symlink keeps the link's relative target at another depth: "x/y/s -> ../../f" is inside,
+  // a hard link "h" to it would point two levels above the destination.
+  fs::path arc = tmp / "hard.tar.gz";
+  {
+    Crafted c(arc);
+    c.add("x", AE_IFDIR);
+    c.add("x/y", AE_IFDIR);
+    c.add("f", AE_IFREG, "f");
+    c.add("x/y/s", AE_IFLNK, "", "../../f");
+    c.add("h", AE_IFREG, "", "x/y/s", true);
+  }
+  fs::path dest = tmp / "hd" / "inner";
+  std::string err = extract_error(arc, dest);
+  CHECK_MESSAGE(err.find("entry 'h' is a hard link to 'x/y/s', which is not a file extracted before it") !=
+                    std::string::npos,
+                err);
+  if (fs::is_symlink(dest / "h")) CHECK(resolved(dest / "h").rfind(dest.string(), 0) == 0);
+  // Hard links to files (also through a later name) are fine.
+  fs::path ok = tmp / "hardok.tar.gz";
+  {
+    Crafted c(ok);
+    c.add("f", AE_IFREG, "content");
+    c.add("sub/g", AE_IFREG, "", "f", true);
+    c.add("up/l", AE_IFLNK, "", "../sub/g");
+  }
+  CHECK(extract_error(ok, tmp / "okd") == "");
+  CHECK(t::read_text(tmp / "okd/sub/g") == "content");
+  CHECK(t::read_text(tmp / "okd/up/l") == "content");
+  // Snapshots never store such a link: with '..' after a name it is followed (a file) or left out.
+  t::write_text(tmp / "src/real.txt", "real");
+  fs::create_directories(tmp / "src/dir");
+  fs::create_symlink("dir/../real.txt", tmp / "src/odd");
+  fs::create_symlink("../real.txt", tmp / "src/dir/fine");
+  auto listing = list_source(tmp / "src");
+  for (const auto& e : listing.entries) {
+    if (e.path == "odd") CHECK(e.type == SourceEntry::Type::File);
+    if (e.path == "dir/fine") CHECK(e.type == SourceEntry::Type::Symlink);
+  }
+  create_snapshot(tmp / "src", tmp / "src.tar.gz");
+  CHECK(extract_error(tmp / "src.tar.gz", tmp / "srcout") == "");
+  CHECK(!fs::is_symlink(tmp / "srcout/odd"));
+  CHECK(t::read_text(tmp / "srcout/odd") == "real");
+  CHECK(t::read_text(tmp / "srcout/dir/fine") == "real");
+}
+
+TEST_CASE("archive: extraction is bounded in entries and bytes (sparse files count in full)") {
+  t::TempDir tmp;
+  fs::path many = tmp / "many.tar.gz";
+  {
+    Crafted c(many);
+    for (int i = 0; i < 30; ++i) c.add("f" + std::to_string(i), AE_IFREG, "x");
+  }
+  ExtractLimits small;
+  small.max_entries = 20;
+  std::string err = extract_error(many, tmp / "m", small);
+  CHECK_MESSAGE(err.find("entry 'f20' is one entry too many (at most 20)") != std::string::npos, err);
+  CHECK(extract_error(many, tmp / "m2") == "");
+
+  fs::path big = tmp / "big.tar.gz";
+  {
+    Crafted c(big);
+    c.add("a", AE_IFREG, std::string(600, 'a'));
+    c.add("b", AE_IFREG, std::string(600, 'b'));
+  }
+  ExtractLimits bytes;
+  bytes.max_bytes = 1000;
+  err = extract_error(big, tmp / "b", bytes);
+  CHECK_MESSAGE(err.find("entry 'b' (600 B) takes the content over the limit of 1000 B") != std::string::npos, err);
+  CHECK(!fs::exists(tmp / "b/b"));
+
+  // A 1 TB sparse file in a few hundred bytes: refused by the default limits before anything is written.
+  fs::path sparse = tmp / "sparse.tar.gz";
+  {
+    struct archive* a = archive_write_new();
+    archive_write_set_format_pax(a);
+    archive_write_add_filter_gzip(a);
+    REQUIRE(archive_write_open_filename(a, sparse.c_str()) == ARCHIVE_OK);
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, "hole");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    const la_int64_t size = 1ll << 40;
+    archive_entry_set_size(e, size);
+    archive_entry_sparse_add_entry(e, size - 1, 1);
+    REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
+    REQUIRE(archive_write_data(a, "x", 1) == 1);
+    archive_entry_free(e);
+    archive_write_close(a);
+    archive_write_free(a);
+  }
+  CHECK(fs::file_size(sparse) < 4096);
+  err = extract_error(sparse, tmp / "s");
+  CHECK_MESSAGE(err.find("entry 'hole' (1.0 TB) takes the content over the limit of 16.0 GB") != std::string::npos, err);
+  CHECK(!fs::exists(tmp / "s/hole"));
+}
+
+TEST_CASE("archive: only gzip'ed tar files that are regular files are extracted (a fifo does not hang)") {
+  t::TempDir tmp;
+  fs::path fifo = tmp / "snap.tar.gz";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(exit_code_in_child([&] { extract_snapshot(fifo, tmp / "out"); }) == 1);
+  CHECK(extract_error(fifo, tmp / "out2").find("is not a regular file") != std::string::npos);
+  // Other compressions are not snapshots (and some would start external programs).
+  fs::path xz = tmp / "snap.tar.xz";
+  {
+    struct archive* a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_xz(a);
+    REQUIRE(archive_write_open_filename(a, xz.c_str()) == ARCHIVE_OK);
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, "f");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, 1);
+    REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
+    archive_write_data(a, "x", 1);
+    archive_entry_free(e);
+    archive_write_close(a);
+    archive_write_free(a);
+  }
+  std::string err = extract_error(xz, tmp / "x");
+  CHECK_MESSAGE(err.find("Unrecognized archive format") != std::string::npos, err);
+  CHECK(!fs::exists(tmp / "x/f"));
+}
+
+TEST_CASE("archive: a file replaced by a fifo while the snapshot is written is an error, not a hang") {
+  t::TempDir tmp;
+  t::write_text(tmp / "src/a.txt", "a");
+  t::write_text(tmp / "src/b.txt", "b");
+  auto listing = list_source(tmp / "src");
+  fs::remove(tmp / "src/b.txt");
+  REQUIRE(::mkfifo((tmp / "src/b.txt").c_str(), 0600) == 0);
+  CHECK(exit_code_in_child([&] { write_snapshot(tmp / "src", listing, tmp / "out.tar.gz"); }) == 1);
+  try {
+    write_snapshot(tmp / "src", listing, tmp / "out.tar.gz");
+    FAIL("expected an error");
+  } catch (const amlc::Error& e) {
+    CHECK(std::string(e.what()).find("b.txt changed while the snapshot was being written") != std::string::npos);
+  }
+  CHECK(!fs::exists(tmp / "out.tar.gz"));
 }

@@ -1,8 +1,12 @@
 #include "amlc/archive/ignore.hpp"
 
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 
+#include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
 
 namespace amlc::archive {
@@ -247,11 +251,26 @@ bool IgnoreStack::ignored(std::string_view rel_path, bool is_dir) const {
 std::vector<IgnoreRule> load_ignore_file(const fs::path& dir, const std::string& rel_dir, std::string* which) {
   for (const char* name : {".amlignore", ".gitignore"}) {
     fs::path p = dir / name;
-    std::error_code ec;
-    auto st = fs::status(p, ec);
-    if (ec || !fs::is_regular_file(st)) continue;
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      sys_fail("cannot read ignore file " + p.string());
+    }
+    // Whatever carries the name must be a readable regular file (a symlink to one is fine): a fifo would hang the
+    // snapshot, a device never end, and skipping it would silently take in what the user meant to leave out.
+    const std::string hint = "make it a regular file or remove it: it decides what the snapshot leaves out";
+    struct stat target {};
+    if (S_ISLNK(st.st_mode) && ::stat(p.c_str(), &target) != 0 && errno == ENOENT) {
+      usage_error("ignore file " + p.string() + " is a symlink to a missing file", hint);
+    }
+    std::string text;
+    try {
+      text = read_input_file(p, kMaxConfigBytes, "ignore file");
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Usage) throw;
+      usage_error(e.what(), hint);
+    }
     if (which) *which = name;
-    std::string text = read_file(p);
     return parse_ignore_rules(text, rel_dir.empty() ? std::string(name) : rel_dir + "/" + name);
   }
   if (which) which->clear();

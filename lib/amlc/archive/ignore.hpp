@@ -59,7 +59,9 @@ class IgnoreStack {
   std::vector<Level> levels_;
 };
 
-// Loads the ignore file that governs `dir` (.amlignore, else .gitignore); empty if none.
+// Loads the ignore file that governs `dir` (.amlignore, else .gitignore); empty if none. An ignore file that is not
+// a regular file (a fifo, a device, a directory, a dangling symlink) or is larger than kMaxConfigBytes is a Usage
+// error naming it (exit 2): never a hang, and never silently skipped.
 // `rel_dir` names the directory for rule sources. Returns the file's name in *which ("" if none).
 std::vector<IgnoreRule> load_ignore_file(const fs::path& dir, const std::string& rel_dir, std::string* which = nullptr);
 

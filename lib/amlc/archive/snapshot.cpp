@@ -53,25 +53,34 @@ uint64_t env_number(const char* name, uint64_t fallback) {
   return n;
 }
 
-// Lexically normalises "a/./b/../c" -> "a/c"; returns false if it climbs above the start.
-bool normalize_inside(const std::string& path, std::string* out) {
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t slash = path.find('/', pos);
-    std::string part = path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-    pos = slash == std::string::npos ? path.size() + 1 : slash + 1;
+// Does a symlink at directory `link_dir` (relative to the root, real directories only) with `target` resolve
+// inside the root, whatever other links in the tree point to? Only a relative target of the form
+// "../../name/name" qualifies: leading ".." components that stay inside the root, then names ('.' and empty
+// components are ignored). A ".." after a name could step out through another link: with "b -> .",
+// "a -> b/.." is lexically inside but resolves to the root's parent. Names that are links are, by this same
+// rule, inside; so every link that passes resolves inside.
+bool link_stays_inside(const std::string& link_dir, const std::string& target) {
+  if (target.empty() || target[0] == '/') return false;
+  size_t depth = 0;
+  for (size_t pos = 0; pos <= link_dir.size();) {
+    size_t slash = link_dir.find('/', pos);
+    size_t end = slash == std::string::npos ? link_dir.size() : slash;
+    if (end > pos) ++depth;
+    pos = end + 1;
+  }
+  bool named = false;
+  for (size_t pos = 0; pos <= target.size();) {
+    size_t slash = target.find('/', pos);
+    size_t end = slash == std::string::npos ? target.size() : slash;
+    std::string_view part(target.data() + pos, end - pos);
+    pos = end + 1;
     if (part.empty() || part == ".") continue;
     if (part == "..") {
-      if (parts.empty()) return false;
-      parts.pop_back();
+      if (named || depth == 0) return false;
+      --depth;
       continue;
     }
-    parts.push_back(part);
-  }
-  if (out) {
-    out->clear();
-    for (size_t i = 0; i < parts.size(); ++i) *out += (i ? "/" : "") + parts[i];
+    named = true;
   }
   return true;
 }
@@ -150,9 +159,7 @@ struct Walker {
         fs::path target = fs::read_symlink(abs, lec);
         if (lec) fail(ErrorKind::General, "cannot read symlink " + abs.string() + ": " + lec.message());
         std::string t = target.string();
-        std::string norm;
-        std::string base = parent_of(rel);
-        if (!target.is_absolute() && normalize_inside(base.empty() ? t : base + "/" + t, &norm)) {
+        if (link_stays_inside(parent_of(rel), t)) {
           SourceEntry e;
           e.path = rel;
           e.type = SourceEntry::Type::Symlink;
@@ -166,8 +173,8 @@ struct Walker {
         if (::stat(abs.c_str(), &tst) == 0 && S_ISREG(tst.st_mode)) {
           add_file(rel, abs, tst);  // a link out of the tree to a file: store the content
         } else {
-          out.warnings.push_back(rel + " -> " + t + ": a symlink out of the source directory to something other " +
-                                 "than a file, left out");
+          out.warnings.push_back(rel + " -> " + t + ": a symlink out of the source directory (or with '..' after a " +
+                                 "name) to something other than a file, left out");
           exclude(rel);
         }
       } else {
@@ -365,8 +372,16 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
       check_archive(a.get(), archive_write_header(a.get(), entry.get()), "cannot add " + e.path);
       continue;
     }
-    Fd in(::open(e.disk_path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK and the fstat: a file replaced by a fifo since the listing must not hang the snapshot.
+    Fd in(::open(e.disk_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (in.get() < 0) sys_fail("cannot read " + e.disk_path.string());
+    struct stat in_st {};
+    if (::fstat(in.get(), &in_st) != 0) sys_fail("cannot read " + e.disk_path.string());
+    if (!S_ISREG(in_st.st_mode)) {
+      fail(ErrorKind::General,
+           e.disk_path.string() + " changed while the snapshot was being written: it is no longer a regular file",
+           "snapshot again when nothing changes the source directory");
+    }
     ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     check_archive(a.get(), archive_write_header(a.get(), entry.get()), "cannot add " + e.path);
     uint64_t left = e.size;
@@ -469,9 +484,35 @@ std::string safe_relative(const fs::path& archive_path, const std::string& name,
   return norm;
 }
 
+// Refuses `rel` if one of its parent directories (as now on disk under `dest`) is a symlink.
+void refuse_through_symlink(const fs::path& archive_path, const fs::path& dest, const std::string& name,
+                            const std::string& rel) {
+  for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1)) {
+    std::string walk = rel.substr(0, slash);
+    struct stat st {};
+    if (::lstat((dest / walk).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      refuse(archive_path, name, "would be written through the symlink '" + walk + "'");
+    }
+  }
+}
+
+std::string read_error(struct archive* a) {
+  const char* msg = archive_error_string(a);
+  return msg ? msg : "unknown error";
+}
+
 }  // namespace
 
-ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_in) {
+ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_in, const ExtractLimits& limits) {
+  // The archive must be a regular file: opened without blocking (a fifo would hang), then checked.
+  Fd fd(::open(archive_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) sys_fail("cannot open archive " + archive_path.string());
+  struct stat ast {};
+  if (::fstat(fd.get(), &ast) != 0) sys_fail("cannot open archive " + archive_path.string());
+  if (!S_ISREG(ast.st_mode)) {
+    fail(ErrorKind::General, "cannot open archive " + archive_path.string() + ": it is not a regular file");
+  }
+
   std::error_code ec;
   fs::create_directories(dest_in, ec);
   if (ec) fail(ErrorKind::General, "cannot create " + dest_in.string() + ": " + ec.message());
@@ -481,12 +522,14 @@ ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_
   if (!fs::is_empty(dest, ec)) fail(ErrorKind::Conflict, "cannot extract into " + dest.string() + ": it is not empty");
 
   ReadArchive in(archive_read_new());
-  archive_read_support_filter_all(in.get());
+  if (!in) fail(ErrorKind::General, "libarchive: out of memory");
+  // Snapshots are gzip'ed tar files. Only gzip (zlib, in process) is enabled: "filter all" would also run external
+  // decompressors (lrzip, lzop, grzip...) on a crafted file.
+  archive_read_support_filter_gzip(in.get());
   archive_read_support_format_tar(in.get());
   archive_read_support_format_gnutar(in.get());
-  if (archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 20) != ARCHIVE_OK) {
-    const char* msg = archive_error_string(in.get());
-    fail(ErrorKind::General, "cannot open archive " + archive_path.string() + ": " + (msg ? msg : "unknown error"));
+  if (archive_read_open_fd(in.get(), fd.get(), 1 << 20) != ARCHIVE_OK) {
+    fail(ErrorKind::General, "cannot open archive " + archive_path.string() + ": " + read_error(in.get()));
   }
   struct DiskDeleter {
     void operator()(struct archive* a) const {
@@ -494,36 +537,58 @@ ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_
     }
   };
   std::unique_ptr<struct archive, DiskDeleter> out(archive_write_disk_new());
+  if (!out) fail(ErrorKind::General, "libarchive: out of memory");
   // ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS cannot be combined with a target directory without chdir() (which is
   // process-wide); absolute names are refused by our own check below before the destination is prefixed.
   archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                                 ARCHIVE_EXTRACT_NO_OVERWRITE);
 
+  // What the decompressed stream may hold besides file content: headers (a pax header, a ustar header and long
+  // names take a few KB per entry) and the end-of-archive blocks.
+  const uint64_t max_stream = limits.max_bytes + 16 * 1024 * limits.max_entries + (16u << 20);
+  auto check_stream = [&](const std::string& name) {
+    if (static_cast<uint64_t>(archive_filter_bytes(in.get(), 0)) > max_stream) {
+      refuse(archive_path, name, "takes the archive over " + human_bytes(max_stream) + " of headers and data");
+    }
+  };
+
   ExtractInfo info;
+  uint64_t entries = 0;
   archive_entry* entry = nullptr;
   for (;;) {
     int rc = archive_read_next_header(in.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
-      const char* msg = archive_error_string(in.get());
-      fail(ErrorKind::General, "cannot read archive " + archive_path.string() + ": " + (msg ? msg : "unknown error"));
+      fail(ErrorKind::General, "cannot read archive " + archive_path.string() + ": " + read_error(in.get()));
     }
     const char* raw_name = archive_entry_pathname(entry);
     std::string name = raw_name ? raw_name : "";
+    check_stream(name);
+    if (++entries > limits.max_entries) {
+      refuse(archive_path, name, "is one entry too many (at most " + std::to_string(limits.max_entries) + ")");
+    }
     std::string rel = safe_relative(archive_path, name, "path");
     mode_t type = archive_entry_filetype(entry);
     const char* hard = archive_entry_hardlink(entry);
     if (hard) {
       std::string target = safe_relative(archive_path, hard, "hard link target");
+      // Only to a regular file extracted before, reached without a symlink: a hard link to a symlink would keep
+      // the link's relative target at another depth, and could point outside.
+      refuse_through_symlink(archive_path, dest, name, target);
+      struct stat tst {};
+      if (::lstat((dest / target).c_str(), &tst) != 0 || !S_ISREG(tst.st_mode)) {
+        refuse(archive_path, name, "is a hard link to '" + target + "', which is not a file extracted before it");
+      }
       archive_entry_set_hardlink(entry, (dest / target).c_str());
     } else if (type == AE_IFLNK) {
       const char* t = archive_entry_symlink(entry);
       std::string target = t ? t : "";
       if (target.empty()) refuse(archive_path, name, "is a symlink without a target");
       if (target[0] == '/') refuse(archive_path, name, "is a symlink to an absolute path (" + target + ")");
-      std::string base = parent_of(rel);
-      if (!normalize_inside(base.empty() ? target : base + "/" + target, nullptr)) {
-        refuse(archive_path, name, "is a symlink pointing outside the target directory (" + target + ")");
+      if (!link_stays_inside(parent_of(rel), target)) {
+        refuse(archive_path, name,
+               "is a symlink pointing outside the target directory (" + target +
+                   "), or that could through another symlink ('..' after a name)");
       }
     } else if (type == AE_IFCHR || type == AE_IFBLK) {
       refuse(archive_path, name, "is a device file");
@@ -535,30 +600,24 @@ ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_
       refuse(archive_path, name, "has an unsupported file type");
     }
     // Never write through a symlink that an earlier entry created.
-    {
-      std::string walk;
-      size_t pos = 0;
-      while (true) {
-        size_t slash = rel.find('/', pos);
-        if (slash == std::string::npos) break;
-        walk = rel.substr(0, slash);
-        struct stat st {};
-        if (::lstat((dest / walk).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-          refuse(archive_path, name, "would be written through the symlink '" + walk + "'");
-        }
-        pos = slash + 1;
+    refuse_through_symlink(archive_path, dest, name, rel);
+    // Content is counted at its declared size before anything is written: a sparse file's holes count too.
+    la_int64_t declared = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
+    if (type == AE_IFREG && !hard && declared > 0) {
+      if (static_cast<uint64_t>(declared) > limits.max_bytes - std::min(limits.max_bytes, info.bytes)) {
+        refuse(archive_path, name,
+               "(" + human_bytes(static_cast<uint64_t>(declared)) + ") takes the content over the limit of " +
+                   human_bytes(limits.max_bytes));
       }
     }
     archive_entry_set_pathname(entry, (dest / rel).c_str());
-    archive_entry_set_perm(entry, archive_entry_perm(entry) & 0777);
+    // No setuid/setgid/sticky; directories stay traversable and removable by their owner.
+    archive_entry_set_perm(entry, (archive_entry_perm(entry) & 0777) | (type == AE_IFDIR ? 0700 : 0));
     archive_entry_set_uid(entry, 0);
     archive_entry_set_gid(entry, 0);
     rc = archive_write_header(out.get(), entry);
-    if (rc < ARCHIVE_WARN) {
-      const char* msg = archive_error_string(out.get());
-      refuse(archive_path, name, std::string("cannot be written: ") + (msg ? msg : "unknown error"));
-    }
-    if (type == AE_IFREG && !hard && archive_entry_size(entry) > 0) {
+    if (rc < ARCHIVE_WARN) refuse(archive_path, name, "cannot be written: " + read_error(out.get()));
+    if (type == AE_IFREG && !hard && declared > 0) {
       const void* block = nullptr;
       size_t size = 0;
       la_int64_t offset = 0;
@@ -566,28 +625,28 @@ ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_
         rc = archive_read_data_block(in.get(), &block, &size, &offset);
         if (rc == ARCHIVE_EOF) break;
         if (rc < ARCHIVE_WARN) {
-          const char* msg = archive_error_string(in.get());
-          fail(ErrorKind::General, "cannot read archive " + archive_path.string() + " at '" + name +
-                                       "': " + (msg ? msg : "unknown error"));
+          fail(ErrorKind::General,
+               "cannot read archive " + archive_path.string() + " at '" + name + "': " + read_error(in.get()));
+        }
+        check_stream(name);
+        if (offset < 0 || static_cast<uint64_t>(offset) + size > static_cast<uint64_t>(declared)) {
+          refuse(archive_path, name, "has more content than its declared size");
         }
         if (archive_write_data_block(out.get(), block, size, offset) < ARCHIVE_WARN) {
-          const char* msg = archive_error_string(out.get());
-          fail(ErrorKind::General, "cannot write " + (dest / rel).string() + ": " + (msg ? msg : "unknown error"));
+          fail(ErrorKind::General, "cannot write " + (dest / rel).string() + ": " + read_error(out.get()));
         }
-        info.bytes += size;
       }
+      info.bytes += static_cast<uint64_t>(declared);
     }
     rc = archive_write_finish_entry(out.get());
     if (rc < ARCHIVE_WARN) {
-      const char* msg = archive_error_string(out.get());
-      fail(ErrorKind::General, "cannot write " + (dest / rel).string() + ": " + (msg ? msg : "unknown error"));
+      fail(ErrorKind::General, "cannot write " + (dest / rel).string() + ": " + read_error(out.get()));
     }
     if (type == AE_IFDIR) ++info.dirs;
     else ++info.files;
   }
   if (archive_write_close(out.get()) < ARCHIVE_WARN) {
-    const char* msg = archive_error_string(out.get());
-    fail(ErrorKind::General, "cannot finish extracting into " + dest.string() + ": " + (msg ? msg : "unknown error"));
+    fail(ErrorKind::General, "cannot finish extracting into " + dest.string() + ": " + read_error(out.get()));
   }
   return info;
 }

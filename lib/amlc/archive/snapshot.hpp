@@ -10,8 +10,9 @@
 //
 // What is left out: paths excluded by .amlignore/.gitignore (see ignore.hpp), any ".git" and ".amlc" entry,
 // `exclude_paths` (e.g. the workspace when it lies inside the source directory), sockets, fifos, devices,
-// and symlinks that leave the tree and do not point at a regular file (those that do are stored as that
-// file's content).
+// and symlinks that leave the tree (or have '..' after a name in their target, which extraction refuses) and do
+// not point at a regular file (those that do are stored as that file's content). An .amlignore/.gitignore that is
+// not a regular file is an error (see ignore.hpp).
 #pragma once
 
 #include <cstdint>
@@ -86,15 +87,25 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
 struct ExtractInfo {
   uint64_t files = 0;
   uint64_t dirs = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // file content at declared sizes
 };
 
-// Extracts `archive_path` into `dest` (created if missing; it must be empty). Refused, with the entry named:
-// absolute paths, ".." components, symlinks (or hard links) pointing outside `dest`, writing through a
-// symlink, device files, fifos and sockets. Permissions: the entry's rwx bits under the umask; no
-// setuid/setgid/sticky; no owners; mtimes are the extraction time. A refusal is a General error whose
-// message names the entry and the reason; `dest` may then hold a partial tree (extract into a staging dir).
-ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest);
+// Bounds on what one extraction may create, whatever the archive says. The defaults are far above what a snapshot
+// made with the default limits (2000 files, 300 MB) holds, and above what raised limits usually give; a caller that
+// knows the snapshot (a run record's files and bytes) can pass tighter ones.
+struct ExtractLimits {
+  uint64_t max_entries = 200000;          // files, links and directories
+  uint64_t max_bytes = 16ull << 30;       // file content, at declared sizes (a sparse file counts in full)
+};
+
+// Extracts `archive_path` (a gzip'ed tar; a regular file) into `dest` (created if missing; it must be empty).
+// Refused, with the entry named: absolute paths, ".." components, symlinks that point outside `dest` or could
+// through another symlink ('..' after a name in the target), hard links to anything but a regular file extracted
+// before, writing through a symlink, device files, fifos and sockets, more than `limits` entries or bytes.
+// Permissions: the entry's rwx bits under the umask (directories always u+rwx); no setuid/setgid/sticky; no owners;
+// mtimes are the extraction time. A refusal is a General error whose message names the entry and the reason;
+// `dest` may then hold a partial tree (extract into a staging dir).
+ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest, const ExtractLimits& limits = {});
 
 // "1.2 MB", "300 MB", "512 B".
 std::string human_bytes(uint64_t bytes);
