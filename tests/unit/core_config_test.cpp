@@ -315,6 +315,28 @@ TEST_CASE("config: nesting is bounded (brackets, indentation and aliases) with t
   CHECK(std::string(e3.what()).find("nested more than 100 levels deep") != std::string::npos);
 }
 
+TEST_CASE("config: text that is not UTF-8 is an error at its line:col (it made JSON output throw later)") {
+  // Found by fuzz_config: a Latin-1 byte went into the document and nlohmann's dump() threw type_error 316
+  // ("this is a bug in amlc") when the sweep journal was written.
+  auto e = expect_error([] { amlc::config::parse("a: 1\nprimary_metric_name: caf\xE9\n", "latin1.yml"); });
+  CHECK(e.kind() == ErrorKind::Usage);
+  CHECK(std::string(e.what()) == "latin1.yml:2:25: not valid UTF-8 (byte 0xE9)");
+  CHECK(e.hint().find("save the file as UTF-8") != std::string::npos);
+  CHECK(std::string(expect_error([] { amlc::config::parse("\xEF\xBB\xBF" "a: 1\n\xFF\xFF", "x.yml"); }).what()) ==
+        "x.yml:2:1: not valid UTF-8 (byte 0xFF)");
+  for (const char* bad : {"\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82", "\xF8\x88\x80\x80\x80"}) {
+    CHECK(expect_error([&] { amlc::config::parse(std::string("k: ") + bad + "\n", "t.yml"); }).kind() == ErrorKind::Usage);
+  }
+  // Escapes cannot make invalid UTF-8 either: yaml-cpp refuses half a surrogate pair.
+  auto e2 = expect_error([] { amlc::config::parse("name: \"x\\uD800y\"\n", "esc.yml"); });
+  CHECK(std::string(e2.what()).rfind("esc.yml:1:", 0) == 0);
+  // Well-formed UTF-8 of every length is fine, and so are whole-code-point escapes.
+  auto d = amlc::config::parse("k: \"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \\u00e9 \\U0001F600\"\n\xC3\xA9t\xC3\xA9: 1\n", "ok.yml");
+  CHECK(d.root()["k"] == "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xC3\xA9 \xF0\x9F\x98\x80");
+  CHECK(d.root()["\xC3\xA9t\xC3\xA9"] == 1);
+  CHECK(!d.root().dump().empty());
+}
+
 TEST_CASE("config files: fifos and devices are refused (exit 2) instead of hanging / documents are bounded") {
   amlc::test::TempDir tmp;
   amlc::fs::path fifo = tmp / "config.yml";

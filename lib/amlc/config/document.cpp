@@ -3,11 +3,14 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <string_view>
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
@@ -48,6 +51,36 @@ std::string at(const std::string& source, const Mark& m) {
 std::string shorten(const std::string& s, size_t max = 24) {
   if (s.size() <= max) return s;
   return s.substr(0, max / 2) + "..." + s.substr(s.size() - max / 2) + " (" + std::to_string(s.size()) + " characters)";
+}
+
+// Offset of the first byte that does not start a well-formed UTF-8 sequence (no overlong forms, no surrogates,
+// nothing above U+10FFFF), or npos. JSON output refuses such strings (nlohmann's dump throws), so they stop here.
+size_t invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else return i;
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -161,7 +194,9 @@ struct Converter {
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null: charge(node, pointer, 0); return nullptr;
-      case YAML::NodeType::Scalar: charge(node, pointer, node.Scalar().size()); return scalar(node, pointer);
+      case YAML::NodeType::Scalar:
+        charge(node, pointer, node.Scalar().size());
+        return scalar(node, pointer);
       case YAML::NodeType::Sequence: {
         charge(node, pointer, 0);
         json arr = json::array();
@@ -333,6 +368,16 @@ Document parse(const std::string& text, const std::string& source_name) {
   if (text.size() > kMaxConfigBytes) {
     usage_error(source_name + " is larger than " + std::to_string(kMaxConfigBytes) + " bytes",
                 "a file this large is not a configuration file; check the path");
+  }
+  if (size_t bad = invalid_utf8(text); bad != std::string_view::npos) {
+    size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    line_start = (bad == 0 || line_start == std::string::npos) ? 0 : line_start + 1;
+    Mark m{static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n')) + 1,
+           static_cast<int>(bad - line_start) + 1};
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+    usage_error(at(source_name, m) + ": not valid UTF-8 (byte " + byte + ")",
+                "save the file as UTF-8 (it may be in Latin-1 or another legacy encoding)");
   }
   YAML::Node node;
   try {

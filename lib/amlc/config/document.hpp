@@ -63,7 +63,7 @@ inline constexpr int kMaxNesting = 100;
 // Loads a YAML or JSON file (JSON is read as YAML 1.2 so marks are kept). Errors carry file:line:col.
 // The file is read with read_input_file(): fifos and devices are refused, and so is anything over kMaxConfigBytes.
 Document load_file(const std::filesystem::path& path);
-// Parses text (at most kMaxConfigBytes). Hostile input is bounded: nesting (kMaxNesting), and what aliases expand to
+// Parses text (at most kMaxConfigBytes, UTF-8: other bytes are an error at their line:col). Hostile input is bounded: nesting (kMaxNesting), and what aliases expand to
 // (a budget of 16 MB plus 64 bytes per byte of text, counting each value's key path), so a "billion laughs" is refused.
 // Plain scalars are typed by the YAML 1.2 core schema (decimal integers, floats, .inf/.nan, true/false, null); an
 // integer that does not fit in 64 bits or a float out of the double range is an error naming the key.
