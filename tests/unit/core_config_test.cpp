@@ -315,7 +315,7 @@ TEST_CASE("config: nesting is bounded (brackets, indentation and aliases) with t
   CHECK(std::string(e3.what()).find("nested more than 100 levels deep") != std::string::npos);
 }
 
-TEST_CASE("config: text that is not UTF-8 is an error at its line:col (it made JSON output throw later)") {
+TEST_CASE("config: text that is not UTF-8 (or has a NUL byte) is an error at its line:col (it made JSON output throw later)") {
   // Found by fuzz_config: a Latin-1 byte went into the document and nlohmann's dump() threw type_error 316
   // ("this is a bug in amlc") when the sweep journal was written.
   auto e = expect_error([] { amlc::config::parse("a: 1\nprimary_metric_name: caf\xE9\n", "latin1.yml"); });
@@ -327,6 +327,12 @@ TEST_CASE("config: text that is not UTF-8 is an error at its line:col (it made J
   for (const char* bad : {"\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82", "\xF8\x88\x80\x80\x80"}) {
     CHECK(expect_error([&] { amlc::config::parse(std::string("k: ") + bad + "\n", "t.yml"); }).kind() == ErrorKind::Usage);
   }
+  // NUL bytes: not text, and leading ones made yaml-cpp decode the rest as UTF-32 into invalid strings (found by
+  // fuzz_config: nlohmann's dump() threw in get_int's error message).
+  auto e3 = expect_error([] { amlc::config::parse(std::string("\0\0\0cript: 1\n", 13), "nul.yml"); });
+  CHECK(std::string(e3.what()) == "nul.yml:1:1: a NUL byte: this is not a text file");
+  auto e4 = expect_error([] { amlc::config::parse(std::string("a: 1\nb: x\0y\n", 12), "nul.yml"); });
+  CHECK(std::string(e4.what()) == "nul.yml:2:5: a NUL byte: this is not a text file");
   // Escapes cannot make invalid UTF-8 either: yaml-cpp refuses half a surrogate pair.
   auto e2 = expect_error([] { amlc::config::parse("name: \"x\\uD800y\"\n", "esc.yml"); });
   CHECK(std::string(e2.what()).rfind("esc.yml:1:", 0) == 0);

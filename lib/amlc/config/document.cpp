@@ -83,6 +83,14 @@ size_t invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+// Line and column (1-based, in bytes) of `offset` in `text`.
+Mark mark_at(std::string_view text, size_t offset) {
+  size_t line_start = offset == 0 ? std::string_view::npos : text.rfind('\n', offset - 1);
+  line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+  auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n') + 1;
+  return {static_cast<int>(line), static_cast<int>(offset - line_start) + 1};
+}
+
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Reads `digits` (at least one) from s[i..]; returns the index after them.
@@ -369,14 +377,14 @@ Document parse(const std::string& text, const std::string& source_name) {
     usage_error(source_name + " is larger than " + std::to_string(kMaxConfigBytes) + " bytes",
                 "a file this large is not a configuration file; check the path");
   }
+  if (size_t nul = text.find('\0'); nul != std::string::npos) {
+    // Not text; and yaml-cpp would take leading NULs for UTF-16/32 and decode the rest into invalid strings.
+    usage_error(at(source_name, mark_at(text, nul)) + ": a NUL byte: this is not a text file", "a config is YAML or JSON text in UTF-8");
+  }
   if (size_t bad = invalid_utf8(text); bad != std::string_view::npos) {
-    size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
-    line_start = (bad == 0 || line_start == std::string::npos) ? 0 : line_start + 1;
-    Mark m{static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n')) + 1,
-           static_cast<int>(bad - line_start) + 1};
     char byte[8];
     std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
-    usage_error(at(source_name, m) + ": not valid UTF-8 (byte " + byte + ")",
+    usage_error(at(source_name, mark_at(text, bad)) + ": not valid UTF-8 (byte " + byte + ")",
                 "save the file as UTF-8 (it may be in Latin-1 or another legacy encoding)");
   }
   YAML::Node node;
