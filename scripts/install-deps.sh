@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Installs (as root, with apt) whatever amlc's build, tests and example need and is missing.
 # Idempotent: packages already installed are not touched; apt-get update runs only when needed.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds wrk, Optuna, gunicorn and Flask for bench/)
+# Usage: scripts/install-deps.sh [--bench] [--fuzz]
+#   --bench adds wrk, Optuna, gunicorn and Flask for bench/
+#   --fuzz adds clang-14 with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev) and llvm-symbolizer for
+#          scripts/fuzz.sh
 set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config git curl ca-certificates python3
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libcurl4-openssl-dev libarchive-dev libssl-dev doctest-dev
   docker.io debootstrap
 )
-if [ "${1:-}" = "--bench" ]; then
-  packages+=(wrk python3-optuna python3-flask gunicorn hyperfine)
-fi
+for arg in "$@"; do
+  case $arg in
+    --bench) packages+=(wrk python3-optuna python3-flask gunicorn hyperfine) ;;
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
