@@ -474,3 +474,20 @@ TEST_CASE("archive: a file replaced by a fifo while the snapshot is written is a
   }
   CHECK(!fs::exists(tmp / "out.tar.gz"));
 }
+
+TEST_CASE("archive: an entry whose full path would not fit in PATH_MAX is refused") {
+  t::TempDir tmp;
+  // libarchive would otherwise chdir() its way down (the working directory is process-wide) or fail midway.
+  std::string deep;
+  for (int i = 0; i < 1100; ++i) deep += "abc/";
+  fs::path arc = tmp / "deep.tar.gz";
+  {
+    Crafted c(arc);
+    c.add(deep + "f.txt", AE_IFREG, "x");
+  }
+  fs::path cwd = fs::current_path();
+  std::string err = extract_error(arc, tmp / "out");
+  CHECK_MESSAGE(err.find("has a path too long for this system") != std::string::npos, err.substr(0, 200));
+  CHECK(fs::current_path() == cwd);
+  CHECK(fs::is_empty(tmp / "out"));
+}

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -568,6 +569,9 @@ ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_
       refuse(archive_path, name, "is one entry too many (at most " + std::to_string(limits.max_entries) + ")");
     }
     std::string rel = safe_relative(archive_path, name, "path");
+    // Beyond PATH_MAX libarchive chdir()s its way down (the working directory is process-wide), and nothing else
+    // could open the file by its path afterwards.
+    if (dest.string().size() + 1 + rel.size() >= PATH_MAX) refuse(archive_path, name, "has a path too long for this system");
     mode_t type = archive_entry_filetype(entry);
     const char* hard = archive_entry_hardlink(entry);
     if (hard) {
