@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of fuzz_extract (fuzz/corpus/extract/*.tar.gz): one ordinary snapshot and the
-hostile shapes extraction must refuse. Deterministic (mtime 0, gzip without name or time); rerun after a change:
+"""Writes the seed corpus of fuzz_extract (fuzz/corpus/extract/): one ordinary snapshot and the hostile shapes
+extraction must refuse, as uncompressed tar streams (*.tar; the target gzips its input, so that mutations reach
+the tar headers) trimmed of their trailing padding, plus two .tar.gz files (used as they are). Deterministic
+(mtime 0, gzip without name or time); rerun after a change:
     python3 fuzz/make_extract_corpus.py fuzz/corpus/extract
 """
 import gzip
@@ -23,20 +25,31 @@ def entry(name, kind=tarfile.REGTYPE, data=b"", link="", mode=0o644, size=None):
     return info, data
 
 
-def write(path, entries, fmt=tarfile.PAX_FORMAT, raw_tail=b""):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
-        for info, data in entries:
-            tar.addfile(info, io.BytesIO(data) if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE) else None)
-    raw = buf.getvalue() + raw_tail
+def trimmed(raw):
+    """The tar stream up to its last non-zero block, then the two zero blocks that end an archive."""
+    end = len(raw.rstrip(b"\0"))
+    end = (end + 511) // 512 * 512
+    return raw[:end] + b"\0" * 1024
+
+
+def write_gz(path, raw):
     with open(path, "wb") as f:
         with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
             gz.write(raw)
 
 
+def write(path, entries, fmt=tarfile.PAX_FORMAT):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for info, data in entries:
+            tar.addfile(info, io.BytesIO(data) if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE) else None)
+    with open(path, "wb") as f:
+        f.write(trimmed(buf.getvalue()))
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
-    d = lambda n: os.path.join(out, n + ".tar.gz")
+    d = lambda n: os.path.join(out, n + ".tar")
     write(d("ok-snapshot"), [
         entry("pkg", tarfile.DIRTYPE, mode=0o755), entry("pkg/__init__.py"), entry("pkg/util.py", data=b"u" * 300),
         entry("train.py", data=b"print('hi')\n", mode=0o755), entry("link.py", tarfile.SYMTYPE, link="pkg/util.py"),
@@ -66,11 +79,12 @@ def main(out):
     write(d("ustar-dir-size"), [entry("d", tarfile.DIRTYPE, mode=0o755, size=0)], fmt=tarfile.USTAR_FORMAT)
     write(d("truncated"), [entry("big", data=b"z" * 4096)])
     with open(d("truncated"), "rb") as f:
-        raw = gzip.decompress(f.read())[:1024]
-    with open(d("truncated"), "wb") as f:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-            gz.write(raw)
-    write(d("zeros-bomb"), [entry("z", data=b"\0" * 200000)])
+        raw = f.read()
+    os.remove(d("truncated"))
+    write_gz(os.path.join(out, "truncated.tar.gz"), raw[:1024])
+    with open(d("ok-snapshot"), "rb") as f:
+        write_gz(os.path.join(out, "ok-snapshot.tar.gz"), f.read())
+    write(d("zeros"), [entry("z", data=b"\0" * 2000)])
     # Sparse files (GNU tar's PAX and old-GNU encodings): 64 MB of holes around one byte.
     if shutil.which("tar"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -84,8 +98,7 @@ def main(out):
                                       "--numeric-owner", *extra, "-C", tmp, "-cf", "-", "hole"],
                                      check=True, capture_output=True).stdout
                 with open(d("sparse-" + fmt), "wb") as f:
-                    with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-                        gz.write(raw)
+                    f.write(trimmed(raw))
 
 
 if __name__ == "__main__":

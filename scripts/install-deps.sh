@@ -3,7 +3,7 @@
 # Idempotent: packages already installed are not touched; apt-get update runs only when needed.
 # Usage: scripts/install-deps.sh [--bench] [--fuzz]
 #   --bench adds wrk, Optuna, gunicorn and Flask for bench/
-#   --fuzz adds clang-14 with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev) and llvm-symbolizer for
+#   --fuzz adds clang-14 with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), llvm-symbolizer and zlib for
 #          scripts/fuzz.sh
 set -euo pipefail
 packages=(
@@ -14,7 +14,7 @@ packages=(
 for arg in "$@"; do
   case $arg in
     --bench) packages+=(wrk python3-optuna python3-flask gunicorn hyperfine) ;;
-    --fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14 zlib1g-dev) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
