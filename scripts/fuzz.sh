@@ -13,10 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-# sweep_expr (the search-space expression parser) is left out of the default set while its known crash (unbounded
-# list nesting, see fuzz/README.md) is open; run it explicitly: scripts/fuzz.sh 60 sweep_expr
+# sweep_expr and ignore are left out of the default set while known findings are open (see fuzz/README.md);
+# run them explicitly: scripts/fuzz.sh 60 sweep_expr ignore
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config extract ignore)
+[ ${#targets[@]} -gt 0 ] || targets=(config extract)
 
 bash scripts/install-deps.sh --fuzz  # idempotent: installs only what is missing
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
