@@ -266,13 +266,16 @@ TEST_CASE("deployment config: every numeric key names file:line:col, the key and
   CHECK(usage_message([&] { parse_deploy_config("containerResourceRequirements: {gpu: " + huge + "}\n", "dc.yml", notes); })
             .find("containerResourceRequirements.gpu") != std::string::npos);
 
-  // Text values given as numbers keep their text; a number that lost its digits asks for quotes.
+  // Text values given as numbers keep their text, digits and all, however long; .inf has no digits: it asks for quotes.
   DeployConfig env = parse_deploy_config("environmentVariables: {A: 12, B: 0.5, C: true}\n", "dc.yml", notes);
   CHECK(env.environment_variables.at("A") == "12");
   CHECK(env.environment_variables.at("B") == "0.5");
   CHECK(env.environment_variables.at("C") == "true");
+  DeployConfig env_big = parse_deploy_config("environmentVariables:\n  A: " + huge + "\n  B: 1e400\n", "dc.yml", notes);
+  CHECK(env_big.environment_variables.at("A") == huge);
+  CHECK(env_big.environment_variables.at("B") == "1e400");
   std::string hint;
-  std::string m = usage_message([&] { parse_deploy_config("environmentVariables:\n  A: " + huge + "\n", "dc.yml", notes); }, &hint);
+  std::string m = usage_message([&] { parse_deploy_config("environmentVariables:\n  A: .inf\n", "dc.yml", notes); }, &hint);
   CHECK(m.find("dc.yml:2:6: key 'environmentVariables.A'") != std::string::npos);
   CHECK(hint.find("quote") != std::string::npos);
 
@@ -329,17 +332,16 @@ TEST_CASE("deployment config: a numeric setting has one rule - the file key and 
   }
 }
 
-TEST_CASE("inference config: a number where text is expected keeps its text, or asks for quotes when too large") {
+TEST_CASE("inference config: a number where text is expected keeps its text, however long, or asks for quotes for .inf") {
   Src s;
   Notes notes;
   const std::string huge(2000, '9');
   test::write_text(s.dir / "a.yml", "entryScript: score.py\nenvironment:\n  version: " + huge + "\n");
-  std::string m = usage_message([&] { load_inference_config(s.dir / "a.yml", notes); });
-  CHECK(m.find("a.yml:3:12: key 'environment.version'") != std::string::npos);
+  CHECK(load_inference_config(s.dir / "a.yml", notes).environment_version == huge);
+  test::write_text(s.dir / "b.yml", "entryScript: score.py\nenvironment:\n  version: 3\n  environmentVariables: {N: .nan}\n");
+  std::string m = usage_message([&] { load_inference_config(s.dir / "b.yml", notes); });
+  CHECK(m.find("b.yml:4:29: key 'environment.environmentVariables.N'") != std::string::npos);
   CHECK(m.find("null") == std::string::npos);
-  test::write_text(s.dir / "b.yml", "entryScript: score.py\nenvironment:\n  version: 3\n  environmentVariables: {N: " + huge + "}\n");
-  m = usage_message([&] { load_inference_config(s.dir / "b.yml", notes); });
-  CHECK(m.find("environment.environmentVariables.N") != std::string::npos);
   test::write_text(s.dir / "c.yml", "entryScript: score.py\nenvironment:\n  version: 3\n");
   CHECK(load_inference_config(s.dir / "c.yml", notes).environment_version == "3");
 }

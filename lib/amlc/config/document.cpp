@@ -135,6 +135,7 @@ ScalarKind classify(const std::string& s) {
 struct Converter {
   const std::string& source;
   std::map<std::string, Mark>& marks;
+  std::set<std::string>& big_numbers;
   size_t total;   // the budget
   size_t budget;  // what is left of it
 
@@ -155,7 +156,7 @@ struct Converter {
     budget -= cost;
   }
 
-  json scalar(const YAML::Node& node, const std::string& pointer) const {
+  json scalar(const YAML::Node& node, const std::string& pointer) {
     const std::string& s = node.Scalar();
     if (node.Tag() == "!") return s;  // quoted: always a string
     if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty()) return nullptr;
@@ -171,9 +172,8 @@ struct Converter {
         const char* first = s.data() + (s[0] == '+' ? 1 : 0);
         auto [end, ec] = std::from_chars(first, s.data() + s.size(), v);
         if (ec != std::errc() || end != s.data() + s.size()) {
-          fail_at(to_mark(node.Mark()), pointer,
-                  "the integer " + shorten(s) + " does not fit in 64 bits (-9223372036854775808..9223372036854775807)",
-                  "quote it to keep it as text, or write it as a float such as 1e30");
+          big_numbers.insert(pointer);  // no 64-bit type holds it: kept as written (see Document::is_big_number)
+          return s;
         }
         return v;
       }
@@ -182,9 +182,12 @@ struct Converter {
         const char* first = s.data() + (s[0] == '+' ? 1 : 0);
         auto [end, ec] = std::from_chars(first, s.data() + s.size(), v);
         if (ec != std::errc() || end != s.data() + s.size()) {
-          fail_at(to_mark(node.Mark()), pointer,
-                  "the number " + shorten(s) + " is out of the range of a 64-bit float (about 1e-308 to 1e308)",
-                  "quote it to keep it as text, or write .inf for infinity");
+          if (ec == std::errc::result_out_of_range) {
+            double d = std::strtod(s.c_str(), nullptr);  // tells an underflow (1e-400: 0) from an overflow
+            if (std::isfinite(d)) return d;
+          }
+          big_numbers.insert(pointer);
+          return s;
         }
         return v;
       }
@@ -194,7 +197,15 @@ struct Converter {
 
   json convert(const YAML::Node& node, const std::string& pointer, int depth) {
     if (depth > kMaxNesting) {
-      fail_at(to_mark(node.Mark()), pointer,
+      // The key path of the first levels: the rest would repeat "[0]" a hundred times.
+      std::string shown = pointer;
+      for (size_t i = 0, n = 0; i < shown.size(); ++i) {
+        if (shown[i] == '/' && ++n > 8) {
+          shown.resize(i);
+          break;
+        }
+      }
+      fail_at(to_mark(node.Mark()), shown,
               "values are nested more than " + std::to_string(kMaxNesting) + " levels deep",
               "a configuration file never needs this much nesting; check the brackets and the aliases");
     }
@@ -329,6 +340,35 @@ const json* Document::find(const std::string& pointer) const {
   }
 }
 
+std::string Document::describe(const std::string& pointer) const {
+  const json* v = find(pointer);
+  if (!v) return "nothing";
+  if (is_big_number(pointer)) {
+    const std::string& t = v->get_ref<const std::string&>();
+    return "a number too large to represent: " + shorten(t);
+  }
+  switch (v->type()) {
+    case json::value_t::null: return "nothing (null)";
+    case json::value_t::boolean: return v->get<bool>() ? "true" : "false";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return v->dump();
+    case json::value_t::number_float: {
+      double d = v->get<double>();
+      if (std::isnan(d)) return "not-a-number (.nan)";
+      if (std::isinf(d)) return d > 0 ? "infinity (.inf)" : "minus infinity (-.inf)";
+      return v->dump();
+    }
+    case json::value_t::string: {
+      std::string t = v->get<std::string>();
+      if (t.size() > 40) t = t.substr(0, 40) + "...";
+      return "the string '" + t + "'";
+    }
+    case json::value_t::array: return "a list";
+    case json::value_t::object: return "a mapping";
+    default: return "a value";
+  }
+}
+
 std::optional<std::string> Document::get_string(const std::string& pointer) const {
   const json* v = find(pointer);
   if (!v || v->is_null()) return std::nullopt;
@@ -341,7 +381,7 @@ std::optional<double> Document::get_number(const std::string& pointer) const {
   const json* v = find(pointer);
   if (!v || v->is_null()) return std::nullopt;
   if (v->is_number()) return v->get<double>();
-  error(pointer, "expected a number, found " + type_name(*v) + (v->is_string() ? " '" + v->get<std::string>() + "'" : ""));
+  error(pointer, "expected a number, found " + describe(pointer));
 }
 
 std::optional<long long> Document::get_int(const std::string& pointer) const {
@@ -356,14 +396,14 @@ std::optional<long long> Document::get_int(const std::string& pointer) const {
     double d = v->get<double>();
     if (std::floor(d) == d && d >= -9223372036854775808.0 && d < 9223372036854775808.0) return static_cast<long long>(d);
   }
-  error(pointer, "expected an integer, found " + type_name(*v) + (v->is_primitive() && !v->is_null() ? " " + v->dump() : ""));
+  error(pointer, "expected an integer, found " + describe(pointer));
 }
 
 std::optional<bool> Document::get_bool(const std::string& pointer) const {
   const json* v = find(pointer);
   if (!v || v->is_null()) return std::nullopt;
   if (v->is_boolean()) return v->get<bool>();
-  error(pointer, "expected true or false, found " + type_name(*v) + (v->is_primitive() ? " " + v->dump() : ""));
+  error(pointer, "expected true or false, found " + describe(pointer));
 }
 
 std::string Document::require_string(const std::string& pointer) const {
@@ -400,10 +440,11 @@ Document parse(const std::string& text, const std::string& source_name) {
                 "check the syntax near that position");
   }
   std::map<std::string, Mark> marks;
+  std::set<std::string> big_numbers;
   size_t budget = kBaseBudget + kBudgetPerByte * text.size();
-  Converter c{source_name, marks, budget, budget};
+  Converter c{source_name, marks, big_numbers, budget, budget};
   json root = c.convert(node, "", 0);
-  return Document(source_name, std::move(root), std::move(marks));
+  return Document(source_name, std::move(root), std::move(marks), std::move(big_numbers));
 }
 
 Document load_file(const std::filesystem::path& path) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,8 @@ struct Mark {
 class Document {
  public:
   Document() = default;
-  Document(std::string source_name, json root, std::map<std::string, Mark> marks)
-      : source_(std::move(source_name)), root_(std::move(root)), marks_(std::move(marks)) {}
+  Document(std::string source_name, json root, std::map<std::string, Mark> marks, std::set<std::string> big_numbers = {})
+      : source_(std::move(source_name)), root_(std::move(root)), marks_(std::move(marks)), big_numbers_(std::move(big_numbers)) {}
 
   const std::string& source() const { return source_; }
   const json& root() const { return root_; }
@@ -47,6 +48,12 @@ class Document {
   std::optional<double> get_number(const std::string& pointer) const;
   std::optional<long long> get_int(const std::string& pointer) const;
   std::optional<bool> get_bool(const std::string& pointer) const;
+  // A number no 64-bit type holds (a 30-digit integer, 1e400) is kept as the text it was written as: get_string()
+  // and an environment variable get that text; get_int()/get_number() say what it is.
+  bool is_big_number(const std::string& pointer) const { return big_numbers_.count(pointer) > 0; }
+  // The value at `pointer` for "expected X, found Y" messages: "70000", "the string 'abc'", "a number too large to
+  // represent: 9999...9999 (2000 characters)", "infinity (.inf)", "a list", ...
+  std::string describe(const std::string& pointer) const;
   std::string require_string(const std::string& pointer) const;
 
   static std::string key_path(const std::string& pointer);  // "/a/0/b" -> "a[0].b"
@@ -55,6 +62,7 @@ class Document {
   std::string source_;
   json root_;
   std::map<std::string, Mark> marks_;  // pointer -> value mark; pointer + "#key" -> key mark
+  std::set<std::string> big_numbers_;  // pointers of numbers kept as text
 };
 
 // Values nested deeper than this (brackets, indentation or aliases) are an error.

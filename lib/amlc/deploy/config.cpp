@@ -23,31 +23,6 @@ fs::path resolve_path(const fs::path& base, const std::string& p) {
   return (base / path).lexically_normal();
 }
 
-// What a value is, for "expected X, found Y" (a number too large for a double reads as infinite: say so instead of
-// printing JSON's "null").
-std::string found(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "nothing (null)";
-    case json::value_t::boolean: return v.get<bool>() ? "true" : "false";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return v.dump();
-    case json::value_t::number_float: {
-      double d = v.get<double>();
-      if (std::isnan(d)) return "not-a-number";
-      if (!std::isfinite(d)) return "a number too large to represent";
-      return v.dump();
-    }
-    case json::value_t::string: {
-      std::string t = v.get<std::string>();
-      if (t.size() > 40) t = t.substr(0, 40) + "...";
-      return "the string '" + t + "'";
-    }
-    case json::value_t::array: return "a list";
-    case json::value_t::object: return "a mapping";
-    default: return "a value";
-  }
-}
-
 // The numeric deployment settings: one rule each, applied to the deployment config keys and to the flags alike, so
 // both accept the same values and state the same range (built from the bounds, never typed twice).
 struct NumberRule {
@@ -110,7 +85,7 @@ std::optional<long long> int_in_range(const Document& doc, const std::string& po
     if (std::isfinite(d) && std::floor(d) == d && d >= static_cast<double>(lo) && d <= static_cast<double>(hi))
       out = static_cast<long long>(d);
   }
-  if (!out || *out < lo || *out > hi) doc.error(pointer, "expected " + expected + ", found " + found(*v));
+  if (!out || *out < lo || *out > hi) doc.error(pointer, "expected " + expected + ", found " + doc.describe(pointer));
   return out;
 }
 
@@ -119,18 +94,19 @@ std::optional<double> number_in_range(const Document& doc, const std::string& po
   const json* v = doc.find(pointer);
   if (!v || v->is_null()) return std::nullopt;
   if (v->is_number() && obeys(rule, v->get<double>())) return v->get<double>();
-  doc.error(pointer, "expected " + expected_text(rule) + ", found " + found(*v));
+  doc.error(pointer, "expected " + expected_text(rule) + ", found " + doc.describe(pointer));
 }
 
 // A scalar written where text is expected (an environment variable value, a version, a package): numbers and
-// booleans become their text. A number too large for a double has lost its digits: ask for quotes.
+// booleans become their text (a number too large for any number type is kept as written). .inf and .nan have no
+// digits to keep: ask for quotes.
 std::string scalar_text(const Document& doc, const std::string& pointer, const json& v, const std::string& expected) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   if (v.is_number_float() && !std::isfinite(v.get<double>()))
-    doc.error(pointer, "expected " + expected + ", found " + found(v), "quote the value to keep it as written");
+    doc.error(pointer, "expected " + expected + ", found " + doc.describe(pointer), "quote the value to keep it as written");
   if (v.is_number()) return v.dump();
-  doc.error(pointer, "expected " + expected + ", found " + found(v));
+  doc.error(pointer, "expected " + expected + ", found " + doc.describe(pointer));
 }
 
 std::map<std::string, std::string> string_map(const Document& doc, const std::string& pointer) {
