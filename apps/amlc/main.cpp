@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+    (void)ctx.format();  // AMLC_OUTPUT is checked here, before the command does anything (-o is checked by CLI11)
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e) == 0 ? 0 : 0;
   } catch (const CLI::CallForAllHelp& e) {

@@ -364,6 +364,18 @@ TEST_CASE("workspace create names the workspace after its folder even when the f
   CHECK(run_amlc({"workspace", "create", (tmp / "z").string(), "--name", "bad name"}).code == 2);
 }
 
+TEST_CASE("an unknown AMLC_OUTPUT is refused before the command does anything") {
+  TempDir tmp;
+  auto r = run_amlc({"workspace", "create", (tmp / "w").string()}, {.env = {{"AMLC_OUTPUT", "bogus"}}});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("unknown output format 'bogus'") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp / "w"));
+  // A valid one is taken, and -o on the command line still wins over it.
+  auto ok = run_amlc({"workspace", "create", (tmp / "w").string(), "-o", "json"}, {.env = {{"AMLC_OUTPUT", "bogus"}}});
+  CHECK_MESSAGE(ok.code == 0, ok.err);
+  CHECK(fs::exists(tmp / "w"));
+}
+
 TEST_CASE("a symlink loop in a model folder is a clear error") {
   Workspace ws;
   write_text(ws.dir() / "m" / "sub" / "w.bin", "w");
