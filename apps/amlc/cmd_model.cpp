@@ -4,6 +4,7 @@
 #include "amlc/core/util.hpp"
 #include "amlc/registry/registry.hpp"
 #include "amlc/storage/storage.hpp"
+#include "amlc/runs/register.hpp"
 #include "amlc/runs/store.hpp"
 #include "context.hpp"
 
@@ -63,28 +64,11 @@ void add_model_commands(CLI::App& app, Context& ctx) {
       o->req.properties = parse_key_values(o->properties, "--property");
       validate_model_name(o->req.name);
       Workspace& ws = c.workspace();
-      if (!o->run_id.empty() || !o->asset_path.empty()) {
+      const bool from_run = !o->run_id.empty() || !o->asset_path.empty();
+      if (from_run) {
         if (!o->path.empty()) usage_error("give either -p/--model-path or --run-id with --asset-path, not both");
         if (o->run_id.empty()) usage_error("--asset-path needs --run-id");
         if (o->asset_path.empty()) usage_error("--run-id needs --asset-path", "e.g. --asset-path outputs/model.pkl");
-        json run = runs::load_run(ws, o->run_id);
-        std::string experiment = run.value("experimentName", "");
-        if (!o->experiment.empty() && o->experiment != experiment) {
-          usage_error("run '" + o->run_id + "' belongs to experiment '" + experiment + "', not '" + o->experiment + "'");
-        }
-        fs::path rel = fs::path(o->asset_path).lexically_normal();
-        if (rel.empty() || rel.is_absolute() || *rel.begin() == "..") {
-          usage_error("--asset-path '" + o->asset_path + "' must be a relative path inside the run", "e.g. outputs/model.pkl");
-        }
-        fs::path dir = runs::run_dir(ws, o->run_id);
-        o->req.path = dir / rel;
-        if (describe_file_type(o->req.path) == "missing") {
-          not_found("run '" + o->run_id + "' has no file '" + o->asset_path + "'",
-                    "see its outputs with 'amlc run show -r " + o->run_id + "' or 'amlc run download -r " + o->run_id + " -d DIR'");
-        }
-        o->req.run_id = o->run_id;
-        o->req.experiment_name = experiment;
-        o->req.asset_path = o->asset_path;
       } else {
         if (o->path.empty()) usage_error("a model path is required", "pass -p/--model-path FILE_OR_FOLDER (or --run-id with --asset-path)");
         o->req.path = o->path;
@@ -95,7 +79,8 @@ void add_model_commands(CLI::App& app, Context& ctx) {
         fs::path parent = fs::absolute(o->metadata_file).parent_path();
         if (!fs::is_directory(parent)) not_found("folder " + parent.string() + " for --output-metadata-file does not exist");
       }
-      json rec = registry::register_model(ws, o->req);
+      json rec = from_run ? runs::register_from_run(ws, o->req, o->run_id, o->asset_path, o->experiment)
+                          : registry::register_model(ws, o->req);
       if (!o->metadata_file.empty()) {
         json meta = {{"modelId", rec["id"]}, {"name", rec["name"]}, {"version", rec["version"]},
                      {"workspaceName", ws.name()}, {"workspacePath", ws.root().string()}};

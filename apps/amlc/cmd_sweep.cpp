@@ -16,6 +16,7 @@
 #include "amlc/registry/registry.hpp"
 #include "amlc/runs/executor.hpp"
 #include "amlc/runs/runconfig.hpp"
+#include "amlc/runs/register.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/config.hpp"
 #include "amlc/sweep/scheduler.hpp"
@@ -332,41 +333,17 @@ void add_sweep_commands(CLI::App& app, Context& ctx) {
     on_run(sub, ctx, [o](Context& c) {
       if (!o->model.empty() && o->asset_path.empty()) usage_error("--register-model needs --asset-path", "e.g. --asset-path outputs/model.pkl");
       if (o->model.empty() && !o->asset_path.empty()) usage_error("--asset-path needs --register-model NAME");
-      fs::path rel = fs::path(o->asset_path).lexically_normal();
-      if (!o->model.empty()) {
-        validate_model_name(o->model);
-        std::string first = rel.empty() ? "" : rel.begin()->string();
-        if (rel.is_absolute() || rel.empty() || first == ".." || rel == ".") {
-          usage_error("--asset-path '" + o->asset_path + "' must be a relative path inside the run", "e.g. outputs/model.pkl");
-        }
-      }
+      if (!o->model.empty()) validate_model_name(o->model);
       Workspace& ws = c.workspace();
       json best = sweep::best_trial(ws, o->id);
       if (!o->model.empty()) {
         std::string run_id = best["runId"];
-        fs::path run = runs::run_dir(ws, run_id);
-        fs::path file = run / rel;
-        std::error_code ec;
-        fs::path canon_run = fs::weakly_canonical(run, ec);
-        fs::path canon = fs::weakly_canonical(file, ec);
-        auto mismatch = std::mismatch(canon_run.begin(), canon_run.end(), canon.begin(), canon.end());
-        if (mismatch.first != canon_run.end()) {
-          usage_error("--asset-path '" + o->asset_path + "' leaves the run's folder", "e.g. outputs/model.pkl");
-        }
-        if (!fs::exists(file, ec)) {
-          not_found("the best run " + run_id + " has no file '" + o->asset_path + "'",
-                    "see its outputs with 'amlc run download -r " + run_id + " -d DIR'");
-        }
         registry::RegisterRequest rr;
         rr.name = o->model;
-        rr.path = file;
-        rr.run_id = run_id;
-        rr.experiment_name = best.value("experimentName", "");
-        rr.asset_path = rel.generic_string();
         rr.properties["sweepId"] = o->id;
         rr.properties["hyperparameters"] = best["parameters"].dump();
         if (best["metric"]["value"].is_number()) rr.properties[best["metric"].value("name", "metric")] = num(best["metric"]["value"].get<double>());
-        best["model"] = registry::register_model(ws, rr);
+        best["model"] = runs::register_from_run(ws, rr, run_id, o->asset_path);
       }
       c.print(best, {{"RunId", "/runId"}, {"Metric", "/metric/value"}, {"Status", "/status"}});
       return 0;

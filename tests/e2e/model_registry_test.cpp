@@ -352,3 +352,25 @@ TEST_CASE("register from a run's outputs records the run - model list --run-id f
   CHECK(ws.run({"model", "register", "-n", "x", "--run-id", run_id, "--asset-path", "outputs/model.pkl", "--experiment-name", "other"}).code == 2);
   CHECK(snapshot_tree(ws.root()) == before);
 }
+
+TEST_CASE("register from a run refuses a file whose symlink leads out of the run's folder") {
+  Workspace ws;
+  write_text(ws.dir() / "secret.txt", "not the run's");
+  write_text(ws.dir() / "src" / "train.py",
+             "import os\nos.makedirs('outputs/dir', exist_ok=True)\n"
+             "os.symlink(" + json((ws.dir() / "secret.txt").string()).dump() + ", 'outputs/model.pkl')\n"
+             "os.symlink('..', 'outputs/dir/up')\n"
+             "open('outputs/real.pkl', 'w').write('weights')\n"
+             "os.symlink('real.pkl', 'outputs/inside.pkl')\n");
+  auto run = ws.ok({"run", "submit-script", "--source-directory", (ws.dir() / "src").string(), "train.py"});
+  std::string run_id = run["runId"];
+  auto before = snapshot_tree(ws.root());
+  auto out = ws.run({"model", "register", "-n", "x", "--run-id", run_id, "--asset-path", "outputs/model.pkl"});
+  CHECK(out.code == 2);
+  CHECK(out.err.find("leaves the run's folder") != std::string::npos);
+  CHECK(ws.run({"model", "register", "-n", "x", "--run-id", run_id, "--asset-path", "outputs/dir/up/../../../secret.txt"}).code == 2);
+  CHECK(snapshot_tree(ws.root()) == before);
+  // A symlink that stays inside the run is followed.
+  auto inside = ws.ok({"model", "register", "-n", "x", "--run-id", run_id, "--asset-path", "outputs/inside.pkl"});
+  CHECK(inside["assetPath"] == "outputs/inside.pkl");
+}

@@ -316,4 +316,17 @@ std::string describe_file_type(const fs::path& path) {
   return "special file";
 }
 
+std::optional<fs::path> resolve_inside(const fs::path& dir, const fs::path& rel) {
+  fs::path normal = rel.lexically_normal();
+  if (rel.empty() || rel.is_absolute() || rel.has_root_name() || normal == "." || normal.empty()) return std::nullopt;
+  std::error_code ec;
+  fs::path base = fs::weakly_canonical(dir, ec);
+  if (ec) return std::nullopt;
+  fs::path full = fs::weakly_canonical(dir / rel, ec);
+  if (ec) return std::nullopt;
+  auto [b, f] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
+  if (b != base.end() || f == full.end()) return std::nullopt;
+  return full;
+}
+
 }  // namespace amlc

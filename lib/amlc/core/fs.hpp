@@ -118,4 +118,9 @@ class TempDir {
 // What kind of thing is at `path` without following a final symlink (for clear input errors).
 std::string describe_file_type(const fs::path& path);
 
+// `rel` (a relative path from the user or from a file amlc does not control) resolved inside `dir`, every symlink on
+// the way followed: nullopt if it is empty, absolute, `dir` itself, or leads out of `dir` - by "..", or through a
+// symlink anywhere on the way. A missing tail is kept as written (normalised), so the caller can say "no such file".
+std::optional<fs::path> resolve_inside(const fs::path& dir, const fs::path& rel);
+
 }  // namespace amlc
