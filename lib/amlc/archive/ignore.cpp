@@ -6,6 +6,7 @@
 #include <bitset>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "amlc/core/error.hpp"
@@ -46,8 +47,13 @@ bool known_class(const char* name, size_t len) {
 // DoubleStar or past the '/' (no directory at all).
 struct Token {
   enum Kind : unsigned char { Literal, AnyButSlash, Class, Star, DoubleStar, ZeroDirs } kind;
-  unsigned char c = 0;   // Literal
-  std::bitset<256> set;  // Class: the characters it matches ('/' never)
+  unsigned char c = 0;  // Literal
+  uint32_t set = 0;     // Class: index of the characters it matches ('/' never) in Compiled::sets
+};
+
+struct Compiled {
+  std::vector<Token> tokens;
+  std::vector<std::bitset<256>> sets;
 };
 
 // Parses the bracket expression starting at pattern[i] == '['. Returns the index after its ']', or npos when the
@@ -108,8 +114,10 @@ size_t parse_class(std::string_view pattern, size_t i, std::bitset<256>& set) {
 // when it cannot match: a trailing backslash, a malformed bracket expression, or more characters to consume than
 // the text has (checked as it goes, so that a long pattern costs little against a short name, and the tokens stay
 // at most 5 * (text_size + 1)).
-bool compile(std::string_view pattern, size_t text_size, std::vector<Token>& out) {
+bool compile(std::string_view pattern, size_t text_size, Compiled& compiled) {
+  std::vector<Token>& out = compiled.tokens;
   out.clear();
+  compiled.sets.clear();
   const size_t n = pattern.size();
   size_t needed = 0;  // characters a match consumes: one per Literal, AnyButSlash and Class but the '/' of "**/"
   size_t i = 0;
@@ -148,7 +156,8 @@ bool compile(std::string_view pattern, size_t text_size, std::vector<Token>& out
       }
     } else if (pc == '[') {
       tok.kind = Token::Class;
-      i = parse_class(pattern, i, tok.set);
+      tok.set = static_cast<uint32_t>(compiled.sets.size());
+      i = parse_class(pattern, i, compiled.sets.emplace_back());
       if (i == std::string_view::npos) return false;
     } else {
       tok.kind = Token::Literal;
@@ -188,10 +197,14 @@ void close_over_empty(const std::vector<Token>& toks, std::vector<char>& active)
 // after each character. That is O(tokens * characters), at most O(text size^2), for every pattern; git's
 // backtracking dowild(), which this replaced and agrees with, takes exponential time on some pairs (many "**/").
 bool wildmatch(std::string_view pattern, std::string_view text) {
-  std::vector<Token> toks;
-  if (!compile(pattern, text.size(), toks)) return false;
+  // Scratch space kept per thread: the walker calls this for every file and rule.
+  thread_local Compiled compiled;
+  thread_local std::vector<char> cur, next;
+  if (!compile(pattern, text.size(), compiled)) return false;
+  const std::vector<Token>& toks = compiled.tokens;
   const size_t n = toks.size();
-  std::vector<char> cur(n + 1, 0), next(n + 1, 0);
+  cur.assign(n + 1, 0);
+  next.assign(n + 1, 0);
   cur[0] = 1;
   close_over_empty(toks, cur);
   for (char ch : text) {
@@ -209,7 +222,7 @@ bool wildmatch(std::string_view pattern, std::string_view text) {
           if (c != '/') next[i + 1] = 1, any = true;
           break;
         case Token::Class:
-          if (t.set.test(c)) next[i + 1] = 1, any = true;
+          if (compiled.sets[t.set].test(c)) next[i + 1] = 1, any = true;
           break;
         case Token::Star:
           if (c != '/') next[i] = 1, any = true;
