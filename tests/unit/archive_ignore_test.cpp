@@ -118,6 +118,74 @@ TEST_CASE("archive: wildmatch agrees with git's t3070 table (pathname mode)") {
   }
 }
 
+TEST_CASE("archive: '**' as gitignore(5) documents it - leading '**/', trailing '/**', 'a/**/b', other runs are '*'") {
+  // Leading "**/": in all directories ("**/foo" matches foo anywhere, as "foo" does).
+  CHECK(wildmatch("**/foo", "foo"));
+  CHECK(wildmatch("**/foo", "a/b/foo"));
+  CHECK(!wildmatch("**/foo", "a/foox"));
+  CHECK(wildmatch("**/foo/bar", "foo/bar"));
+  CHECK(wildmatch("**/foo/bar", "x/y/foo/bar"));
+  CHECK(!wildmatch("**/foo/bar", "x/foo/y/bar"));
+  // Trailing "/**": everything inside, at any depth, but not the directory itself.
+  CHECK(wildmatch("abc/**", "abc/x"));
+  CHECK(wildmatch("abc/**", "abc/x/y/z"));
+  CHECK(!wildmatch("abc/**", "abc"));
+  CHECK(!wildmatch("abc/**", "x/abc/y"));
+  // "/**/": zero or more directories.
+  CHECK(wildmatch("a/**/b", "a/b"));
+  CHECK(wildmatch("a/**/b", "a/x/b"));
+  CHECK(wildmatch("a/**/b", "a/x/y/b"));
+  CHECK(!wildmatch("a/**/b", "a/x/y/c"));
+  CHECK(!wildmatch("a/**/b", "ab"));
+  CHECK(wildmatch("a/**/**/b", "a/b"));
+  CHECK(wildmatch("a/**/**/b", "a/x/y/b"));
+  // Other consecutive asterisks are a plain '*' (which never matches '/').
+  CHECK(wildmatch("a**b", "axyb"));
+  CHECK(!wildmatch("a**b", "a/b"));
+  CHECK(!wildmatch("**foo", "x/foo"));
+  CHECK(wildmatch("**foo", "xfoo"));
+  CHECK(!wildmatch("foo**/bar", "foo/x/bar"));
+  // An escaped '/' after "**" still makes it span directories, but not match zero of them.
+  CHECK(wildmatch("a/**\\/b", "a/x/y/b"));
+  CHECK(!wildmatch("a/**\\/b", "a/b"));
+  // Through the rules: "**/cache" anywhere, "logs/**" inside logs/ only, "a/**/b" anchored at the file's directory.
+  auto rules = parse_ignore_rules("**/cache\nlogs/**\na/**/b\n");
+  CHECK(match_rules(rules, "cache", true) == 1);
+  CHECK(match_rules(rules, "x/y/cache", false) == 1);
+  CHECK(match_rules(rules, "logs/today/1.txt", false) == 1);
+  CHECK(match_rules(rules, "logs", true) == 0);
+  CHECK(match_rules(rules, "sub/logs/1.txt", false) == 0);
+  CHECK(match_rules(rules, "a/b", false) == 1);
+  CHECK(match_rules(rules, "a/x/y/b", false) == 1);
+  CHECK(match_rules(rules, "z/a/b", false) == 0);
+}
+
+TEST_CASE("archive: wildmatch takes polynomial time - 40 '**/' against a 121-character path answer at once") {
+  // The backtracking matcher tried every way of spreading the path over the "**/" (and each one's "no directory"
+  // alternative): 24 of them against 81 characters took 8 s, 40 against 121 would take longer than anyone waits.
+  // Every case below is answered in microseconds now; the results are git's.
+  std::string stars;
+  for (int i = 0; i < 40; ++i) stars += "**/";
+  std::string path;
+  for (int i = 0; i < 60; ++i) path += "a/";
+  CHECK(!wildmatch(stars + "x", path + "b"));
+  CHECK(wildmatch(stars + "x", path + "x"));
+  CHECK(wildmatch(stars + "b", "b"));
+  CHECK(!wildmatch(stars + "*/x", path + "b"));
+  CHECK(wildmatch(stars + "a/*", path + "b"));
+  CHECK(!wildmatch(stars + "a/b/*", path + "b"));
+  // The same through an ignore file and the stack the walker uses.
+  auto rules = parse_ignore_rules(stars + "x\n!" + stars + "a/??\n");
+  REQUIRE(rules.size() == 2);
+  CHECK(match_rules(rules, path + "b", false) == 0);
+  CHECK(match_rules(rules, path + "x", false) == 1);
+  CHECK(match_rules(rules, path + "bb", false) == -1);
+  IgnoreStack stack;
+  stack.push("", rules);
+  CHECK(!stack.ignored(path + "b", false));
+  CHECK(stack.ignored(path + "x", false));
+}
+
 TEST_CASE("archive: gitignore line parsing (comments / negation / escapes / trailing spaces / dir-only / anchoring)") {
   auto rules = parse_ignore_rules(
       "# comment\n"

@@ -229,6 +229,9 @@ TEST_CASE("sweep config: every parameter a sampler could trip over is refused at
   CHECK(native("randint(1e300)") == at + "randint(upper) needs upper <= 9007199254740992 (2^53), got 1e+300");
   CHECK(native("randint(9223372036854775807)") == at + "randint(upper) needs upper <= 9007199254740992 (2^53), got 9223372036854775807");
   CHECK(native("randint(-3)") == at + "randint(upper) needs an integer upper >= 1, got -3");
+  // 1.4e38 is no long long: refused before any conversion (converting it is undefined behaviour)
+  CHECK(native("randint(144444444444444444444444444444444444440)").rfind(at + "randint(upper) needs upper <= 9007199254740992 (2^53), got 1.44", 0) == 0);
+  CHECK(native("randint(-144444444444444444444444444444444444440)") == at + "randint(upper) needs an integer upper >= 1, got -1.4444444444444444e+38");
   CHECK(parse_config_text("parameters:\n  p: randint(9007199254740992)\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n", "ok.yml")
             .parameters[0]
             .upper == 9007199254740992LL);
@@ -257,6 +260,11 @@ TEST_CASE("sweep config: nesting and size of expressions are bounded with a clea
   CHECK(deep.find("sweep.yml:2:6: key 'parameters.p': the expression is nested deeper than 32 levels") == 0);
   CHECK(deep.size() < 300);  // the expression is not repeated in full
   CHECK(native(nested(600)).find("nested deeper than 32 levels") != std::string::npos);
+  // 100,000 levels (200 KB, far below the 4 MB a config may have): a parser that recursed once per '[' without
+  // counting overflowed the stack at about 30,000.
+  std::string e100k = native(nested(100000));
+  CHECK(e100k.rfind("sweep.yml:2:6: key 'parameters.p': the expression is nested deeper than 32 levels (at character 41 of '", 0) == 0);
+  CHECK(e100k.size() < 300);
   // the az form and the list form: YAML lists
   auto az = [](const std::string& values) {
     return err("sampling:\n  type: random\n  parameter_space:\n  - name: x\n    expression: choice\n    values: " + values +

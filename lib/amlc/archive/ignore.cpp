@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <bitset>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "amlc/core/error.hpp"
@@ -12,8 +15,6 @@
 namespace amlc::archive {
 
 namespace {
-
-enum { kMatch = 0, kNoMatch = 1, kAbortAll = -1, kAbortToStarStar = -2 };
 
 bool class_matches(const char* name, size_t len, unsigned char c) {
   auto is = [&](const char* n) { return len == std::strlen(n) && std::memcmp(name, n, len) == 0; };
@@ -32,140 +33,219 @@ bool class_matches(const char* name, size_t len, unsigned char c) {
   return false;
 }
 
-// A port of git's wildmatch.c dowild() with WM_PATHNAME, on string views. `p[-1]` is always readable: the
-// caller puts a NUL sentinel before the pattern, which counts as "start of pattern" for "**" checks.
-int dowild(const char* p, const char* pend, const char* t, const char* tend) {
-  for (; p < pend; ++p, ++t) {
-    unsigned char pc = static_cast<unsigned char>(*p);
-    if (t >= tend && pc != '*') return kAbortAll;
-    unsigned char tc = t < tend ? static_cast<unsigned char>(*t) : 0;
-    switch (pc) {
-      case '\\':
-        ++p;
-        if (p >= pend) return kNoMatch;  // a trailing backslash matches nothing
-        if (static_cast<unsigned char>(*p) != tc) return kNoMatch;
-        break;
-      case '?':
-        if (tc == '/') return kNoMatch;
-        break;
-      case '*': {
-        const char* star = p;
-        while (p + 1 < pend && p[1] == '*') ++p;  // p: the last star of the run
-        bool match_slash = false;
-        if (p > star) {
-          bool prev_ok = star[-1] == '\0' || star[-1] == '/';
-          const char* after = p + 1;
-          bool next_ok = after >= pend || *after == '/' || (after + 1 < pend && after[0] == '\\' && after[1] == '/');
-          if (prev_ok && next_ok) {
-            // "**/" may match zero directories.
-            if (after < pend && *after == '/' && dowild(after + 1, pend, t, tend) == kMatch) return kMatch;
-            match_slash = true;
-          }
-        }
-        ++p;  // the first pattern character after the stars
-        if (p >= pend) {
-          // Trailing "**" matches everything; a trailing '*' only if no '/' follows in the text.
-          if (!match_slash && t < tend && std::memchr(t, '/', static_cast<size_t>(tend - t)) != nullptr) return kNoMatch;
-          return kMatch;
-        }
-        if (!match_slash && *p == '/') {
-          // One star followed by '/' matches up to the next '/' of the text.
-          const void* slash = t < tend ? std::memchr(t, '/', static_cast<size_t>(tend - t)) : nullptr;
-          if (!slash) return kNoMatch;
-          t = static_cast<const char*>(slash);
-          break;  // the loop consumes the '/' in both
-        }
-        for (;; ++t) {
-          if (t >= tend) return kAbortAll;
-          int r = dowild(p, pend, t, tend);
-          if (r != kNoMatch) {
-            if (!match_slash || r != kAbortToStarStar) return r;
-          } else if (!match_slash && *t == '/') {
-            return kAbortToStarStar;
+bool known_class(const char* name, size_t len) {
+  static const char* const kClasses[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+                                         "lower", "print", "punct", "space", "upper", "xdigit"};
+  for (const char* k : kClasses)
+    if (std::strlen(k) == len && std::memcmp(k, name, len) == 0) return true;
+  return false;
+}
+
+// A pattern compiled for matching. Literal, AnyButSlash and Class consume exactly one text character. Star is
+// git's '*' (any run of non-'/' characters), DoubleStar its "**" that spans directories (any run of characters).
+// "**/" compiles to ZeroDirs, DoubleStar, Literal '/': ZeroDirs consumes nothing and goes on either to the
+// DoubleStar or past the '/' (no directory at all).
+struct Token {
+  enum Kind : unsigned char { Literal, AnyButSlash, Class, Star, DoubleStar, ZeroDirs } kind;
+  unsigned char c = 0;  // Literal
+  uint32_t set = 0;     // Class: index of the characters it matches ('/' never) in Compiled::sets
+};
+
+struct Compiled {
+  std::vector<Token> tokens;
+  std::vector<std::bitset<256>> sets;
+};
+
+// Parses the bracket expression starting at pattern[i] == '['. Returns the index after its ']', or npos when the
+// pattern can never match (no ']', an unknown [:class:]): git's wildmatch aborts the whole match there. The rules
+// are git's dowild(): ']' first is literal, "a-z" ranges, "\x" escapes, "[:name:]" classes, '!' or '^' negates.
+size_t parse_class(std::string_view pattern, size_t i, std::bitset<256>& set) {
+  const size_t n = pattern.size();
+  auto at = [&](size_t k) { return static_cast<unsigned char>(pattern[k]); };
+  if (++i >= n) return std::string_view::npos;
+  unsigned char c = at(i);
+  bool negated = false;
+  if (c == '^' || c == '!') {
+    negated = true;
+    if (++i >= n) return std::string_view::npos;
+    c = at(i);
+  }
+  unsigned char prev = 0;
+  do {
+    if (c == '\\') {
+      if (++i >= n) return std::string_view::npos;
+      c = at(i);
+      set.set(c);
+    } else if (c == '-' && prev && i + 1 < n && pattern[i + 1] != ']') {
+      c = at(++i);
+      if (c == '\\') {
+        if (++i >= n) return std::string_view::npos;
+        c = at(i);
+      }
+      for (unsigned x = prev; x <= c; ++x) set.set(x);
+      c = 0;
+    } else if (c == '[' && i + 1 < n && pattern[i + 1] == ':') {
+      size_t s = i + 2, q = s;
+      while (q < n && pattern[q] != ']') ++q;
+      if (q >= n) return std::string_view::npos;
+      if (q < s + 1 || pattern[q - 1] != ':') {
+        set.set('[');  // no ":]": a literal '['
+      } else {
+        size_t len = q - s - 1;
+        if (!known_class(pattern.data() + s, len)) return std::string_view::npos;
+        for (unsigned x = 0; x < 256; ++x)
+          if (class_matches(pattern.data() + s, len, static_cast<unsigned char>(x))) set.set(x);
+        i = q;
+        c = 0;
+      }
+    } else {
+      set.set(c);
+    }
+    prev = c;
+    if (++i >= n) return std::string_view::npos;
+    c = at(i);
+  } while (c != ']');
+  if (negated) set.flip();
+  set.reset('/');
+  return i + 1;
+}
+
+// Compiles `pattern` with git's wildmatch rules in pathname mode for a text of `text_size` characters. Returns false
+// when it cannot match: a trailing backslash, a malformed bracket expression, or more characters to consume than
+// the text has (checked as it goes, so that a long pattern costs little against a short name, and the tokens stay
+// at most 5 * (text_size + 1)).
+bool compile(std::string_view pattern, size_t text_size, Compiled& compiled) {
+  std::vector<Token>& out = compiled.tokens;
+  out.clear();
+  compiled.sets.clear();
+  const size_t n = pattern.size();
+  size_t needed = 0;  // characters a match consumes: one per Literal, AnyButSlash and Class but the '/' of "**/"
+  size_t i = 0;
+  while (i < n) {
+    Token tok;
+    char pc = pattern[i];
+    if (pc == '\\') {
+      if (i + 1 >= n) return false;  // a trailing backslash matches nothing
+      tok.kind = Token::Literal;
+      tok.c = static_cast<unsigned char>(pattern[i + 1]);
+      i += 2;
+    } else if (pc == '?') {
+      tok.kind = Token::AnyButSlash;
+      ++i;
+    } else if (pc == '*') {
+      size_t star = i;
+      while (i < n && pattern[i] == '*') ++i;  // i: the first character after the run
+      tok.kind = Token::Star;
+      if (i - star > 1) {
+        // "**" spans directories when it is a whole path component: at the start or after '/', and at the end or
+        // before '/' (or an escaped '/'); otherwise it is a plain '*'. A NUL counts as the start, as in git.
+        bool prev_ok = star == 0 || pattern[star - 1] == '\0' || pattern[star - 1] == '/';
+        bool next_ok = i >= n || pattern[i] == '/' || (i + 1 < n && pattern[i] == '\\' && pattern[i + 1] == '/');
+        if (prev_ok && next_ok) {
+          tok.kind = Token::DoubleStar;
+          if (i < n && pattern[i] == '/') {
+            // "**/**/" is "**/": one is kept, so that no run of tokens consumes nothing for long (the tokens stay
+            // at most 5 * (text_size + 1)).
+            if (out.size() >= 3 && out[out.size() - 3].kind == Token::ZeroDirs) {
+              ++i;
+              continue;
+            }
+            out.push_back({Token::ZeroDirs});  // "**/" may match zero directories
           }
         }
       }
-      case '[': {
-        ++p;
-        if (p >= pend) return kAbortAll;
-        unsigned char c = static_cast<unsigned char>(*p);
-        bool negated = false;
-        if (c == '^' || c == '!') {
-          negated = true;
-          ++p;
-          if (p >= pend) return kAbortAll;
-          c = static_cast<unsigned char>(*p);
-        }
-        bool matched = false;
-        unsigned char prev = 0;
-        do {
-          if (c == '\\') {
-            ++p;
-            if (p >= pend) return kAbortAll;
-            c = static_cast<unsigned char>(*p);
-            if (tc == c) matched = true;
-          } else if (c == '-' && prev && p + 1 < pend && p[1] != ']') {
-            ++p;
-            c = static_cast<unsigned char>(*p);
-            if (c == '\\') {
-              ++p;
-              if (p >= pend) return kAbortAll;
-              c = static_cast<unsigned char>(*p);
-            }
-            if (tc <= c && tc >= prev) matched = true;
-            c = 0;
-          } else if (c == '[' && p + 1 < pend && p[1] == ':') {
-            const char* s = p + 2;
-            const char* q = s;
-            while (q < pend && *q != ']') ++q;
-            if (q >= pend) return kAbortAll;
-            if (q - s - 1 < 0 || q[-1] != ':') {
-              // No ":]": a literal '['.
-              c = '[';
-              if (tc == c) matched = true;
-            } else {
-              size_t len = static_cast<size_t>(q - s - 1);
-              static const char* const kClasses[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
-                                                     "lower", "print", "punct", "space", "upper", "xdigit"};
-              bool known = false;
-              for (const char* k : kClasses) known = known || (std::strlen(k) == len && std::memcmp(k, s, len) == 0);
-              if (!known) return kAbortAll;
-              if (class_matches(s, len, tc)) matched = true;
-              p = q;
-              c = 0;
-            }
-          } else if (tc == c) {
-            matched = true;
-          }
-          prev = c;
-          ++p;
-          if (p >= pend) return kAbortAll;
-          c = static_cast<unsigned char>(*p);
-        } while (c != ']');
-        if (matched == negated || tc == '/') return kNoMatch;
+    } else if (pc == '[') {
+      tok.kind = Token::Class;
+      tok.set = static_cast<uint32_t>(compiled.sets.size());
+      i = parse_class(pattern, i, compiled.sets.emplace_back());
+      if (i == std::string_view::npos) return false;
+    } else {
+      tok.kind = Token::Literal;
+      tok.c = static_cast<unsigned char>(pc);
+      ++i;
+    }
+    bool skippable = tok.kind == Token::Literal && out.size() >= 2 && out[out.size() - 2].kind == Token::ZeroDirs;
+    if (tok.kind != Token::Star && tok.kind != Token::DoubleStar && !skippable && ++needed > text_size) return false;
+    out.push_back(tok);
+  }
+  return true;
+}
+
+// Adds to `active` every token reachable without consuming a character: past a star (it may match nothing) and
+// from ZeroDirs to its "**" and past its '/'. Such moves only go forward, so one pass in order is enough.
+void close_over_empty(const std::vector<Token>& toks, std::vector<char>& active) {
+  for (size_t i = 0; i < toks.size(); ++i) {
+    if (!active[i]) continue;
+    switch (toks[i].kind) {
+      case Token::Star:
+      case Token::DoubleStar:
+        active[i + 1] = 1;
         break;
-      }
+      case Token::ZeroDirs:
+        active[i + 1] = 1;
+        active[i + 3] = 1;
+        break;
       default:
-        if (pc != tc) return kNoMatch;
         break;
     }
   }
-  return t >= tend ? kMatch : kNoMatch;
 }
+
+}  // namespace
+
+// Matching runs the pattern as a nondeterministic automaton over the text: the set of token positions reachable
+// after each character. That is O(tokens * characters), at most O(text size^2), for every pattern; git's
+// backtracking dowild(), which this replaced and agrees with, takes exponential time on some pairs (many "**/").
+bool wildmatch(std::string_view pattern, std::string_view text) {
+  // Scratch space kept per thread: the walker calls this for every file and rule.
+  thread_local Compiled compiled;
+  thread_local std::vector<char> cur, next;
+  if (!compile(pattern, text.size(), compiled)) return false;
+  const std::vector<Token>& toks = compiled.tokens;
+  const size_t n = toks.size();
+  cur.assign(n + 1, 0);
+  next.assign(n + 1, 0);
+  cur[0] = 1;
+  close_over_empty(toks, cur);
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    std::fill(next.begin(), next.end(), 0);
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (!cur[i]) continue;
+      const Token& t = toks[i];
+      switch (t.kind) {
+        case Token::Literal:
+          if (c == t.c) next[i + 1] = 1, any = true;
+          break;
+        case Token::AnyButSlash:
+          if (c != '/') next[i + 1] = 1, any = true;
+          break;
+        case Token::Class:
+          if (compiled.sets[t.set].test(c)) next[i + 1] = 1, any = true;
+          break;
+        case Token::Star:
+          if (c != '/') next[i] = 1, any = true;
+          break;
+        case Token::DoubleStar:
+          next[i] = 1, any = true;
+          break;
+        case Token::ZeroDirs:
+          break;
+      }
+    }
+    if (!any) return false;
+    close_over_empty(toks, next);
+    cur.swap(next);
+  }
+  return cur[n] != 0;
+}
+
+namespace {
 
 bool is_space(char c) { return c == ' '; }  // git trims only spaces
 
 }  // namespace
-
-bool wildmatch(std::string_view pattern, std::string_view text) {
-  // A leading NUL sentinel lets the double-star check look one character before the pattern start.
-  std::string pat;
-  pat.reserve(pattern.size() + 1);
-  pat.push_back('\0');
-  pat.append(pattern);
-  const char* p = pat.data() + 1;
-  return dowild(p, pat.data() + pat.size(), text.data(), text.data() + text.size()) == kMatch;
-}
 
 std::vector<IgnoreRule> parse_ignore_rules(std::string_view text, const std::string& source_name) {
   std::vector<IgnoreRule> rules;

@@ -23,7 +23,8 @@ namespace amlc::archive {
 
 namespace fs = std::filesystem;
 
-// Glob match with git's wildmatch rules in pathname mode ('*', '?', '[...]' do not match '/').
+// Glob match with git's wildmatch rules in pathname mode ('*', '?', '[...]' do not match '/'), in time polynomial in
+// the sizes for every pattern (at most quadratic in the text's).
 bool wildmatch(std::string_view pattern, std::string_view text);
 
 struct IgnoreRule {
