@@ -37,6 +37,8 @@ namespace {
 
 constexpr const char* kContainerRunDir = "/amlc/run";
 constexpr const char* kContainerPythonDir = "/amlc/python";
+// A stdout line longer than this is no metric line: it is not kept in memory whole, nor matched.
+constexpr size_t kMaxStdoutLineBytes = 65536;
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -446,6 +448,7 @@ struct Execution::Impl {
     write_all_fd(log_all, data, len);
   }
   std::string line_buf;  // partial stdout line for metric matching
+  bool line_dropped = false;  // the current stdout line went over kMaxStdoutLineBytes: no metric, up to its newline
   std::optional<MetricPattern> pattern;
   std::unique_ptr<MetricsWriter> metrics;
   std::unique_ptr<MetricsTail> raw;
@@ -501,9 +504,10 @@ struct Execution::Impl {
       if (n == 0) {
         if (is_out) close_fd(out_fd);
         else close_fd(err_fd);
-        if (is_out && !line_buf.empty()) {
-          match_line(line_buf);
+        if (is_out && !line_buf.empty() && !line_dropped) match_line(line_buf);
+        if (is_out) {
           line_buf.clear();
+          line_dropped = false;
         }
         return;
       }
@@ -514,14 +518,20 @@ struct Execution::Impl {
         size_t start = 0;
         for (size_t i = 0; i < len; ++i) {
           if (buf[i] == '\n') {
-            line_buf.append(buf + start, i - start);
-            match_line(line_buf);
+            if (!line_dropped) {
+              line_buf.append(buf + start, i - start);
+              if (line_buf.size() <= kMaxStdoutLineBytes) match_line(line_buf);
+            }
             line_buf.clear();
+            line_dropped = false;
             start = i + 1;
           }
         }
-        line_buf.append(buf + start, len - start);
-        if (line_buf.size() > 65536) line_buf.clear();  // a giant line is no metric
+        if (!line_dropped) line_buf.append(buf + start, len - start);
+        if (line_buf.size() > kMaxStdoutLineBytes) {  // a giant line is no metric: skip the rest of it too
+          line_buf.clear();
+          line_dropped = true;
+        }
       }
     }
   }
@@ -600,10 +610,9 @@ struct Execution::Impl {
   void finalize(std::optional<int> exit_code, int term_signal, const std::string& error_text) {
     if (out_fd >= 0) pump(out_fd, true);
     if (err_fd >= 0) pump(err_fd, false);
-    if (!line_buf.empty() && pattern) {
-      match_line(line_buf);
-      line_buf.clear();
-    }
+    if (!line_buf.empty() && pattern && !line_dropped) match_line(line_buf);
+    line_buf.clear();
+    line_dropped = false;
     close_fd(out_fd);
     close_fd(err_fd);
     if (raw) poll_raw(true);
