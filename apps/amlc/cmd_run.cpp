@@ -146,7 +146,7 @@ void print_run_logs(Context& c, const std::string& run, bool follow, const std::
   Workspace& ws = c.workspace();
   fs::path dir = runs::run_dir(ws, run);
   fs::path file = dir / "logs" / (stream == "all" ? "run.log" : stream + ".txt");
-  runs::MetricsTail tail(file);  // used as a plain incremental reader
+  runs::MetricsTail tail(file, 0);  // used as a plain incremental reader: a log line of any length is printed
   auto dump = [&] {
     for (const auto& line : tail.poll_lines()) {
       std::fwrite(line.data(), 1, line.size(), stdout);

@@ -5,6 +5,7 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
+#include "amlc/core/json.hpp"
 #include "amlc/deploy/deploy.hpp"
 #include "amlc/deploy/services.hpp"
 #include "amlc/registry/registry.hpp"
@@ -100,7 +101,7 @@ void add_service_commands(CLI::App& app, Context& ctx) {
       std::string body = o->data;
       if (!body.empty() && body[0] == '@') body = read_input_file(body.substr(1), deploy::kMaxRequestBytes, "request body file");
       deploy::ScoreResult r = deploy::score(c.workspace(), o->name, body, o->timeout);
-      json parsed = json::parse(r.body, nullptr, false);
+      json parsed = try_parse_json(r.body);
       if (r.status < 200 || r.status >= 300) {
         std::string msg = parsed.is_object() && parsed.contains("message") ? parsed["message"].dump() : r.body;
         fail(ErrorKind::General, "service '" + o->name + "' answered HTTP " + std::to_string(r.status) + ": " + msg,

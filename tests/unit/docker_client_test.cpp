@@ -691,3 +691,30 @@ TEST_CASE("docker fake: SIGINT during a blocking wait aborts it with Interrupted
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
 }
+
+TEST_CASE("docker fake: an answer nested 100,000 levels deep is a protocol error, not a crash") {
+  // nlohmann parses it, but copying the nested value (here the labels) recursed once per level.
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  FakeDockerServer srv([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (r.path() == "/v1.41/containers/abc/json")
+      return FakeResponse::json(200, R"({"Id":"abc","Name":"/x","Config":{"Image":"i","Labels":)" + deep +
+                                         R"(},"State":{"Status":"running","Running":true}})");
+    return std::nullopt;
+  });
+  Client dc(srv.endpoint());
+  DockerError e = catch_docker([&] { dc.inspect_container("abc"); });
+  CHECK(e.code() == DockerErrc::Protocol);
+  CHECK(std::string(e.what()).find("not JSON amlc can read") != std::string::npos);
+  CHECK(e.detail().find("nested deeper than") != std::string::npos);
+
+  // A daemon error message and a build progress line this deep are kept as text.
+  DockerError err = api_error(500, R"({"message":)" + deep + "}", "cannot start container x");
+  CHECK(std::string(err.what()).find("[[[[") != std::string::npos);
+  std::vector<std::string> lines;
+  BuildStreamParser p([&](std::string_view l) { lines.emplace_back(l); }, 3);
+  p.feed(R"({"stream":"a\n","aux":)" + deep + "}\n");
+  p.finish();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].size() > 200000);
+  CHECK_FALSE(p.failed());
+}

@@ -9,9 +9,11 @@
 
 #include <doctest/doctest.h>
 
+#include "amlc/archive/snapshot.hpp"
 #include "amlc/config/document.hpp"
 #include "amlc/core/error.hpp"
 #include "amlc/core/util.hpp"
+#include "amlc/registry/blob_store.hpp"
 #include "amlc/runs/executor.hpp"
 #include "amlc/runs/metrics.hpp"
 #include "amlc/runs/runconfig.hpp"
@@ -309,4 +311,36 @@ TEST_CASE("runs: a non-durable record is rewritten in place and readers never se
   writer.join();
   CHECK(reads > 0);
   CHECK(bad == 0);
+}
+
+TEST_CASE("runs: a snapshot blob swapped for a bigger archive is refused when the run extracts it") {
+  t::TempDir tmp;
+  auto ws = amlc::Workspace::create(tmp / "ws", "t");
+  t::write_text(tmp / "src/a.py", "print('a')\n");
+  SnapshotRef snap = store_snapshot(ws, tmp / "src", {});
+  CHECK(snap.bytes == 11);
+  // Another archive, 1 MB more content, put in the blob store under the snapshot's name.
+  t::write_text(tmp / "big/a.py", "print('a')\n");
+  t::write_text(tmp / "big/fill.bin", std::string(1 << 20, 'x'));
+  amlc::archive::create_snapshot(tmp / "big", tmp / "big.tar.gz", {});
+  fs::path blob = amlc::BlobStore(ws.blobs_dir()).path_of(snap.sha256);
+  fs::remove(blob);
+  fs::copy_file(tmp / "big.tar.gz", blob);
+  for (bool reuse : {false, true}) {
+    CAPTURE(reuse);
+    RunRequest req;
+    req.experiment = "x";
+    req.snapshot = snap;
+    req.script = "a.py";
+    json rec = create_run(ws, req);
+    auto ex = Execution::start(ws, rec["runId"], {.echo = false, .reuse_extracted = reuse});
+    REQUIRE(ex->finished());
+    json done = ex->record();
+    CHECK(done["status"] == "Failed");
+    std::string error = done["error"].dump();
+    CHECK(error.find("fill.bin") != std::string::npos);
+    CHECK(error.find("over the limit of 11 B") != std::string::npos);
+    CHECK_FALSE(fs::exists(ex->dir() / "wd" / "fill.bin"));
+  }
+  CHECK_FALSE(fs::exists(snapshot_cache_dir(ws, snap.sha256)));
 }

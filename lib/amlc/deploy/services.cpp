@@ -11,6 +11,7 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
+#include "amlc/core/json.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/deploy/config.hpp"
 
@@ -107,7 +108,7 @@ std::optional<ServiceKeys> read_keys(const Workspace& ws, const std::string& nam
   auto text = read_locked(service_keys_path(ws, name));
   if (!text) return std::nullopt;
   try {
-    json j = json::parse(*text);
+    json j = parse_json(*text);
     return ServiceKeys{j.at("primaryKey").get<std::string>(), j.at("secondaryKey").get<std::string>()};
   } catch (const json::exception& e) {
     fail(ErrorKind::Damaged, "keys file " + service_keys_path(ws, name).string() + " is damaged",
@@ -174,7 +175,7 @@ void check_services(const Workspace& ws, std::vector<std::string>& problems, jso
       if (::stat(e.path().c_str(), &st) == 0 && (st.st_mode & 077) != 0)
         problems.push_back(e.path().string() + ": keys file is readable by others (mode should be 0600)");
       try {
-        json j = json::parse(read_file(e.path()));
+        json j = parse_json(read_file(e.path()));
         if (!j.contains("primaryKey") || !j.contains("secondaryKey"))
           problems.push_back(e.path().string() + ": keys file lacks primaryKey/secondaryKey");
       } catch (const std::exception&) {
@@ -187,7 +188,7 @@ void check_services(const Workspace& ws, std::vector<std::string>& problems, jso
     ++count;
     json r;
     try {
-      r = json::parse(read_file(e.path()));
+      r = parse_json(read_file(e.path()));
     } catch (const std::exception&) {
       problems.push_back(e.path().string() + ": service record is not valid JSON");
       continue;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "amlc/core/json.hpp"
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/docker/errors.hpp"
@@ -113,10 +114,10 @@ bool valid_api_version(std::string_view v) {
 json parse_body(const std::string& body, std::string_view what) {
   if (trim(body).empty()) return nullptr;
   try {
-    return json::parse(body);
+    return parse_json(body, kMaxJsonDepth, "the Docker engine's answer");
   } catch (const json::exception& e) {
     throw DockerError(ErrorKind::General, DockerErrc::Protocol,
-                      std::string(what) + ": the Docker engine sent an answer that is not JSON", {},
+                      std::string(what) + ": the Docker engine sent an answer that is not JSON amlc can read", {},
                       std::string(e.what()) + "\nbody: " + body.substr(0, 500));
   }
 }

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "amlc/core/json.hpp"
 #include "amlc/core/util.hpp"
 
 namespace amlc::docker {
@@ -45,7 +46,7 @@ DockerError connect_error(const Endpoint& endpoint, int curl_code, long os_errno
 std::string daemon_message(int status, std::string_view body) {
   std::string text = trim(body);
   if (!text.empty() && text.front() == '{') {
-    auto j = nlohmann::json::parse(text, nullptr, false);
+    auto j = try_parse_json(text);
     if (!j.is_discarded() && j.is_object()) {
       if (auto it = j.find("message"); it != j.end() && it->is_string() && !it->get_ref<const std::string&>().empty())
         return trim(it->get<std::string>());

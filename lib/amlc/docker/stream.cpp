@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "amlc/core/json.hpp"
+
 namespace amlc::docker {
 
 void LineSplitter::feed(std::string_view data) {
@@ -89,7 +91,7 @@ void BuildStreamParser::on_text(std::string_view text) {
 }
 
 void BuildStreamParser::on_json_line(std::string_view line) {
-  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j = try_parse_json(line);
   if (j.is_discarded() || !j.is_object()) {
     emit(line);  // not JSON: keep it as text rather than losing it
     return;

@@ -14,6 +14,7 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/hash.hpp"
+#include "amlc/core/json.hpp"
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/registry/blob_store.hpp"
@@ -59,7 +60,7 @@ int last_version(const Workspace& ws, const std::string& name) {
   if (!vs.empty()) last = vs.back();
   if (auto text = read_file_if_exists(name_record_path(ws, name))) {
     try {
-      json j = json::parse(*text);
+      json j = parse_json(*text);
       if (j.contains("lastVersion") && j["lastVersion"].is_number_integer()) last = std::max(last, j["lastVersion"].get<int>());
     } catch (const json::exception&) {
       fail(ErrorKind::Damaged, "model record " + name_record_path(ws, name).string() + " is damaged",
@@ -98,7 +99,7 @@ json load_aliases(const Workspace& ws, const std::string& name) {
   auto text = read_file_if_exists(aliases_path(ws, name));
   if (!text) return json::object();
   try {
-    return json::parse(*text);
+    return parse_json(*text);
   } catch (const json::exception&) {
     fail(ErrorKind::Damaged, "alias record " + aliases_path(ws, name).string() + " is damaged",
          "run 'amlc workspace check'");
@@ -390,7 +391,7 @@ std::string model_id_from_metadata_file(const std::string& path) {
   }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
+    j = parse_json(text);
   } catch (const nlohmann::json::exception&) {
     usage_error("model metadata file " + path + " is not valid JSON", hint);
   }
@@ -620,7 +621,7 @@ void check(const Workspace& ws, std::vector<std::string>& problems, json& stats)
       fs::path p = manifest_path(ws, name, v);
       json m;
       try {
-        m = json::parse(read_file(p));
+        m = parse_json(read_file(p));
       } catch (const std::exception& e) {
         problems.push_back(p.string() + ": not a valid model record (" + std::string(e.what()) + ")");
         continue;
@@ -656,7 +657,7 @@ void check(const Workspace& ws, std::vector<std::string>& problems, json& stats)
     fs::path ap = aliases_path(ws, name);
     if (fs::exists(ap)) {
       try {
-        json a = json::parse(read_file(ap));
+        json a = parse_json(read_file(ap));
         // An alias left pointing at a deleted version is a leftover of an interrupted delete (readers ignore it;
         // 'workspace gc' removes it), not damage.
         for (const auto& [alias, v] : a.items()) {

@@ -4,6 +4,7 @@
 
 #include "amlc/core/fs.hpp"
 #include "amlc/core/hash.hpp"
+#include "amlc/core/json.hpp"
 #include "amlc/core/util.hpp"
 
 namespace amlc {
@@ -25,7 +26,7 @@ std::map<std::string, StatCache::Entry> StatCache::load(const std::filesystem::p
   }
   if (!text) return out;
   try {
-    auto j = nlohmann::json::parse(*text);
+    auto j = parse_json(*text);
     for (const auto& [path, v] : j.at("entries").items()) {
       Entry e;
       e.dev = v.at(0);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -37,6 +38,8 @@ namespace {
 
 constexpr const char* kContainerRunDir = "/amlc/run";
 constexpr const char* kContainerPythonDir = "/amlc/python";
+// A stdout line longer than this is no metric line: it is not kept in memory whole, nor matched.
+constexpr size_t kMaxStdoutLineBytes = 65536;
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -182,11 +185,24 @@ void relink_tree(const fs::path& from, const fs::path& to, bool top) {
   }
 }
 
+// What extracting a run's snapshot may create: the content the run record says the snapshot holds (its "bytes", the
+// sum of the sizes the archive declares, recorded when it was made), so a blob swapped in the store cannot fill the
+// disk. Entries keep the archive's own bound: the record counts files and symlinks, not directories. A record
+// without the figure (or with a damaged one) keeps the archive's defaults.
+archive::ExtractLimits snapshot_extract_limits(const json& snapshot) {
+  archive::ExtractLimits limits;
+  if (!snapshot.is_object()) return limits;
+  if (auto it = snapshot.find("bytes"); it != snapshot.end() && it->is_number_unsigned())
+    limits.max_bytes = std::min(limits.max_bytes, it->get<uint64_t>());
+  return limits;
+}
+
 // Fills `wd` with the snapshot. With `reuse`, the snapshot is extracted once into the workspace cache and hard-
 // linked from there; `adopt` (a finished run's kept working folder of the same snapshot) is then moved into place
 // and brought back to the snapshot's state instead of building a new one: a sweep creates and deletes no folder
 // per trial.
-void extract_into(const Workspace& ws, const std::string& sha, const fs::path& wd, bool reuse, const fs::path& adopt) {
+void extract_into(const Workspace& ws, const std::string& sha, const archive::ExtractLimits& limits, const fs::path& wd,
+                  bool reuse, const fs::path& adopt) {
   BlobStore blobs(ws.blobs_dir());
   fs::path blob = blobs.path_of(sha);
   if (!blobs.contains(sha)) {
@@ -196,14 +212,20 @@ void extract_into(const Workspace& ws, const std::string& sha, const fs::path& w
   std::error_code ec;
   if (!reuse) {
     fs::remove_all(wd, ec);
-    archive::extract_snapshot(blob, wd);
+    archive::extract_snapshot(blob, wd, limits);
     return;
   }
   fs::path cache = snapshot_cache_dir(ws, sha);
   if (!fs::is_directory(cache, ec)) {
     fs::create_directories(cache.parent_path());
     fs::path staging = temp_sibling(cache);
-    archive::extract_snapshot(blob, staging);
+    try {
+      archive::extract_snapshot(blob, staging, limits);
+    } catch (...) {
+      make_removable(staging);  // a refused archive leaves a partial tree, maybe with unwritable folders
+      fs::remove_all(staging, ec);
+      throw;
+    }
     // Read-only files: runs share them through hard links, so an in-place write must fail, not leak.
     for (auto it = fs::recursive_directory_iterator(staging); it != fs::recursive_directory_iterator(); ++it) {
       if (it->is_regular_file() && !it->is_symlink()) {
@@ -446,6 +468,7 @@ struct Execution::Impl {
     write_all_fd(log_all, data, len);
   }
   std::string line_buf;  // partial stdout line for metric matching
+  bool line_dropped = false;  // the current stdout line went over kMaxStdoutLineBytes: no metric, up to its newline
   std::optional<MetricPattern> pattern;
   std::unique_ptr<MetricsWriter> metrics;
   std::unique_ptr<MetricsTail> raw;
@@ -501,9 +524,10 @@ struct Execution::Impl {
       if (n == 0) {
         if (is_out) close_fd(out_fd);
         else close_fd(err_fd);
-        if (is_out && !line_buf.empty()) {
-          match_line(line_buf);
+        if (is_out && !line_buf.empty() && !line_dropped) match_line(line_buf);
+        if (is_out) {
           line_buf.clear();
+          line_dropped = false;
         }
         return;
       }
@@ -514,14 +538,20 @@ struct Execution::Impl {
         size_t start = 0;
         for (size_t i = 0; i < len; ++i) {
           if (buf[i] == '\n') {
-            line_buf.append(buf + start, i - start);
-            match_line(line_buf);
+            if (!line_dropped) {
+              line_buf.append(buf + start, i - start);
+              if (line_buf.size() <= kMaxStdoutLineBytes) match_line(line_buf);
+            }
             line_buf.clear();
+            line_dropped = false;
             start = i + 1;
           }
         }
-        line_buf.append(buf + start, len - start);
-        if (line_buf.size() > 65536) line_buf.clear();  // a giant line is no metric
+        if (!line_dropped) line_buf.append(buf + start, len - start);
+        if (line_buf.size() > kMaxStdoutLineBytes) {  // a giant line is no metric: skip the rest of it too
+          line_buf.clear();
+          line_dropped = true;
+        }
       }
     }
   }
@@ -600,10 +630,9 @@ struct Execution::Impl {
   void finalize(std::optional<int> exit_code, int term_signal, const std::string& error_text) {
     if (out_fd >= 0) pump(out_fd, true);
     if (err_fd >= 0) pump(err_fd, false);
-    if (!line_buf.empty() && pattern) {
-      match_line(line_buf);
-      line_buf.clear();
-    }
+    if (!line_buf.empty() && pattern && !line_dropped) match_line(line_buf);
+    line_buf.clear();
+    line_dropped = false;
     close_fd(out_fd);
     close_fd(err_fd);
     if (raw) poll_raw(true);
@@ -719,7 +748,9 @@ std::unique_ptr<Execution> Execution::prepare(const Workspace& ws, const std::st
   std::vector<std::string>& argv = m.argv;
   std::map<std::string, std::string>& env = m.env;
   try {
-    extract_into(ws, m.rec["snapshot"].value("sha256", ""), wd, options.reuse_extracted, options.adopt_workdir);
+    const json& snap = m.rec["snapshot"];
+    extract_into(ws, snap.value("sha256", ""), snapshot_extract_limits(snap), wd, options.reuse_extracted,
+                 options.adopt_workdir);
     fs::create_directories(m.dir / "outputs");
     fs::create_directories(m.dir / "logs");
     std::error_code ec;

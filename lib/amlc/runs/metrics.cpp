@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
+#include "amlc/core/json.hpp"
 #include "amlc/core/util.hpp"
 
 namespace amlc::runs {
@@ -82,9 +84,89 @@ std::shared_ptr<const std::regex> compiled_regex(const std::string& ecma) {
   return re;
 }
 
+// The classes of kDefaultMetricsRegex, in ASCII (std::regex's \s in the "C" locale: space, \t \n \v \f \r).
+bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_delimiter(char c) { return is_space(c) || c == ',' || c == ';'; }  // [\s,;]
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+bool is_name_char(char c) { return is_name_start(c) || is_digit(c) || c == '.' || c == '-' || c == '/'; }
+
+// The value alternatives of kDefaultMetricsRegex, matched against a whole token:
+// [-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?  or  [-+]?(?:nan|NaN|inf|Inf|infinity|Infinity)
+bool is_default_value(std::string_view t) {
+  size_t i = 0;
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+  std::string_view word = t.substr(i);
+  for (std::string_view w : {"nan", "NaN", "inf", "Inf", "infinity", "Infinity"})
+    if (word == w) return true;
+  size_t digits = 0;
+  while (i < t.size() && is_digit(t[i])) ++i, ++digits;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    size_t fraction = 0;
+    while (i < t.size() && is_digit(t[i])) ++i, ++fraction;
+    if (digits == 0 && fraction == 0) return false;
+  } else if (digits == 0) {
+    return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    size_t exponent = 0;
+    while (i < t.size() && is_digit(t[i])) ++i, ++exponent;
+    if (exponent == 0) return false;
+  }
+  return i == t.size();
+}
+
+// What std::sregex_iterator finds with kDefaultMetricsRegex, in one pass without recursion. A match is
+// (^|[\s,;]) NAME \s* = \s* VALUE (?=$|[\s,;]): NAME is the whole run of name characters from its start (a shorter
+// one is followed by a name character, not by \s or '='), and VALUE the whole token up to the next [\s,;] or the end
+// (the lookahead admits no shorter match, as no value character is a delimiter). The search resumes where a match
+// ends (its delimiter may start the next match) or one character after a failed start. Each character is looked at
+// a bounded number of times: a start needs a delimiter (or the line's start) before it.
+std::vector<std::pair<std::string, std::string>> scan_default(std::string_view line) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (line.find('=') == std::string_view::npos) return out;
+  const size_t n = line.size();
+  size_t s = 0;  // where NAME would start
+  while (s < n) {
+    bool can_start = s == 0 || is_delimiter(line[s - 1]);
+    if (!can_start || !is_name_start(line[s])) {
+      ++s;
+      continue;
+    }
+    size_t i = s;
+    while (i < n && is_name_char(line[i])) ++i;
+    size_t name_end = i;
+    while (i < n && is_space(line[i])) ++i;
+    if (i >= n || line[i] != '=') {
+      ++s;
+      continue;
+    }
+    ++i;
+    while (i < n && is_space(line[i])) ++i;
+    size_t j = i;
+    while (j < n && !is_delimiter(line[j])) ++j;
+    if (j == i || !is_default_value(line.substr(i, j - i))) {
+      ++s;
+      continue;
+    }
+    out.emplace_back(std::string(line.substr(s, name_end - s)), std::string(line.substr(i, j - i)));
+    s = j + 1;  // line[j] is the delimiter the next match may start with (or j == n)
+  }
+  return out;
+}
+
 }  // namespace
 
 MetricPattern::MetricPattern(const std::string& regex, const std::string& where) : source_(regex) {
+  if (regex == kDefaultMetricsRegex) return;  // scanned by scan_default(): nothing to compile
+  if (regex.size() > kMaxMetricsRegexBytes) {
+    usage_error((where.empty() ? "" : where + ": ") + "metrics regex is " + std::to_string(regex.size()) +
+                    " characters long; at most " + std::to_string(kMaxMetricsRegexBytes) + " are allowed",
+                "a metrics pattern needs only a name group and a value group, e.g. '^(\\w+): ([0-9.]+)$'");
+  }
   // Translate named groups (std::regex has none) and count capture groups.
   std::string out;
   size_t group = 0;
@@ -157,7 +239,8 @@ MetricPattern::MetricPattern(const std::string& regex, const std::string& where)
 
 std::vector<std::pair<std::string, std::string>> MetricPattern::find_all(const std::string& line) const {
   std::vector<std::pair<std::string, std::string>> out;
-  if (line.find('=') == std::string::npos && source_ == kDefaultMetricsRegex) return out;  // fast path
+  if (!re_) return scan_default(line);
+  if (line.size() > kMaxRegexLineBytes) return out;  // no metric line: std::regex would recurse per character
   for (auto it = std::sregex_iterator(line.begin(), line.end(), *re_); it != std::sregex_iterator(); ++it) {
     const auto& m = *it;
     if (m.size() <= std::max(name_group_, value_group_)) continue;
@@ -168,6 +251,55 @@ std::vector<std::pair<std::string, std::string>> MetricPattern::find_all(const s
 }
 
 // --- MetricsWriter ------------------------------------------------------------------------------------------
+
+namespace {
+
+// `text` with every bare NaN, Infinity and -Infinity outside strings quoted (one linear pass, no regex); nullopt if
+// there is none.
+std::optional<std::string> quote_bare_non_finite(std::string_view text) {
+  std::string out;
+  bool changed = false, in_string = false, escaped = false;
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  for (size_t i = 0; i < text.size();) {
+    char c = text[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      out += c;
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      out += c;
+      ++i;
+      continue;
+    }
+    bool token_start = i == 0 || !word_char(text[i - 1]);
+    bool matched = false;
+    if (token_start) {
+      for (std::string_view w : {"-Infinity", "Infinity", "NaN"}) {
+        if (text.substr(i, w.size()) == w && (i + w.size() == text.size() || !word_char(text[i + w.size()]))) {
+          out += '"';
+          out += w;
+          out += '"';
+          i += w.size();
+          matched = changed = true;
+          break;
+        }
+      }
+    }
+    if (!matched) {
+      out += c;
+      ++i;
+    }
+  }
+  if (!changed) return std::nullopt;
+  return out;
+}
+
+}  // namespace
 
 MetricsWriter::MetricsWriter(fs::path file) : file_(std::move(file)) {}  // the file is created on the first record
 
@@ -199,12 +331,13 @@ bool MetricsWriter::add_raw_line(const std::string& line) {
   if (t.empty()) return false;
   json j;
   try {
-    j = json::parse(t);
+    j = parse_json(t, kMaxJsonDepth, "metrics line");
   } catch (const json::exception&) {
     // Python's json.dumps writes NaN / Infinity / -Infinity as bare words: quote them and retry.
-    static const std::regex bare(R"((:\s*)(-?Infinity|NaN)(\s*[,}\]]))");
+    auto quoted = quote_bare_non_finite(t);
+    if (!quoted) return false;
     try {
-      j = json::parse(std::regex_replace(t, bare, "$1\"$2\"$3"));
+      j = parse_json(*quoted, kMaxJsonDepth, "metrics line");
     } catch (const json::exception&) {
       return false;
     }
@@ -239,7 +372,7 @@ void MetricsWriter::sync() {
 
 // --- MetricsTail ---------------------------------------------------------------------------------------------
 
-MetricsTail::MetricsTail(fs::path file) : file_(std::move(file)) {}
+MetricsTail::MetricsTail(fs::path file, size_t max_line_bytes) : file_(std::move(file)), max_line_(max_line_bytes) {}
 
 std::vector<std::string> MetricsTail::poll_lines() {
   std::vector<std::string> lines;
@@ -254,17 +387,24 @@ std::vector<std::string> MetricsTail::poll_lines() {
     }
     if (n == 0) break;
     offset_ += static_cast<uint64_t>(n);
-    partial_.append(buf, static_cast<size_t>(n));
+    std::string_view chunk(buf, static_cast<size_t>(n));
+    while (!chunk.empty()) {
+      size_t nl = chunk.find('\n');
+      std::string_view piece = chunk.substr(0, nl);
+      if (!dropping_) partial_.append(piece);
+      if (max_line_ && partial_.size() > max_line_) {  // too long to be a record: skip it up to its newline
+        partial_.clear();
+        if (!dropping_) ++skipped_;
+        dropping_ = true;
+      }
+      if (nl == std::string_view::npos) break;
+      if (!dropping_) lines.push_back(std::move(partial_));
+      partial_.clear();
+      dropping_ = false;
+      chunk.remove_prefix(nl + 1);
+    }
   }
   ::close(fd);
-  size_t start = 0;
-  for (;;) {
-    size_t nl = partial_.find('\n', start);
-    if (nl == std::string::npos) break;
-    lines.push_back(partial_.substr(start, nl - start));
-    start = nl + 1;
-  }
-  partial_.erase(0, start);
   return lines;
 }
 
@@ -273,7 +413,7 @@ std::vector<Metric> MetricsTail::poll() {
   for (const auto& line : poll_lines()) {
     if (line.empty()) continue;
     try {
-      auto m = Metric::from_json(json::parse(line));
+      auto m = Metric::from_json(parse_json(line, kMaxJsonDepth, "metrics record"));
       if (m) out.push_back(std::move(*m));
       else ++skipped_;
     } catch (const json::exception&) {

@@ -47,12 +47,21 @@ struct Metric {
 inline constexpr const char* kDefaultMetricsRegex =
     R"((?:^|[\s,;])([A-Za-z_][A-Za-z0-9_.\-/]*)\s*=\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:nan|NaN|inf|Inf|infinity|Infinity))(?=$|[\s,;]))";
 
-// A compiled stdout pattern. Named groups (?<name>..)/(?P<name>..) and (?<value>..) are supported (translated for
+// A run's output is hostile input, and libstdc++'s std::regex recurses once per character it repeats over (a 30,000
+// character line overflows the stack) and per nesting level of the pattern when it compiles. So:
+//   - the default pattern is matched by a hand-written scanner (linear, no recursion) that finds exactly what
+//     kDefaultMetricsRegex finds, on a line of any length;
+//   - a pattern from the run configuration (metrics.regex) may be at most kMaxMetricsRegexBytes long, and it is only
+//     tried on lines of at most kMaxRegexLineBytes: a longer line is no metric line for it.
+inline constexpr size_t kMaxMetricsRegexBytes = 1000;
+inline constexpr size_t kMaxRegexLineBytes = 4096;
+
+// A stdout pattern. Named groups (?<name>..)/(?P<name>..) and (?<value>..) are supported (translated for
 // std::regex, which has none); without them, group 1 is the name and group 2 the value.
 class MetricPattern {
  public:
-  // Throws a Usage error with `where` ("file:line:col: key 'metrics.regex'") if the regex does not compile or has
-  // neither named groups nor two groups.
+  // Throws a Usage error with `where` ("file:line:col: key 'metrics.regex'") if the regex is longer than
+  // kMaxMetricsRegexBytes, does not compile or has neither named groups nor two groups.
   explicit MetricPattern(const std::string& regex = kDefaultMetricsRegex, const std::string& where = {});
   // Every (name, value text) found on the line.
   std::vector<std::pair<std::string, std::string>> find_all(const std::string& line) const;
@@ -60,7 +69,7 @@ class MetricPattern {
 
  private:
   std::string source_;
-  std::shared_ptr<const std::regex> re_;  // shared: one compiled regex per distinct pattern in the process
+  std::shared_ptr<const std::regex> re_;  // null for the default pattern (scanned); shared: one per distinct pattern
   size_t name_group_ = 1;
   size_t value_group_ = 2;
 };
@@ -79,7 +88,8 @@ class MetricsWriter {
   void add(const std::string& name, json value, const std::string& kind, const std::string& source,
            double time = 0);
   // One line of $AMLC_METRICS_FILE. Returns false (and writes nothing) if it is not a JSON object with a string
-  // "name" and a "value".
+  // "name" and a "value" (or is nested deeper than kMaxJsonDepth). Bare NaN, Infinity and -Infinity outside strings
+  // (Python's json.dumps) are read as the strings "NaN", "Infinity" and "-Infinity".
   bool add_raw_line(const std::string& line);
   size_t count() const { return count_; }
   const std::map<std::string, json>& tags() const { return tags_; }  // kind "tag" records, last value wins
@@ -93,12 +103,18 @@ class MetricsWriter {
   std::map<std::string, json> tags_;
 };
 
+// The longest line of $AMLC_METRICS_FILE or metrics.jsonl that is read as a metric (a list or table of a few
+// hundred thousand numbers); a longer line is skipped, and is never held in memory whole.
+inline constexpr size_t kMaxMetricLineBytes = 16u << 20;
+
 // Incremental reader of a growing JSON-lines file (metrics.jsonl, or any append-only file): each call returns
 // the complete lines added since the last call, without re-reading what was read; a partial last line is kept
-// until it is completed. Lines that are not valid records are skipped (counted in skipped()).
+// until it is completed. Lines that are not valid records (not JSON, nested deeper than kMaxJsonDepth, longer than
+// max_line_bytes) are skipped (counted in skipped()).
 class MetricsTail {
  public:
-  explicit MetricsTail(fs::path file);
+  // max_line_bytes: 0 = no limit (a log file read line by line).
+  explicit MetricsTail(fs::path file, size_t max_line_bytes = kMaxMetricLineBytes);
   std::vector<Metric> poll();
   // The raw complete lines since the last call (for other JSON-lines files).
   std::vector<std::string> poll_lines();
@@ -107,8 +123,10 @@ class MetricsTail {
 
  private:
   fs::path file_;
+  size_t max_line_ = 0;
   uint64_t offset_ = 0;
   std::string partial_;
+  bool dropping_ = false;  // inside a line longer than max_line_: skipped up to its newline
   size_t skipped_ = 0;
 };
 

@@ -5,6 +5,7 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
+#include "amlc/core/json.hpp"
 #include "amlc/core/util.hpp"
 
 namespace amlc::sweep {
@@ -109,7 +110,7 @@ std::vector<json> read_journal(const std::filesystem::path& path, bool* torn) {
     json j;
     bool ok = true;
     try {
-      j = json::parse(line);
+      j = parse_json(line);
     } catch (const json::exception&) {
       ok = false;
     }

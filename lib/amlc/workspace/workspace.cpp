@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "amlc/core/error.hpp"
+#include "amlc/core/json.hpp"
 #include "amlc/core/util.hpp"
 
 namespace amlc {
@@ -33,7 +34,11 @@ std::string record_text(const nlohmann::json& record) { return record.dump(2) + 
 nlohmann::json read_record(const fs::path& path) {
   std::string text = read_file(path);
   try {
-    return nlohmann::json::parse(text);
+    return parse_json(text, kMaxJsonDepth, "record " + path.string());
+  } catch (const JsonTooDeep& e) {
+    fail(ErrorKind::Damaged,
+         "record " + path.string() + " is damaged (nested deeper than " + std::to_string(kMaxJsonDepth) + " levels)",
+         "run 'amlc workspace check' to see all damage", e.what());
   } catch (const nlohmann::json::exception& e) {
     fail(ErrorKind::Damaged, "record " + path.string() + " is damaged (not valid JSON)",
          "run 'amlc workspace check' to see all damage", e.what());
