@@ -376,6 +376,25 @@ TEST_CASE("an unknown AMLC_OUTPUT is refused before the command does anything") 
   CHECK(fs::exists(tmp / "w"));
 }
 
+TEST_CASE("workspace create removes what a killed create left beside the workspace, and nothing a live one writes") {
+  TempDir tmp;
+  fs::create_directories(tmp / "w");
+  // A staging folder of a create killed before its rename (its writer, a reaped child, is gone) ...
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  fs::path orphan = tmp / "w" / (".amlc.tmp." + std::to_string(child) + ".0.0a1b2c3d");
+  write_text(orphan / "workspace.json", "{}");
+  // ... and one whose writer still runs (this test process), which must be left alone.
+  fs::path live = tmp / "w" / (".amlc.tmp." + std::to_string(::getpid()) + ".0.0a1b2c3e");
+  fs::create_directories(live);
+  auto r = run_amlc({"workspace", "create", (tmp / "w").string()});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK_FALSE(fs::exists(orphan));
+  CHECK(fs::exists(live));
+  CHECK(fs::exists(tmp / "w" / ".amlc" / "workspace.json"));
+}
+
 TEST_CASE("a symlink loop in a model folder is a clear error") {
   Workspace ws;
   write_text(ws.dir() / "m" / "sub" / "w.bin", "w");

@@ -156,6 +156,16 @@ Workspace Workspace::create(const fs::path& dir, const std::string& name) {
   create_directories_durable(root.parent_path());
   FileLock guard(root.parent_path());
   if (has_workspace(root)) conflict("a workspace already exists at " + root.string(), "choose another path");
+  // A create killed before its rename left its staging folder here, outside any workspace gc could clean: remove
+  // those whose writer is gone (under the lock every create of this folder takes).
+  const std::string staging_prefix = root.filename().string() + ".tmp.";
+  for (const fs::path& entry : list_dir_strict(root.parent_path())) {
+    std::string entry_name = entry.filename().string();
+    if (entry_name.rfind(staging_prefix, 0) == 0 && temp_state(entry_name, 0) == TempState::Orphaned) {
+      std::error_code ec;
+      fs::remove_all(entry, ec);
+    }
+  }
   init_tree(root, ws_name);
   return load(root, "created");
 }
