@@ -453,7 +453,6 @@ void add_experiment_commands(CLI::App& app, Context& ctx) {
 }  // namespace
 
 void add_run_commands(CLI::App& app, Context& ctx) {
-  amlc::register_checker("runs", &runs::check_runs);
   CLI::App* run_group = add_group(app, "run", "Submit, watch and inspect runs",
                                   {"amlc run submit-script train.py --lr 0.1", "amlc run list -o table",
                                    "amlc run logs -r RUN_ID --follow"});

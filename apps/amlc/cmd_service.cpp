@@ -27,9 +27,6 @@ const std::vector<output::Column>& service_columns();
 namespace amlc::cli {
 
 void add_service_commands(CLI::App& app, Context& ctx) {
-  register_checker("services", &deploy::check_services);
-  registry::set_usage_check(&deploy::services_using_model);
-
   CLI::App* group = add_group(app, "service", "Manage local web services deployed with 'model deploy'",
                               {"amlc service list -o table", "amlc service run -n mysvc -d '{\"data\": [[1, 2]]}'"});
   {

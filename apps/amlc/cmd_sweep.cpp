@@ -232,7 +232,6 @@ void add_run_hyperdrive_command(CLI::App* run_group, Context& ctx) {
 }
 
 void add_sweep_commands(CLI::App& app, Context& ctx) {
-  amlc::register_checker("sweeps", &sweep::check_sweeps);
   CLI::App* group = add_group(app, "sweep", "Hyperparameter sweeps (HyperDrive-compatible)",
                               {"amlc sweep submit -f sweep.yml train.py --epochs 3", "amlc sweep list -o table",
                                "amlc sweep best SWEEP_ID --register-model churn --asset-path outputs/model.pkl"});

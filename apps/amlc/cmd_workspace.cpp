@@ -1,7 +1,6 @@
 // amlc workspace create|show|check|gc
 #include "amlc/core/error.hpp"
 #include "amlc/storage/storage.hpp"
-#include "amlc/workspace/check.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {
@@ -63,22 +62,10 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
       Workspace& ws = c.workspace();
       json removed;
       if (o->repair) removed = storage::collect_garbage(ws, false);
-      CheckReport report;
-      std::vector<storage::Leftover> leftovers;
-      report = check_workspace(ws);
-      if (report.ok()) {
-        FileLock guard = ws.read_lock();  // a consistent view: no writer in between
-        leftovers = storage::find_leftovers(ws);
-      }
-      json j = report.to_json();
+      storage::WorkspaceCheck check = storage::check_workspace(ws);
+      const CheckReport& report = check.report;
+      json j = check.to_json();
       j["root"] = ws.root().string();
-      json items = json::array();
-      uint64_t bytes = 0;
-      for (const auto& l : leftovers) {
-        items.push_back(l.to_json());
-        bytes += l.bytes;
-      }
-      j["leftovers"] = {{"count", leftovers.size()}, {"bytes", bytes}, {"items", items}};
       if (o->repair) j["repaired"] = removed;
       c.print(j);
       if (!report.ok()) {
@@ -87,8 +74,9 @@ void add_workspace_commands(CLI::App& app, Context& ctx) {
                  " problem(s), first: " + report.problems.front(),
              "restore the named files from a backup, or delete the damaged records");
       }
-      if (!leftovers.empty()) {
-        c.info(std::to_string(leftovers.size()) + " leftover(s) of interrupted commands (" + std::to_string(bytes) +
+      if (!check.leftovers.empty()) {
+        c.info(std::to_string(check.leftovers.size()) + " leftover(s) of interrupted commands (" +
+                   j["leftovers"]["bytes"].dump() +
                    " bytes): remove them with 'amlc workspace gc'",
                true);
       }

@@ -18,7 +18,7 @@
 #include "amlc/runs/metrics.hpp"
 #include "amlc/runs/runconfig.hpp"
 #include "amlc/runs/store.hpp"
-#include "amlc/workspace/check.hpp"
+#include "amlc/storage/storage.hpp"
 #include "support/harness.hpp"
 
 namespace fs = std::filesystem;
@@ -195,7 +195,7 @@ TEST_CASE("runs: sweep-style use: one snapshot / given ids / a parent / many run
   CHECK(list_runs(ws, f).size() == 6);
   CHECK(outputs_dir(ws, ids[0]) == run_dir(ws, ids[0]) / "outputs");
   CHECK_THROWS_AS(load_run(ws, "HD_abc_99"), amlc::Error);
-  auto report = amlc::check_workspace(ws);
+  auto report = amlc::storage::check_workspace(ws).report;
   CHECK_MESSAGE(report.ok(), report.to_json().dump());
 }
 

@@ -24,8 +24,6 @@ namespace amlc::registry {
 
 namespace {
 
-UsageCheck g_usage_check = nullptr;
-
 fs::path model_dir(const Workspace& ws, const std::string& name) { return ws.models_dir() / name; }
 fs::path manifest_path(const Workspace& ws, const std::string& name, int version) {
   return model_dir(ws, name) / (std::to_string(version) + ".json");
@@ -293,7 +291,6 @@ bool match_filter(const json& kvs, const std::vector<std::string>& filters) {
 
 }  // namespace
 
-void set_usage_check(UsageCheck check) { g_usage_check = check; }
 
 ModelRef parse_model_id(const std::string& id) {
   ModelRef ref;
@@ -503,18 +500,12 @@ json download(const Workspace& ws, const std::string& id, const fs::path& target
   return {{"id", rec["id"]}, {"targetDir", fs::absolute(target_dir).string()}, {"files", written}};
 }
 
-json remove(const Workspace& ws, const std::string& id) {
+json remove(const Workspace& ws, const std::string& id, const BeforeRemove& before_remove) {
   FileLock guard = ws.lock();
   json rec = resolve(ws, id);
   std::string name = rec["name"];
   int version = rec["version"];
-  if (g_usage_check) {
-    std::vector<std::string> users = g_usage_check(ws, name, version);
-    if (!users.empty()) {
-      conflict("cannot delete model '" + model_id(name, version) + "': it is used by service(s) " + join(users, ", "),
-               "delete or update those services first ('amlc service delete -n NAME')");
-    }
-  }
+  if (before_remove) before_remove(name, version);
   // The number stays taken (recorded before the version goes: a workspace from before model.json has no record).
   save_last_version(ws, name, last_version(ws, name));
   // One unlink is the delete readers see: aliases left pointing at the version are ignored by every reader

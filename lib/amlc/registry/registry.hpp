@@ -61,11 +61,15 @@ json update(const Workspace& ws, const std::string& model_id, const UpdateReques
 // Writes the model's files under `target_dir` (a file model: the file; a folder model: the folder's
 // contents). Refuses to overwrite existing files unless `overwrite`. Returns {"files": [...], ...}.
 json download(const Workspace& ws, const std::string& model_id, const fs::path& target_dir, bool overwrite);
-// Deletes one version's record (refused with a Conflict while the usage check names users, e.g. services) and the
-// aliases pointing at it. Frees no storage: returns {"id", "deleted", "removedAliases", "blobs": [sha256...]}, the
-// blobs it referred to, for storage::free_unreferenced (storage::delete_model does both). Version numbers are never
-// given again: the name keeps a record of the last one given (models/<name>/model.json).
-json remove(const Workspace& ws, const std::string& model_id);
+// Called by remove() under ws.lock(), before anything changes, with the version about to go: throws (e.g. a
+// Conflict naming the services that use it) to refuse the delete. storage::delete_model passes the one that knows
+// every user of a model (storage::model_users); the registry itself knows none.
+using BeforeRemove = std::function<void(const std::string& name, int version)>;
+// Deletes one version's record (refused if `before_remove` throws) and the aliases pointing at it. Frees no
+// storage: returns {"id", "deleted", "removedAliases", "blobs": [sha256...]}, the blobs it referred to, for
+// storage::free_unreferenced (storage::delete_model does both). Version numbers are never given again: the name
+// keeps a record of the last one given (models/<name>/model.json).
+json remove(const Workspace& ws, const std::string& model_id, const BeforeRemove& before_remove);
 
 // Every blob a model version refers to (for storage's one list of references).
 void for_each_blob_ref(const Workspace& ws, const std::function<void(const std::string&)>& fn);
@@ -75,11 +79,6 @@ void remove_dangling_aliases(const Workspace& ws);
 
 json set_alias(const Workspace& ws, const std::string& name, const std::string& alias, int version);
 json delete_alias(const Workspace& ws, const std::string& name, const std::string& alias);
-
-// Something that may block deleting a model version (deployment registers one: services using it).
-// Returns the names of the users; empty if none.
-using UsageCheck = std::vector<std::string> (*)(const Workspace& ws, const std::string& name, int version);
-void set_usage_check(UsageCheck check);
 
 // Parses "NAME:VERSION" etc. into name and a selector without touching disk.
 struct ModelRef {

@@ -11,6 +11,7 @@
 #include "amlc/core/hash.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/deploy/models.hpp"
+#include "amlc/deploy/services.hpp"
 #include "amlc/registry/blob_store.hpp"
 #include "amlc/registry/registry.hpp"
 #include "amlc/runs/executor.hpp"
@@ -159,8 +160,19 @@ Freed free_unreferenced(const Workspace& ws, const std::set<std::string>& candid
   return freed;
 }
 
+std::vector<std::string> model_users(const Workspace& ws, const std::string& name, int version) {
+  return deploy::services_using_model(ws, name, version);
+}
+
 json delete_model(const Workspace& ws, const std::string& model_id) {
-  json out = registry::remove(ws, model_id);
+  json out = registry::remove(ws, model_id, [&ws](const std::string& name, int version) {
+    std::vector<std::string> users = model_users(ws, name, version);
+    if (!users.empty()) {
+      conflict("cannot delete model '" + name + ":" + std::to_string(version) + "': it is used by service(s) " +
+                   join(users, ", "),
+               "delete or update those services first ('amlc service delete -n NAME')");
+    }
+  });
   std::set<std::string> candidates;
   for (const auto& sha : out["blobs"]) candidates.insert(sha.get<std::string>());
   out.erase("blobs");
@@ -189,6 +201,35 @@ std::vector<Leftover> find_leftovers(const Workspace& ws) {
     out.push_back({ws.models_dir() / name / "aliases.json", "alias", 0, a});
   }
   for (const auto& [exp, id] : runs::unindexed_runs(ws)) out.push_back({runs::index_dir(ws) / id, "index", 0, "run " + id});
+  return out;
+}
+
+json WorkspaceCheck::to_json() const {
+  json j = report.to_json();
+  json items = json::array();
+  uint64_t bytes = 0;
+  for (const auto& l : leftovers) {
+    items.push_back(l.to_json());
+    bytes += l.bytes;
+  }
+  j["leftovers"] = {{"count", leftovers.size()}, {"bytes", bytes}, {"items", items}};
+  return j;
+}
+
+WorkspaceCheck check_workspace(const Workspace& ws) {
+  WorkspaceCheck out;
+  std::vector<std::string>& problems = out.report.problems;
+  json& stats = out.report.stats;
+  check_workspace_info(ws, problems);
+  check_blobs(ws, problems, stats);
+  // Records: a consistent view, no writer in between. (Blobs above never change once stored, so hashing them, the
+  // long part, holds no lock that would stop registers, runs and deploys.)
+  FileLock guard = ws.read_lock();
+  registry::check(ws, problems, stats);
+  runs::check_runs(ws, problems, stats);
+  sweep::check_sweeps(ws, problems, stats);
+  deploy::check_services(ws, problems, stats);
+  if (out.report.ok()) out.leftovers = find_leftovers(ws);
   return out;
 }
 

@@ -11,6 +11,9 @@
 // temp files and folders whose writer died, blobs no record refers to, cache entries of content no record refers
 // to, aliases left pointing at a deleted version, runs whose index entry is missing. `workspace check` lists them; `workspace gc` (or
 // `workspace check --repair`) removes them, safely while other amlc processes run.
+//
+// This module is the top of the library's dependency order: it alone knows every owner of references (model users,
+// blob references) and every checker; the modules below it know nothing of each other's records.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "amlc/workspace/check.hpp"
 #include "amlc/workspace/workspace.hpp"
 
 namespace amlc::storage {
@@ -37,8 +41,14 @@ struct Freed {
 // Removes those of `candidates` that no record refers to (under the exclusive pin).
 Freed free_unreferenced(const Workspace& ws, const std::set<std::string>& candidates);
 
-// model delete: the version's record (registry::remove), then the blobs only it used. If another record is damaged
-// the blobs are kept (and reported): the delete itself still holds.
+// Every user of model version NAME:VERSION that forbids deleting it: the services deploying it (their models or
+// pendingModels). The one list of a model's users; a new kind (pipelines, batch endpoints) adds itself here.
+// Caller holds ws.lock() for an answer that stays true (deploys claim their models under it).
+std::vector<std::string> model_users(const Workspace& ws, const std::string& name, int version);
+
+// model delete: the version's record (registry::remove; refused with a Conflict while model_users names a user,
+// decided under the same ws.lock() as the delete), then the blobs only it used. If another record is damaged the
+// blobs are kept (and reported): the delete itself still holds.
 json delete_model(const Workspace& ws, const std::string& model_id);
 
 struct Leftover {
@@ -51,6 +61,17 @@ struct Leftover {
 // Finds leftovers. Temp files are found in the folders amlc writes records to (never inside a run's outputs or a
 // user's files, whose names are theirs).
 std::vector<Leftover> find_leftovers(const Workspace& ws);
+
+// `workspace check`: the one list of everything checked, each module asked in turn: workspace.json and every blob's
+// hash (without a lock: blobs never change), then under Workspace::read_lock() the registry, runs, sweeps and
+// services records and, if none is damaged, the leftovers.
+struct WorkspaceCheck {
+  CheckReport report;
+  std::vector<Leftover> leftovers;  // looked for only when the report is ok
+  // {"ok", "problems", "stats", "leftovers": {"count", "bytes", "items"}}
+  json to_json() const;
+};
+WorkspaceCheck check_workspace(const Workspace& ws);
 
 // workspace gc: removes every leftover (dry_run: lists them). Returns {"removed"|"found": [...], "count", "bytes"}.
 json collect_garbage(const Workspace& ws, bool dry_run);

@@ -1,4 +1,4 @@
-// `workspace check`: verifies every record and every stored file against its hash.
+// `workspace check`'s report, and the checks of what the workspace itself owns (storage::check_workspace runs them all).
 #pragma once
 
 #include <string>
@@ -17,11 +17,11 @@ struct CheckReport {
   nlohmann::json to_json() const;
 };
 
-// A module (runs, sweeps, services) adds its own verification with register_checker.
-using Checker = void (*)(const Workspace& ws, std::vector<std::string>& problems, nlohmann::json& stats);
-void register_checker(const char* name, Checker checker);
-
-// Hashes every blob (without a lock: blobs never change), then checks every record under Workspace::read_lock().
-CheckReport check_workspace(const Workspace& ws);
+// The workspace's own parts of `workspace check` (storage::check_workspace asks every module in turn; this one knows
+// no other module's records). workspace.json: readable, with formatVersion and id.
+void check_workspace_info(const Workspace& ws, std::vector<std::string>& problems);
+// Every blob's file name is its content's hash. Needs no lock (blobs never change once stored; one freed meanwhile
+// is skipped). Sets stats "blobs" and "blobBytes".
+void check_blobs(const Workspace& ws, std::vector<std::string>& problems, nlohmann::json& stats);
 
 }  // namespace amlc
