@@ -208,39 +208,7 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
       req.experiment = o->experiment;
       req.source_dir = o->source_dir;
       req.run_id = o->run_id;
-      std::optional<runs::RunConfig> rc;
-      if (!o->runconfig.empty()) rc = runs::load_run_config(runs::find_run_config(o->runconfig, o->source_dir));
-      if (!o->script_and_args.empty() && !o->script_and_args[0].empty() && o->script_and_args[0][0] == '-') {
-        usage_error("unknown option '" + o->script_and_args[0] + "' before the script",
-                    "options of amlc go before SCRIPT; everything after SCRIPT is passed to it");
-      }
-      if (rc) {
-        if (rc->script) req.script = *rc->script;
-        if (rc->arguments) req.arguments = *rc->arguments;
-        if (rc->command) req.command = *rc->command;
-        if (rc->target) req.target = *rc->target;
-        if (rc->interpreter) req.interpreter = *rc->interpreter;
-        if (rc->base_image) req.image = *rc->base_image;
-        req.environment = rc->environment_variables;
-        if (rc->metrics_regex) {
-          req.metrics_regex = *rc->metrics_regex;
-          req.metrics_regex_where = rc->metrics_regex_where;
-        }
-        req.metrics_from_stdout = rc->metrics_from_stdout;
-        if (rc->max_files) req.limits.max_files = *rc->max_files;
-        if (rc->max_mb) req.limits.max_bytes = *rc->max_mb * 1024 * 1024;
-        if (rc->grace_seconds) req.grace_seconds = *rc->grace_seconds;
-        if (rc->max_duration_seconds) req.max_duration_seconds = *rc->max_duration_seconds;
-      }
-      // The environment overrides the run configuration's limits.
-      auto env_limits = archive::SnapshotLimits::from_env();
-      if (std::getenv("AMLC_SNAPSHOT_MAX_FILES")) req.limits.max_files = env_limits.max_files;
-      if (std::getenv("AMLC_SNAPSHOT_MAX_MB")) req.limits.max_bytes = env_limits.max_bytes;
-      if (!o->script_and_args.empty()) {
-        req.script = o->script_and_args[0];
-        req.arguments.assign(o->script_and_args.begin() + 1, o->script_and_args.end());
-      }
-      if (!o->target.empty()) req.target = o->target;
+      runs::apply_run_config(req, {o->runconfig, o->script_and_args, o->target});
       req.tags = parse_key_values(o->tags, "--tag");
       if (req.script.empty() && req.command.empty()) {
         usage_error("no script given", "amlc run submit-script [options] SCRIPT [ARGS...] (or 'script'/'command' in -c)");

@@ -141,10 +141,7 @@ int finish_sweep(Context& c, json summary) {
 
 int submit(Context& c, const SubmitOpts& o, bool az_spelling) {
   // 1. Everything validated before anything is written.
-  if (!o.script_and_args.empty() && !o.script_and_args[0].empty() && o.script_and_args[0][0] == '-') {
-    usage_error("unknown option '" + o.script_and_args[0] + "' before the script",
-                "options of amlc go before SCRIPT; everything after SCRIPT is passed to it");
-  }
+  runs::check_script_arguments(o.script_and_args);
   fs::path cfg_path = az_spelling ? find_hyperdrive_file(o.config_file, o.source_dir) : fs::path(o.config_file);
   sweep::SubmitRequest req;
   req.config = sweep::load_config(cfg_path);
@@ -152,35 +149,7 @@ int submit(Context& c, const SubmitOpts& o, bool az_spelling) {
   runs::RunRequest& r = req.run;
   r.experiment = o.experiment;
   r.source_dir = o.source_dir;
-  if (!o.runconfig.empty()) {
-    fs::path rcp = runs::find_run_config(o.runconfig, o.source_dir);
-    runs::RunConfig rc = runs::load_run_config(rcp);
-    req.runconfig_file = rcp.string();
-    if (rc.script) r.script = *rc.script;
-    if (rc.arguments) r.arguments = *rc.arguments;
-    if (rc.command) r.command = *rc.command;
-    if (rc.target) r.target = *rc.target;
-    if (rc.interpreter) r.interpreter = *rc.interpreter;
-    if (rc.base_image) r.image = *rc.base_image;
-    r.environment = rc.environment_variables;
-    if (rc.metrics_regex) {
-      r.metrics_regex = *rc.metrics_regex;
-      r.metrics_regex_where = rc.metrics_regex_where;
-    }
-    r.metrics_from_stdout = rc.metrics_from_stdout;
-    if (rc.max_files) r.limits.max_files = *rc.max_files;
-    if (rc.max_mb) r.limits.max_bytes = *rc.max_mb * 1024 * 1024;
-    if (rc.grace_seconds) r.grace_seconds = *rc.grace_seconds;
-    if (rc.max_duration_seconds) r.max_duration_seconds = *rc.max_duration_seconds;
-  }
-  auto env_limits = archive::SnapshotLimits::from_env();
-  if (std::getenv("AMLC_SNAPSHOT_MAX_FILES")) r.limits.max_files = env_limits.max_files;
-  if (std::getenv("AMLC_SNAPSHOT_MAX_MB")) r.limits.max_bytes = env_limits.max_bytes;
-  if (!o.script_and_args.empty()) {
-    r.script = o.script_and_args[0];
-    r.arguments.assign(o.script_and_args.begin() + 1, o.script_and_args.end());
-  }
-  if (!o.target.empty()) r.target = o.target;
+  req.runconfig_file = runs::apply_run_config(r, {o.runconfig, o.script_and_args, o.target}).string();
   if (r.script.empty() && r.command.empty()) {
     usage_error("no script given", az_spelling ? "amlc run submit-hyperdrive --hyperdrive-configuration-name FILE -c RUNCONFIG SCRIPT [ARGS...]"
                                                : "amlc sweep submit -f sweep.yml [options] SCRIPT [ARGS...]");
