@@ -2,6 +2,7 @@
 #include "amlc/core/error.hpp"
 #include "amlc/deploy/deploy.hpp"
 #include "amlc/registry/registry.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {

@@ -6,6 +6,7 @@
 #include "amlc/storage/storage.hpp"
 #include "amlc/runs/register.hpp"
 #include "amlc/runs/store.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {

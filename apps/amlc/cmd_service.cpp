@@ -10,6 +10,7 @@
 #include "amlc/deploy/services.hpp"
 #include "amlc/registry/registry.hpp"
 #include "amlc/workspace/check.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {

@@ -2,6 +2,7 @@
 #include "amlc/core/error.hpp"
 #include "amlc/storage/storage.hpp"
 #include "amlc/workspace/check.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {
