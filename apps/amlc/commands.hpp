@@ -7,8 +7,7 @@
 namespace amlc::cli {
 
 void add_workspace_commands(CLI::App& app, Context& ctx);   // cmd_workspace.cpp
-void add_model_commands(CLI::App& app, Context& ctx);       // cmd_model.cpp
-void add_model_deploy_commands(CLI::App* model_group, Context& ctx);  // cmd_deploy.cpp: model deploy|package
+void add_model_commands(CLI::App& app, Context& ctx);       // cmd_model.cpp (deploy and package included)
 void add_run_commands(CLI::App& app, Context& ctx);         // cmd_run.cpp (submit-hyperdrive included)
 void add_experiment_commands(CLI::App& app, Context& ctx);  // cmd_experiment.cpp
 void add_snapshot_commands(CLI::App& app, Context& ctx);    // cmd_snapshot.cpp
