@@ -5,6 +5,7 @@
 #include <map>
 
 #include "amlc/core/error.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {

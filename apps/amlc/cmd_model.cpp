@@ -1,12 +1,15 @@
-// amlc model register|list|show|update|download|delete|alias (deploy and package: cmd_deploy.cpp)
+// amlc model register|list|show|update|download|delete|alias|deploy|package
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
 #include "amlc/core/util.hpp"
+#include "amlc/deploy/deploy.hpp"
 #include "amlc/registry/registry.hpp"
 #include "amlc/storage/storage.hpp"
 #include "amlc/runs/register.hpp"
 #include "amlc/runs/store.hpp"
+#include "commands.hpp"
 #include "context.hpp"
+#include "deploy_shared.hpp"
 
 namespace amlc::cli {
 
@@ -27,6 +30,12 @@ std::string model_id_from(const std::string& id, const std::string& metadata_fil
 void add_model_id_options(CLI::App* sub, std::string& id, std::string& file) {
   sub->add_option("-i,--model-id", id, "Model id: NAME:VERSION, NAME:latest or NAME@ALIAS");
   sub->add_option("-f,--model-metadata-file", file, "JSON file written by 'model register -t' naming the model");
+}
+
+// -m ids plus the ids named by -f metadata files (az ml's --model-metadata-file), in that order.
+std::vector<std::string> with_metadata_files(std::vector<std::string> ids, const std::vector<std::string>& files) {
+  for (const auto& f : files) ids.push_back(registry::model_id_from_metadata_file(f));
+  return ids;
 }
 
 }  // namespace
@@ -221,7 +230,77 @@ void add_model_commands(CLI::App& app, Context& ctx) {
       return 0;
     });
   }
-  add_model_deploy_commands(group, ctx);
+  {
+    struct Opts {
+      std::string name;
+      std::vector<std::string> models, metadata_files;
+      std::string ic, dc;
+      bool overwrite = false;
+      double timeout = 120;
+      DeployCliFlags flags;
+      CLI::Option *o_ic = nullptr, *o_dc = nullptr;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand(
+        "deploy", "Deploy registered models as a web service on the local Docker engine (computeType local)");
+    sub->add_option("-n,--name", o->name, "Service name (3-32 chars: a-z, 0-9, '-')")->required();
+    sub->add_option("-m,--model", o->models, "Model id NAME:VERSION (or NAME@ALIAS, NAME:latest); repeatable");
+    sub->add_option("-f,--model-metadata-file", o->metadata_files, "JSON file written by 'model register -t' naming a model; repeatable");
+    o->o_ic = sub->add_option("--ic,--inference-config-file", o->ic, "Inference config (JSON or YAML)");
+    o->o_dc = sub->add_option("--dc,--deploy-config-file", o->dc, "Deployment config (JSON or YAML; computeType local)");
+    sub->add_flag("--overwrite", o->overwrite, "Replace the service if it exists");
+    sub->add_option("--timeout", o->timeout, "Seconds to wait for the service to become healthy (default 120)");
+    add_inference_flags(sub, o->flags);
+    add_deploy_flags(sub, o->flags);
+    add_examples(sub, {"amlc model deploy -n mysvc -m mymodel:1 --ic inferenceconfig.json --dc deploymentconfig.json",
+                       "amlc model deploy -n mysvc -f model.json --ic inferenceconfig.json   # model.json from 'model register -t'",
+                       "amlc model deploy -n mysvc -m mymodel:2 --es score.py --po 8890 --ae --overwrite   # key auth"});
+    on_run(sub, ctx, [o](Context& c) {
+      deploy::DeployRequest req;
+      req.service = o->name;
+      req.model_ids = with_metadata_files(o->models, o->metadata_files);
+      if (o->o_ic->count()) req.inference_config_file = fs::path(o->ic);
+      if (o->o_dc->count()) req.deploy_config_file = fs::path(o->dc);
+      req.inference_flags = o->flags.inference();
+      req.deploy_flags = o->flags.deployment();
+      req.overwrite = o->overwrite;
+      req.timeout_seconds = o->timeout;
+      json rec = with_notes(c, [&](deploy::Notes& notes) { return deploy::deploy(c.workspace(), req, notes, progress_for(c)); });
+      c.info("amlc: " + deploy::how_to_call(rec), true);
+      c.print(rec, service_columns());
+      return 0;
+    });
+  }
+  {
+    struct Opts {
+      std::vector<std::string> models, metadata_files;
+      std::string ic, image_name, output_path;
+      DeployCliFlags flags;
+      CLI::Option *o_ic = nullptr, *o_out = nullptr;
+    };
+    auto o = std::make_shared<Opts>();
+    CLI::App* sub = group->add_subcommand(
+        "package", "Build a self-contained scoring image with the models baked in (or write its Dockerfile and context)");
+    sub->add_option("-m,--model", o->models, "Model id NAME:VERSION; repeatable");
+    sub->add_option("-f,--model-metadata-file", o->metadata_files, "JSON file written by 'model register -t' naming a model; repeatable");
+    o->o_ic = sub->add_option("--ic,--inference-config-file", o->ic, "Inference config (JSON or YAML)");
+    sub->add_option("--in,--image-name", o->image_name, "Image name[:tag] (default amlc-pkg:<content hash>)");
+    o->o_out = sub->add_option("--output-path", o->output_path, "Write Dockerfile + context to this (new or empty) folder instead");
+    add_inference_flags(sub, o->flags);
+    add_examples(sub, {"amlc model package -m mymodel:1 --ic inferenceconfig.json --image-name mymodel-svc:1",
+                       "amlc model package -m mymodel:1 --es score.py --output-path ./pkg && docker build -t m ./pkg"});
+    on_run(sub, ctx, [o](Context& c) {
+      deploy::PackageRequest req;
+      req.model_ids = with_metadata_files(o->models, o->metadata_files);
+      if (o->o_ic->count()) req.inference_config_file = fs::path(o->ic);
+      req.inference_flags = o->flags.inference();
+      req.image_name = o->image_name;
+      if (o->o_out->count()) req.output_path = fs::path(o->output_path);
+      json out = with_notes(c, [&](deploy::Notes& notes) { return deploy::package(c.workspace(), req, notes, progress_for(c)); });
+      c.print(out);
+      return 0;
+    });
+  }
 }
 
 }  // namespace amlc::cli

@@ -1,20 +1,13 @@
-// amlc run submit-script|list|show|logs|cancel|download|metrics, amlc experiment list,
-// amlc snapshot create|list-files
+// amlc run submit-script|submit-hyperdrive|list|show|logs|monitor-logs|cancel|update|download|download-logs|metrics
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cstdio>
-#include <map>
-
-#include <cstdlib>
-#include <iostream>
-
-#include "amlc/archive/snapshot.hpp"
 #include "amlc/core/error.hpp"
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
@@ -22,75 +15,13 @@
 #include "amlc/runs/metrics.hpp"
 #include "amlc/runs/runconfig.hpp"
 #include "amlc/runs/store.hpp"
-#include "amlc/workspace/check.hpp"
+#include "cmd_sweep.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {
 
 namespace {
-
-void add_snapshot_commands(CLI::App& app, Context& ctx) {
-  CLI::App* group = add_group(app, "snapshot", "Package a source directory the way a run does",
-                              {"amlc snapshot create . -f /tmp/src.tar.gz", "amlc snapshot list-files src -o table"});
-  {
-    struct Opts {
-      std::string dir = ".";
-      std::string file;
-      int level = 1;
-    };
-    auto o = std::make_shared<Opts>();
-    CLI::App* sub = group->add_subcommand(
-        "create", "Write a deterministic .tar.gz of DIR (.amlignore/.gitignore applied) and print its sha256");
-    sub->add_option("dir", o->dir, "Source directory (default: .)");
-    sub->add_option("-f,--output-file", o->file, "Archive to write")->required();
-    sub->add_option("--level", o->level, "gzip level 1..9 (default 1: fast)")->check(CLI::Range(1, 9));
-    add_examples(sub, {"amlc snapshot create . -f /tmp/src.tar.gz",
-                       "AMLC_SNAPSHOT_MAX_FILES=10000 amlc snapshot create data -f data.tar.gz --level 6"});
-    on_run(sub, ctx, [o](Context& c) {
-      archive::SnapshotOptions so;
-      so.limits = archive::SnapshotLimits::from_env();
-      so.compression_level = o->level;
-      auto info = archive::create_snapshot(o->dir, o->file, so);
-      c.print(json{{"path", fs::absolute(info.path).lexically_normal().string()},
-                   {"sha256", info.sha256},
-                   {"files", info.files},
-                   {"bytes", info.bytes},
-                   {"archiveBytes", info.archive_bytes},
-                   {"excluded", info.excluded}});
-      return 0;
-    });
-  }
-  {
-    struct Opts {
-      std::string dir = ".";
-      bool excluded = false;
-    };
-    auto o = std::make_shared<Opts>();
-    CLI::App* sub = group->add_subcommand("list-files", "List what a snapshot of DIR would hold");
-    sub->add_option("dir", o->dir, "Source directory (default: .)");
-    sub->add_flag("--excluded", o->excluded, "List what is left out instead");
-    add_examples(sub, {"amlc snapshot list-files", "amlc snapshot list-files src --excluded -o tsv"});
-    on_run(sub, ctx, [o](Context& c) {
-      auto listing = archive::list_source(o->dir);
-      for (const auto& w : listing.warnings) c.info("amlc: warning: " + w, true);
-      json rows = json::array();
-      if (o->excluded) {
-        for (const auto& p : listing.excluded_paths) rows.push_back({{"path", p}});
-        c.print(rows, {{"Path", "/path"}});
-        return 0;
-      }
-      for (const auto& e : listing.entries) {
-        if (e.type == archive::SourceEntry::Type::Dir) continue;
-        json row{{"path", e.path}, {"bytes", e.size}};
-        if (e.type == archive::SourceEntry::Type::Symlink) row["symlink"] = e.link_target;
-        rows.push_back(row);
-      }
-      c.print(rows, {{"Path", "/path"}, {"Bytes", "/bytes"}});
-      return 0;
-    });
-  }
-}
-
 
 const std::vector<output::Column>& run_columns() {
   static const std::vector<output::Column> cols{{"RunId", "/runId"},         {"Experiment", "/experimentName"},
@@ -175,6 +106,21 @@ void print_run_logs(Context& c, const std::string& run, bool follow, const std::
   std::fflush(stdout);
 }
 
+// az ml's spelling of `amlc sweep submit` (cmd_sweep.cpp does the submitting).
+void add_submit_hyperdrive_command(CLI::App* group, Context& ctx) {
+  auto o = std::make_shared<SweepSubmitOpts>();
+  CLI::App* sub = group->add_subcommand("submit-hyperdrive", "Submit a HyperDrive sweep (az ml's spelling of 'amlc sweep submit')");
+  sub->add_option("--hyperdrive-configuration-name", o->config_file, "The HyperDrive YAML file")->required();
+  sub->add_option("-c,--run-configuration-name", o->runconfig,
+                  "Run configuration (required, as az): a file, or NAME for .azureml/NAME.runconfig")
+      ->required();
+  sub->add_option("--seed", o->seed, "Sampler seed (default: the file's seed, else random; recorded)");
+  add_sweep_submit_options(sub, *o);
+  add_examples(sub, {"amlc run submit-hyperdrive --hyperdrive-configuration-name hd.yml -c sklearn -e tune train.py",
+                     "amlc run submit-hyperdrive --hyperdrive-configuration-name hd.yml -c .azureml/train.runconfig --async train.py --epochs 3"});
+  on_run(sub, ctx, [o](Context& c) { return submit_sweep(c, *o, true); });
+}
+
 void add_run_subcommands(CLI::App* group, Context& ctx) {
   {
     struct Opts {
@@ -208,39 +154,7 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
       req.experiment = o->experiment;
       req.source_dir = o->source_dir;
       req.run_id = o->run_id;
-      std::optional<runs::RunConfig> rc;
-      if (!o->runconfig.empty()) rc = runs::load_run_config(runs::find_run_config(o->runconfig, o->source_dir));
-      if (!o->script_and_args.empty() && !o->script_and_args[0].empty() && o->script_and_args[0][0] == '-') {
-        usage_error("unknown option '" + o->script_and_args[0] + "' before the script",
-                    "options of amlc go before SCRIPT; everything after SCRIPT is passed to it");
-      }
-      if (rc) {
-        if (rc->script) req.script = *rc->script;
-        if (rc->arguments) req.arguments = *rc->arguments;
-        if (rc->command) req.command = *rc->command;
-        if (rc->target) req.target = *rc->target;
-        if (rc->interpreter) req.interpreter = *rc->interpreter;
-        if (rc->base_image) req.image = *rc->base_image;
-        req.environment = rc->environment_variables;
-        if (rc->metrics_regex) {
-          req.metrics_regex = *rc->metrics_regex;
-          req.metrics_regex_where = rc->metrics_regex_where;
-        }
-        req.metrics_from_stdout = rc->metrics_from_stdout;
-        if (rc->max_files) req.limits.max_files = *rc->max_files;
-        if (rc->max_mb) req.limits.max_bytes = *rc->max_mb * 1024 * 1024;
-        if (rc->grace_seconds) req.grace_seconds = *rc->grace_seconds;
-        if (rc->max_duration_seconds) req.max_duration_seconds = *rc->max_duration_seconds;
-      }
-      // The environment overrides the run configuration's limits.
-      auto env_limits = archive::SnapshotLimits::from_env();
-      if (std::getenv("AMLC_SNAPSHOT_MAX_FILES")) req.limits.max_files = env_limits.max_files;
-      if (std::getenv("AMLC_SNAPSHOT_MAX_MB")) req.limits.max_bytes = env_limits.max_bytes;
-      if (!o->script_and_args.empty()) {
-        req.script = o->script_and_args[0];
-        req.arguments.assign(o->script_and_args.begin() + 1, o->script_and_args.end());
-      }
-      if (!o->target.empty()) req.target = o->target;
+      runs::apply_run_config(req, {o->runconfig, o->script_and_args, o->target});
       req.tags = parse_key_values(o->tags, "--tag");
       if (req.script.empty() && req.command.empty()) {
         usage_error("no script given", "amlc run submit-script [options] SCRIPT [ARGS...] (or 'script'/'command' in -c)");
@@ -437,29 +351,14 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
   }
 }
 
-void add_experiment_commands(CLI::App& app, Context& ctx) {
-  CLI::App* group = add_group(app, "experiment", "Experiments (the folders runs are grouped in)",
-                              {"amlc experiment list -o table"});
-  CLI::App* sub = group->add_subcommand("list", "List experiments with their run counts");
-  add_examples(sub, {"amlc experiment list", "amlc experiment list -o table"});
-  on_run(sub, ctx, [](Context& c) {
-    json rows = json::array();
-    for (auto& e : runs::list_experiments(c.workspace())) rows.push_back(std::move(e));
-    c.print(rows, {{"Name", "/name"}, {"Runs", "/runCount"}, {"LastRun", "/lastRunId"}});
-    return 0;
-  });
-}
-
 }  // namespace
 
 void add_run_commands(CLI::App& app, Context& ctx) {
   CLI::App* run_group = add_group(app, "run", "Submit, watch and inspect runs",
                                   {"amlc run submit-script train.py --lr 0.1", "amlc run list -o table",
                                    "amlc run logs -r RUN_ID --follow"});
-  add_run_hyperdrive_command(run_group, ctx);
+  add_submit_hyperdrive_command(run_group, ctx);
   add_run_subcommands(run_group, ctx);
-  add_experiment_commands(app, ctx);
-  add_snapshot_commands(app, ctx);
 }
 
 }  // namespace amlc::cli

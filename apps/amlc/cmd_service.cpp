@@ -1,28 +1,15 @@
 // amlc service list|show|logs|run|get-keys|regen-key|update|reload|delete
 #include <cstdio>
 #include <functional>
-#include <tuple>
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
 #include "amlc/core/json.hpp"
 #include "amlc/deploy/deploy.hpp"
 #include "amlc/deploy/services.hpp"
-#include "amlc/registry/registry.hpp"
-#include "amlc/workspace/check.hpp"
+#include "commands.hpp"
 #include "context.hpp"
-
-namespace amlc::cli {
-
-// Defined in cmd_deploy.cpp.
-std::function<std::pair<deploy::InferenceFlags, deploy::DeployFlags>()> add_update_flags(CLI::App* sub);
-void print_notes(const Context& c, const deploy::Notes& notes);
-// Runs fn with a notes list and prints its warnings on stderr, whether fn succeeds or throws.
-json with_notes(const Context& c, const std::function<json(deploy::Notes&)>& fn);
-deploy::Progress progress_for(const Context& c);
-const std::vector<output::Column>& service_columns();
-
-}  // namespace amlc::cli
+#include "deploy_shared.hpp"
 
 namespace amlc::cli {
 
@@ -145,7 +132,7 @@ void add_service_commands(CLI::App& app, Context& ctx) {
       std::vector<std::string> models;
       std::string ic, dc;
       double timeout = 120;
-      std::function<std::pair<deploy::InferenceFlags, deploy::DeployFlags>()> flags;
+      DeployCliFlags flags;
       CLI::Option *o_ic = nullptr, *o_dc = nullptr;
     };
     auto o = std::make_shared<Opts>();
@@ -156,7 +143,8 @@ void add_service_commands(CLI::App& app, Context& ctx) {
     o->o_ic = sub->add_option("--ic,--inference-config-file", o->ic, "New inference config");
     o->o_dc = sub->add_option("--dc,--deploy-config-file", o->dc, "New deployment config");
     sub->add_option("--timeout", o->timeout, "Seconds to wait for health (default 120)");
-    o->flags = add_update_flags(sub);
+    add_inference_flags(sub, o->flags);
+    add_deploy_flags(sub, o->flags);
     add_examples(sub, {"amlc service update -n mysvc -m mymodel:3", "amlc service update -n mysvc --ic inferenceconfig.json --wc 2"});
     on_run(sub, ctx, [o](Context& c) {
       deploy::UpdateRequest req;
@@ -164,7 +152,8 @@ void add_service_commands(CLI::App& app, Context& ctx) {
       req.model_ids = o->models;
       if (o->o_ic->count()) req.inference_config_file = fs::path(o->ic);
       if (o->o_dc->count()) req.deploy_config_file = fs::path(o->dc);
-      std::tie(req.inference_flags, req.deploy_flags) = o->flags();
+      req.inference_flags = o->flags.inference();
+      req.deploy_flags = o->flags.deployment();
       req.timeout_seconds = o->timeout;
       json rec = with_notes(c, [&](deploy::Notes& notes) { return deploy::update(c.workspace(), req, notes, progress_for(c)); });
       c.info("amlc: " + deploy::how_to_call(rec), true);

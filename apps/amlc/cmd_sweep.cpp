@@ -1,4 +1,4 @@
-// amlc sweep submit|resume|list|show|best|cancel, amlc run submit-hyperdrive (az ml's spelling).
+// amlc sweep submit|resume|list|show|best|cancel; the submit that run submit-hyperdrive (cmd_run.cpp) shares.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -21,7 +21,8 @@
 #include "amlc/sweep/config.hpp"
 #include "amlc/sweep/scheduler.hpp"
 #include "amlc/sweep/store.hpp"
-#include "amlc/workspace/check.hpp"
+#include "cmd_sweep.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {
@@ -41,17 +42,6 @@ std::string num(double v) {
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
-
-struct SubmitOpts {
-  std::string config_file;
-  std::string source_dir = ".";
-  std::string experiment = "default";
-  std::string runconfig;
-  std::string target;
-  long long seed = -1;
-  bool async = false;
-  std::vector<std::string> script_and_args;
-};
 
 // HyperDrive's lookup: FILE as a path if it exists, else a file of that name under the source directory's
 // .azureml/ or ./.azureml/.
@@ -139,12 +129,11 @@ int finish_sweep(Context& c, json summary) {
        "see the trials with 'amlc sweep show " + id + "'");
 }
 
-int submit(Context& c, const SubmitOpts& o, bool az_spelling) {
+}  // namespace
+
+int submit_sweep(Context& c, const SweepSubmitOpts& o, bool az_spelling) {
   // 1. Everything validated before anything is written.
-  if (!o.script_and_args.empty() && !o.script_and_args[0].empty() && o.script_and_args[0][0] == '-') {
-    usage_error("unknown option '" + o.script_and_args[0] + "' before the script",
-                "options of amlc go before SCRIPT; everything after SCRIPT is passed to it");
-  }
+  runs::check_script_arguments(o.script_and_args);
   fs::path cfg_path = az_spelling ? find_hyperdrive_file(o.config_file, o.source_dir) : fs::path(o.config_file);
   sweep::SubmitRequest req;
   req.config = sweep::load_config(cfg_path);
@@ -152,35 +141,7 @@ int submit(Context& c, const SubmitOpts& o, bool az_spelling) {
   runs::RunRequest& r = req.run;
   r.experiment = o.experiment;
   r.source_dir = o.source_dir;
-  if (!o.runconfig.empty()) {
-    fs::path rcp = runs::find_run_config(o.runconfig, o.source_dir);
-    runs::RunConfig rc = runs::load_run_config(rcp);
-    req.runconfig_file = rcp.string();
-    if (rc.script) r.script = *rc.script;
-    if (rc.arguments) r.arguments = *rc.arguments;
-    if (rc.command) r.command = *rc.command;
-    if (rc.target) r.target = *rc.target;
-    if (rc.interpreter) r.interpreter = *rc.interpreter;
-    if (rc.base_image) r.image = *rc.base_image;
-    r.environment = rc.environment_variables;
-    if (rc.metrics_regex) {
-      r.metrics_regex = *rc.metrics_regex;
-      r.metrics_regex_where = rc.metrics_regex_where;
-    }
-    r.metrics_from_stdout = rc.metrics_from_stdout;
-    if (rc.max_files) r.limits.max_files = *rc.max_files;
-    if (rc.max_mb) r.limits.max_bytes = *rc.max_mb * 1024 * 1024;
-    if (rc.grace_seconds) r.grace_seconds = *rc.grace_seconds;
-    if (rc.max_duration_seconds) r.max_duration_seconds = *rc.max_duration_seconds;
-  }
-  auto env_limits = archive::SnapshotLimits::from_env();
-  if (std::getenv("AMLC_SNAPSHOT_MAX_FILES")) r.limits.max_files = env_limits.max_files;
-  if (std::getenv("AMLC_SNAPSHOT_MAX_MB")) r.limits.max_bytes = env_limits.max_bytes;
-  if (!o.script_and_args.empty()) {
-    r.script = o.script_and_args[0];
-    r.arguments.assign(o.script_and_args.begin() + 1, o.script_and_args.end());
-  }
-  if (!o.target.empty()) r.target = o.target;
+  req.runconfig_file = runs::apply_run_config(r, {o.runconfig, o.script_and_args, o.target}).string();
   if (r.script.empty() && r.command.empty()) {
     usage_error("no script given", az_spelling ? "amlc run submit-hyperdrive --hyperdrive-configuration-name FILE -c RUNCONFIG SCRIPT [ARGS...]"
                                                : "amlc sweep submit -f sweep.yml [options] SCRIPT [ARGS...]");
@@ -205,7 +166,7 @@ int submit(Context& c, const SubmitOpts& o, bool az_spelling) {
   return finish_sweep(c, sweep::run_sweep(ws, id, schedule_options(c, id)));
 }
 
-void add_submit_options(CLI::App* sub, SubmitOpts& o) {
+void add_sweep_submit_options(CLI::App* sub, SweepSubmitOpts& o) {
   sub->add_option("--source-directory", o.source_dir, "Folder to snapshot and run the trials in (default: .)");
   sub->add_option("-e,--experiment-name", o.experiment, "Experiment (default: default)");
   sub->add_option("--target,--ct", o.target, "Where the trials run: local (default) or docker");
@@ -215,36 +176,20 @@ void add_submit_options(CLI::App* sub, SubmitOpts& o) {
   sub->positionals_at_end(true);
 }
 
-}  // namespace
-
-void add_run_hyperdrive_command(CLI::App* run_group, Context& ctx) {
-  auto o = std::make_shared<SubmitOpts>();
-  CLI::App* sub = run_group->add_subcommand("submit-hyperdrive", "Submit a HyperDrive sweep (az ml's spelling of 'amlc sweep submit')");
-  sub->add_option("--hyperdrive-configuration-name", o->config_file, "The HyperDrive YAML file")->required();
-  sub->add_option("-c,--run-configuration-name", o->runconfig,
-                  "Run configuration (required, as az): a file, or NAME for .azureml/NAME.runconfig")
-      ->required();
-  sub->add_option("--seed", o->seed, "Sampler seed (default: the file's seed, else random; recorded)");
-  add_submit_options(sub, *o);
-  add_examples(sub, {"amlc run submit-hyperdrive --hyperdrive-configuration-name hd.yml -c sklearn -e tune train.py",
-                     "amlc run submit-hyperdrive --hyperdrive-configuration-name hd.yml -c .azureml/train.runconfig --async train.py --epochs 3"});
-  on_run(sub, ctx, [o](Context& c) { return submit(c, *o, true); });
-}
-
 void add_sweep_commands(CLI::App& app, Context& ctx) {
   CLI::App* group = add_group(app, "sweep", "Hyperparameter sweeps (HyperDrive-compatible)",
                               {"amlc sweep submit -f sweep.yml train.py --epochs 3", "amlc sweep list -o table",
                                "amlc sweep best SWEEP_ID --register-model churn --asset-path outputs/model.pkl"});
   {
-    auto o = std::make_shared<SubmitOpts>();
+    auto o = std::make_shared<SweepSubmitOpts>();
     CLI::App* sub = group->add_subcommand("submit", "Run a sweep: trials of SCRIPT with sampled parameters");
     sub->add_option("-f,--file", o->config_file, "Sweep configuration (az HyperDrive YAML or amlc's native form)")->required();
     sub->add_option("-c,--run-configuration-name", o->runconfig, "Run configuration: a file, or NAME for .azureml/NAME.runconfig");
     sub->add_option("--seed", o->seed, "Sampler seed (default: the file's seed, else random; recorded)");
-    add_submit_options(sub, *o);
+    add_sweep_submit_options(sub, *o);
     add_examples(sub, {"amlc sweep submit -f sweep.yml train.py --epochs 3",
                        "amlc sweep submit -f sweep.yml -e tune --seed 7 --async --source-directory src train.py"});
-    on_run(sub, ctx, [o](Context& c) { return submit(c, *o, false); });
+    on_run(sub, ctx, [o](Context& c) { return submit_sweep(c, *o, false); });
   }
   {
     auto id = std::make_shared<std::string>();

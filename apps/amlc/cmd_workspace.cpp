@@ -1,6 +1,7 @@
 // amlc workspace create|show|check|gc
 #include "amlc/core/error.hpp"
 #include "amlc/storage/storage.hpp"
+#include "commands.hpp"
 #include "context.hpp"
 
 namespace amlc::cli {

@@ -55,14 +55,4 @@ void add_examples(CLI::App* sub, std::initializer_list<const char*> examples);
 CLI::App* add_group(CLI::App& parent, const std::string& name, const std::string& description,
                     std::initializer_list<const char*> examples);
 
-// Each command group registers itself (one file per group).
-void add_workspace_commands(CLI::App& app, Context& ctx);
-void add_model_commands(CLI::App& app, Context& ctx);
-void add_completion_command(CLI::App& app, Context& ctx);
-void add_run_commands(CLI::App& app, Context& ctx);        // cmd_run.cpp: run, experiment, snapshot
-void add_run_hyperdrive_command(CLI::App* run_group, Context& ctx);  // cmd_sweep.cpp: run submit-hyperdrive
-void add_sweep_commands(CLI::App& app, Context& ctx);      // cmd_sweep.cpp: sweep
-void add_model_deploy_commands(CLI::App* model_group, Context& ctx);  // cmd_deploy.cpp: model deploy|package
-void add_service_commands(CLI::App& app, Context& ctx);    // cmd_service.cpp: service
-
 }  // namespace amlc::cli

@@ -7,7 +7,7 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/signals.hpp"
-#include "context.hpp"
+#include "commands.hpp"
 
 namespace {
 
@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   amlc::cli::add_workspace_commands(app, ctx);
   amlc::cli::add_model_commands(app, ctx);
   amlc::cli::add_run_commands(app, ctx);
+  amlc::cli::add_experiment_commands(app, ctx);
+  amlc::cli::add_snapshot_commands(app, ctx);
   amlc::cli::add_sweep_commands(app, ctx);
   amlc::cli::add_service_commands(app, ctx);
   amlc::cli::add_completion_command(app, ctx);

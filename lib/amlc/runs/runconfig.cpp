@@ -1,6 +1,7 @@
 #include "amlc/runs/runconfig.hpp"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "amlc/core/error.hpp"
 #include "amlc/runs/metrics.hpp"
@@ -130,6 +131,51 @@ fs::path find_run_config(const std::string& name, const fs::path& source_dir) {
   for (const auto& p : tried) list += (list.empty() ? "" : ", ") + p.string();
   not_found("run configuration '" + name + "' not found (looked at " + list + ")",
             "pass the file's path with -c, e.g. -c .azureml/local.runconfig");
+}
+
+void check_script_arguments(const std::vector<std::string>& script_and_args) {
+  if (!script_and_args.empty() && !script_and_args[0].empty() && script_and_args[0][0] == '-') {
+    usage_error("unknown option '" + script_and_args[0] + "' before the script",
+                "options of amlc go before SCRIPT; everything after SCRIPT is passed to it");
+  }
+}
+
+fs::path apply_run_config(RunRequest& request, const RunFlags& flags) {
+  fs::path file;
+  std::optional<RunConfig> rc;
+  if (!flags.runconfig.empty()) {
+    file = find_run_config(flags.runconfig, request.source_dir);
+    rc = load_run_config(file);
+  }
+  check_script_arguments(flags.script_and_args);
+  if (rc) {
+    if (rc->script) request.script = *rc->script;
+    if (rc->arguments) request.arguments = *rc->arguments;
+    if (rc->command) request.command = *rc->command;
+    if (rc->target) request.target = *rc->target;
+    if (rc->interpreter) request.interpreter = *rc->interpreter;
+    if (rc->base_image) request.image = *rc->base_image;
+    request.environment = rc->environment_variables;
+    if (rc->metrics_regex) {
+      request.metrics_regex = *rc->metrics_regex;
+      request.metrics_regex_where = rc->metrics_regex_where;
+    }
+    request.metrics_from_stdout = rc->metrics_from_stdout;
+    if (rc->max_files) request.limits.max_files = *rc->max_files;
+    if (rc->max_mb) request.limits.max_bytes = *rc->max_mb * 1024 * 1024;
+    if (rc->grace_seconds) request.grace_seconds = *rc->grace_seconds;
+    if (rc->max_duration_seconds) request.max_duration_seconds = *rc->max_duration_seconds;
+  }
+  // The environment overrides the run configuration's limits.
+  auto env_limits = archive::SnapshotLimits::from_env();
+  if (std::getenv("AMLC_SNAPSHOT_MAX_FILES")) request.limits.max_files = env_limits.max_files;
+  if (std::getenv("AMLC_SNAPSHOT_MAX_MB")) request.limits.max_bytes = env_limits.max_bytes;
+  if (!flags.script_and_args.empty()) {
+    request.script = flags.script_and_args[0];
+    request.arguments.assign(flags.script_and_args.begin() + 1, flags.script_and_args.end());
+  }
+  if (!flags.target.empty()) request.target = flags.target;
+  return file;
 }
 
 }  // namespace amlc::runs

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "amlc/config/document.hpp"
+#include "amlc/runs/executor.hpp"
 
 namespace amlc::runs {
 
@@ -53,5 +54,22 @@ RunConfig load_run_config(const fs::path& path);
 // -c NAME: NAME as a path if it is a file, else <source dir>/.azureml/NAME.runconfig, ./.azureml/NAME.runconfig,
 // then NAME.runconfig. NotFound naming the places looked at.
 fs::path find_run_config(const std::string& name, const fs::path& source_dir);
+
+// What the command line says about a run, on top of its run configuration.
+struct RunFlags {
+  std::string runconfig;                     // -c: a file, or NAME for .azureml/NAME.runconfig ("" = none)
+  std::vector<std::string> script_and_args;  // SCRIPT [ARGS...] (empty = the file's script and arguments)
+  std::string target;                        // --target ("" = the file's, else the request's)
+};
+
+// Usage error when SCRIPT looks like an option (`-x`): amlc's options go before SCRIPT.
+void check_script_arguments(const std::vector<std::string>& script_and_args);
+
+// Merges a run's settings onto `request` (whose source_dir is set): the run configuration named by
+// flags.runconfig (found with find_run_config from request.source_dir; its script stays relative to the source
+// directory), then the snapshot limits from AMLC_SNAPSHOT_MAX_FILES / AMLC_SNAPSHOT_MAX_MB, then the flags:
+// flags win over the environment, the environment over the file. Errors in the file name its file:line:col and
+// key. Returns the run configuration file used ("" = none).
+fs::path apply_run_config(RunRequest& request, const RunFlags& flags);
 
 }  // namespace amlc::runs
