@@ -28,6 +28,7 @@
 #include "amlc/docker/client.hpp"
 #include "amlc/registry/blob_store.hpp"
 #include "amlc/runs/metrics.hpp"
+#include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
 
 extern char** environ;
@@ -344,7 +345,7 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
       }
     }
   }
-  std::vector<std::string> argv = resolve_command(req);
+  (void)resolve_command(req);  // something to run
   if (!req.metrics_regex.empty()) MetricPattern check(req.metrics_regex, req.metrics_regex_where);
   if (req.grace_seconds < 0) usage_error("the cancel grace period must be >= 0 seconds");
   if (req.target == "docker") {
@@ -366,8 +367,6 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
   SnapshotRef snap = req.snapshot ? *req.snapshot : store_snapshot(ws, req.source_dir, req.limits);
 
   // 3. The record, staged then renamed into place.
-  json env = json::object();
-  for (const auto& [k, v] : req.environment) env[k] = v;
   json tags = json::object();
   for (const auto& [k, v] : req.tags) tags[k] = v;
   json record = {
@@ -385,19 +384,7 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
       {"error", nullptr},
       {"tags", tags},
       {"properties", req.properties.is_object() ? req.properties : json::object()},
-      {"runDefinition",
-       {{"script", req.script.empty() ? json() : json(req.script)},
-        {"arguments", req.arguments},
-        {"command", argv},
-        {"sourceDirectory", req.snapshot ? json() : json(fs::absolute(req.source_dir).lexically_normal().string())},
-        {"target", req.target},
-        {"environment",
-         {{"environmentVariables", env},
-          {"python", {{"interpreterPath", req.interpreter}}},
-          {"docker", {{"enabled", req.target == "docker"}, {"baseImage", req.target == "docker" ? json(req.image) : json()}}}}},
-        {"metrics", {{"regex", req.metrics_regex.empty() ? json() : json(req.metrics_regex)}, {"fromStdout", req.metrics_from_stdout}}},
-        {"cancelGracePeriodSeconds", req.grace_seconds},
-        {"maxRunDurationSeconds", req.max_duration_seconds > 0 ? json(req.max_duration_seconds) : json()}}},
+      {"runDefinition", request_to_json(req)},
       {"snapshot", snap.to_json()},
       {"supervisor", supervisor_info(supervisor_pid > 0 ? supervisor_pid : static_cast<int>(::getpid()))},
       {"logFiles", {{"stdout", "logs/stdout.txt"}, {"stderr", "logs/stderr.txt"}, {"combined", "logs/run.log"}}},

@@ -22,6 +22,7 @@
 #include "amlc/core/util.hpp"
 #include "amlc/registry/blob_store.hpp"
 #include "amlc/runs/metrics.hpp"
+#include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/journal.hpp"
 #include "amlc/sweep/policy.hpp"
@@ -90,48 +91,6 @@ std::string strip_dashes(const std::string& s) {
 
 bool better(double a, double b, Goal g) { return g == Goal::Maximize ? a > b : a < b; }
 
-json request_to_json(const runs::RunRequest& r) {
-  json env = json::object();
-  for (const auto& [k, v] : r.environment) env[k] = v;
-  return {{"script", r.script},
-          {"arguments", r.arguments},
-          {"command", r.command},
-          {"interpreter", r.interpreter},
-          {"target", r.target},
-          {"image", r.image},
-          {"environmentVariables", env},
-          {"metricsRegex", r.metrics_regex},
-          {"metricsRegexWhere", r.metrics_regex_where},
-          {"metricsFromStdout", r.metrics_from_stdout},
-          {"cancelGracePeriodSeconds", r.grace_seconds},
-          {"maxRunDurationSeconds", r.max_duration_seconds},
-          {"sourceDirectory", fs::absolute(r.source_dir).lexically_normal().string()}};
-}
-
-runs::RunRequest request_from_json(const json& j, const std::string& experiment) {
-  runs::RunRequest r;
-  try {
-    r.experiment = experiment;
-    r.script = j.value("script", std::string());
-    r.arguments = j.value("arguments", std::vector<std::string>{});
-    r.command = j.value("command", std::vector<std::string>{});
-    r.interpreter = j.value("interpreter", std::string("python3"));
-    r.target = j.value("target", std::string("local"));
-    r.image = j.value("image", std::string(runs::kDefaultDockerImage));
-    const json env = j.value("environmentVariables", json::object());  // items() must not outlive it
-    for (const auto& [k, v] : env.items()) r.environment[k] = v.get<std::string>();
-    r.metrics_regex = j.value("metricsRegex", std::string());
-    r.metrics_regex_where = j.value("metricsRegexWhere", std::string());
-    r.metrics_from_stdout = j.value("metricsFromStdout", true);
-    r.grace_seconds = j.value("cancelGracePeriodSeconds", 10.0);
-    r.max_duration_seconds = j.value("maxRunDurationSeconds", 0.0);
-    r.source_dir = j.value("sourceDirectory", std::string("."));
-  } catch (const json::exception& e) {
-    fail(ErrorKind::Damaged, std::string("the sweep record's runDefinition is damaged: ") + e.what());
-  }
-  return r;
-}
-
 runs::SnapshotRef snapshot_from_json(const json& j) {
   runs::SnapshotRef s;
   s.sha256 = j.value("sha256", std::string());
@@ -168,7 +127,8 @@ Definition load_definition(const json& record, const SweepState& st) {
   }
   d.cfg = SweepConfig::from_json(config);
   d.sampler = make_sampler(d.cfg, d.seed);
-  d.base = request_from_json(record.value("runDefinition", json::object()), record.value("experimentName", std::string("default")));
+  d.base = runs::request_from_json(record.value("runDefinition", json::object()), record.value("experimentName", std::string("default")),
+                                   "the sweep record's runDefinition");
   return d;
 }
 
@@ -934,7 +894,7 @@ json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
               {"seed", seed},
               {"hyperdriveConfiguration", req.config_file.empty() ? json() : json(fs::absolute(req.config_file).lexically_normal().string())},
               {"runConfiguration", req.runconfig_file.empty() ? json() : json(fs::absolute(req.runconfig_file).lexically_normal().string())},
-              {"runDefinition", request_to_json(r)},
+              {"runDefinition", runs::request_to_json(r)},
               {"snapshot", nullptr},
               {"config", cfg.to_json()},
               {"supervisor", runs::supervisor_info(static_cast<int>(::getpid()))},
