@@ -1,6 +1,7 @@
 // Sweep journal: write, replay, torn last line, duplicates, damage, resume.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "amlc/core/error.hpp"
@@ -204,4 +205,44 @@ TEST_CASE("journal: max_failures stops creating and starting trials") {
   CHECK(st.can_create(cfg, *sampler, cfg.goal) == 0);
   CHECK(st.can_start(cfg).empty());
   CHECK(st.done(cfg, *sampler, cfg.goal));
+}
+
+TEST_CASE("journal: a batched journal writes what it holds at flush, in order, with the records' extra fields") {
+  amlc::test::TempDir tmp;
+  auto path = tmp / "journal.jsonl";
+  SweepConfig cfg = small_config();
+  Journal j(path, true);
+  j.sweep_started(cfg, 11);
+  j.trial_created(0, json{{"x", 0.5}, {"k", 1}});
+  j.trial_started(0, "e_sweep_1_0", 1);
+  CHECK(j.has_pending());
+  CHECK_FALSE(std::filesystem::exists(path));  // nothing written before flush()
+  j.flush();
+  CHECK_FALSE(j.has_pending());
+  j.trial_metric(0, 1, std::nan(""));
+  Decision d{0, 1, "median_stopping", json{{"median", 0.3}}, "below the median"};
+  j.trial_canceled(0, d, "e_sweep_1_0");
+  j.trial_finished(0, TrialStatus::Canceled, std::nullopt, "");
+  j.trial_created(1, json{{"x", 0.1}, {"k", 2}});
+  j.trial_finished(1, TrialStatus::Failed, std::nullopt, "cannot create the run");
+  CHECK(read_journal(path).size() == 3);  // the rest waits for flush()
+  j.flush();
+  auto recs = read_journal(path);
+  REQUIRE(recs.size() == 8);
+  CHECK(recs[2]["runId"] == "e_sweep_1_0");
+  CHECK(recs[2]["attempt"] == 1);
+  CHECK(recs[3]["value"].is_null());
+  CHECK(recs[4]["runId"] == "e_sweep_1_0");
+  CHECK_FALSE(recs[5].contains("error"));
+  CHECK(recs[7]["error"] == "cannot create the run");
+  for (const auto& r : recs) CHECK(r.contains("time"));
+  SweepState st = replay(recs);
+  CHECK(st.trials[0].status == TrialStatus::Canceled);
+  CHECK(st.trials[0].metrics.size() == 1);
+  CHECK(st.trials[1].status == TrialStatus::Failed);
+  // Unbatched: each record is on disk when its writer returns.
+  Journal now(path);
+  now.sweep_finished("Canceled");
+  CHECK_FALSE(now.has_pending());
+  CHECK(replay(path).finished);
 }

@@ -246,7 +246,7 @@ SweepState replay(const std::filesystem::path& path) {
   return st;
 }
 
-Journal::Journal(std::filesystem::path path) : path_(std::move(path)) {
+Journal::Journal(std::filesystem::path path, bool batched) : path_(std::move(path)), batched_(batched) {
   auto text = read_file_if_exists(path_);
   if (text && !text->empty() && text->back() != '\n') {
     size_t keep = text->rfind('\n');
@@ -267,20 +267,38 @@ json sweep_started_record(const json& config, std::uint64_t seed) {
   return {{"event", "sweep_started"}, {"config", config}, {"seed", seed}};
 }
 
-void Journal::append(json record) { append_line_durable(path_, journal_line(std::move(record))); }
+void Journal::append(json record) {
+  pending_.push_back(journal_line(std::move(record)));
+  if (!batched_) flush();
+}
+
+void Journal::flush() {
+  if (pending_.empty()) return;
+  append_line_durable(path_, join(pending_, "\n"));
+  pending_.clear();
+}
 
 void Journal::sweep_started(const SweepConfig& cfg, std::uint64_t seed) { append(sweep_started_record(cfg.to_json(), seed)); }
 void Journal::sweep_resumed(const std::vector<int>& requeued) { append({{"event", "sweep_resumed"}, {"requeued", requeued}}); }
 void Journal::trial_created(int index, const json& params) { append({{"event", "trial_created"}, {"index", index}, {"params", params}}); }
-void Journal::trial_started(int index) { append({{"event", "trial_started"}, {"index", index}}); }
+void Journal::trial_started(int index, const std::string& run_id, int attempt) {
+  json r{{"event", "trial_started"}, {"index", index}};
+  if (!run_id.empty()) r["runId"] = run_id;
+  if (attempt > 0) r["attempt"] = attempt;
+  append(std::move(r));
+}
 void Journal::trial_metric(int index, int interval, double value) {
   append({{"event", "trial_metric"}, {"index", index}, {"interval", interval}, {"value", std::isfinite(value) ? json(value) : json(nullptr)}});
 }
-void Journal::trial_canceled(int index, const Decision& decision) {
-  append({{"event", "trial_canceled"}, {"index", index}, {"decision", decision.to_json()}});
+void Journal::trial_canceled(int index, const Decision& decision, const std::string& run_id) {
+  json r{{"event", "trial_canceled"}, {"index", index}, {"decision", decision.to_json()}};
+  if (!run_id.empty()) r["runId"] = run_id;
+  append(std::move(r));
 }
-void Journal::trial_finished(int index, TrialStatus status, std::optional<double> best) {
-  append({{"event", "trial_finished"}, {"index", index}, {"status", status_name(status)}, {"best", best ? json(*best) : json(nullptr)}});
+void Journal::trial_finished(int index, TrialStatus status, std::optional<double> best, const std::string& error) {
+  json r{{"event", "trial_finished"}, {"index", index}, {"status", status_name(status)}, {"best", best ? json(*best) : json(nullptr)}};
+  if (!error.empty()) r["error"] = error;
+  append(std::move(r));
 }
 void Journal::sweep_finished(const std::string& status) { append({{"event", "sweep_finished"}, {"status", status}}); }
 

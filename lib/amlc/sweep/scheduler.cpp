@@ -163,7 +163,7 @@ RunMetrics read_run_metrics(const fs::path& run_dir, const std::string& primary)
 class Scheduler {
  public:
   Scheduler(const Workspace& ws, std::string id, const ScheduleOptions& opt)
-      : ws_(ws), id_(std::move(id)), opt_(opt), dir_(sweep_dir(ws, id_)), journal_(journal_path(dir_)) {}
+      : ws_(ws), id_(std::move(id)), opt_(opt), dir_(sweep_dir(ws, id_)), journal_(journal_path(dir_), true) {}
 
   json run();
 
@@ -180,8 +180,7 @@ class Scheduler {
   void load();
   void take_over();
   void recover_interrupted();
-  void push(json r) { pending_.push_back(journal_line(std::move(r))); }
-  void flush();
+  void flush() { journal_.flush(); }
   bool prepare_trial(int index, Live& l);
   void launch(Live l);
   void launch_ready();  // launches ready_ (which must be set) and clears it
@@ -201,14 +200,13 @@ class Scheduler {
   std::string id_;
   ScheduleOptions opt_;
   fs::path dir_;
-  Journal journal_;  // constructed for its torn-tail repair; records are appended in batches below
+  Journal journal_;  // batched: what one scheduling step records is written with one write() + fsync
   json record_;
   SweepConfig cfg_;
   std::unique_ptr<Sampler> sampler_;
   SweepState st_;
   runs::RunRequest base_;
   runs::SnapshotRef snapshot_;
-  std::vector<std::string> pending_;
   std::vector<Live> live_;
   std::map<int, std::string> run_ids_;
   std::map<int, std::string> fail_reason_;  // trials that failed before their run existed
@@ -230,12 +228,6 @@ class Scheduler {
   static constexpr double kPrepareAheadBelowSeconds = 2.0;
   double last_trial_seconds_ = 1e18;  // wall time of the last trial that ran
 };
-
-void Scheduler::flush() {
-  if (pending_.empty()) return;
-  append_line_durable(journal_path(dir_), join(pending_, "\n"));
-  pending_.clear();
-}
 
 void Scheduler::take_over() {
   const int me = static_cast<int>(::getpid());
@@ -275,7 +267,7 @@ void Scheduler::load() {
   try {
     Definition d = load_definition(record_, st_);
     if (d.missing_start) {
-      push(*d.missing_start);
+      journal_.append(*d.missing_start);
       st_.started = true;
       st_.config = (*d.missing_start)["config"];
       st_.seed = d.seed;
@@ -323,12 +315,8 @@ void Scheduler::recover_interrupted() {
         t.metrics = m.series;
         t.status = TrialStatus::Completed;
         t.best = best_value(m.series, cfg_.goal);
-        for (size_t k = 0; k < m.series.size(); ++k) {
-          push({{"event", "trial_metric"}, {"index", t.index}, {"interval", k + 1},
-                {"value", std::isfinite(m.series[k]) ? json(m.series[k]) : json(nullptr)}});
-        }
-        push({{"event", "trial_finished"}, {"index", t.index}, {"status", "Completed"},
-              {"best", t.best ? json(*t.best) : json(nullptr)}});
+        for (size_t k = 0; k < m.series.size(); ++k) journal_.trial_metric(t.index, static_cast<int>(k + 1), m.series[k]);
+        journal_.trial_finished(t.index, TrialStatus::Completed, t.best);
         continue;
       }
       if (!runs::is_terminal(rr.value("status", ""))) {
@@ -360,8 +348,8 @@ void Scheduler::recover_interrupted() {
       if (fs::is_directory(*dir / "wd", ec)) spare_workdirs_.push_back(*dir / "wd");
     }
   }
-  if (!requeue.empty() || !pending_.empty()) {
-    push({{"event", "sweep_resumed"}, {"requeued", requeue}});
+  if (!requeue.empty() || journal_.has_pending()) {
+    journal_.sweep_resumed(requeue);
     flush();
   }
   if (!requeue.empty() && opt_.on_warning) {
@@ -382,7 +370,7 @@ bool Scheduler::prepare_trial(int index, Live& l) {
     runs::reconcile(ws_, *d);
     rid = trial_run_id(id_, index, ++attempt);
   }
-  push({{"event", "trial_started"}, {"index", index}, {"runId", rid}, {"attempt", attempt}});
+  journal_.trial_started(index, rid, attempt);
   flush();  // durable before the run exists: a crash from here on re-queues the trial
   t.status = TrialStatus::Running;
   t.metrics.clear();
@@ -423,7 +411,7 @@ bool Scheduler::prepare_trial(int index, Live& l) {
     // The run could not even be created: the trial failed.
     fail_reason_[index] = e.what();
     t.status = TrialStatus::Failed;
-    push({{"event", "trial_finished"}, {"index", index}, {"status", "Failed"}, {"best", nullptr}, {"error", e.what()}});
+    journal_.trial_finished(index, TrialStatus::Failed, std::nullopt, e.what());
     return false;
   }
   if (policy_active_) l.tail = std::make_unique<runs::MetricsTail>(l.ex->dir() / "metrics.jsonl");
@@ -463,7 +451,7 @@ int Scheduler::next_trial() {
   t.index = index;
   t.params = next.front();
   st_.trials.push_back(t);
-  push({{"event", "trial_created"}, {"index", index}, {"params", next.front()}});
+  journal_.trial_created(index, next.front());
   return index;
 }
 
@@ -520,8 +508,7 @@ void Scheduler::tail_metrics(Live& l, bool final_read) {
     auto v = m.number();
     if (!v || t.status != TrialStatus::Running) continue;
     t.metrics.push_back(*v);
-    push({{"event", "trial_metric"}, {"index", l.index}, {"interval", t.metrics.size()},
-          {"value", std::isfinite(*v) ? json(*v) : json(nullptr)}});
+    journal_.trial_metric(l.index, static_cast<int>(t.metrics.size()), *v);
     new_values_ = true;
   }
 }
@@ -540,8 +527,7 @@ void Scheduler::finish_trial(Live& l) {
   auto best = best_value(t.metrics, cfg_.goal);
   if (t.status == TrialStatus::Running) t.status = ts;
   if (!t.best) t.best = best;
-  push({{"event", "trial_finished"}, {"index", l.index}, {"status", status_name(t.canceled_by ? TrialStatus::Canceled : ts)},
-        {"best", best ? json(*best) : json(nullptr)}});
+  journal_.trial_finished(l.index, t.canceled_by ? TrialStatus::Canceled : ts, best);
   if (ts == TrialStatus::Completed && !best && !warned_no_metric_ && opt_.on_warning) {
     warned_no_metric_ = true;
     auto m = read_run_metrics(l.ex->dir(), cfg_.primary_metric_name);
@@ -565,7 +551,7 @@ void Scheduler::apply_policy() {
     if (it == live_.end() || it->cancel_sent) continue;
     TrialRecord& t = st_.trials[static_cast<size_t>(d.run)];
     if (t.status != TrialStatus::Running) continue;
-    push({{"event", "trial_canceled"}, {"index", d.run}, {"decision", d.to_json()}, {"runId", it->run_id}});
+    journal_.trial_canceled(d.run, d, it->run_id);
     flush();
     t.status = TrialStatus::Canceled;
     t.canceled_by = d;
@@ -701,7 +687,7 @@ json Scheduler::finish() {
   for (auto& t : st_.trials) {
     if (t.status == TrialStatus::Queued) {
       t.status = TrialStatus::Canceled;
-      push({{"event", "trial_finished"}, {"index", t.index}, {"status", "Canceled"}, {"best", nullptr}});
+      journal_.trial_finished(t.index, TrialStatus::Canceled, std::nullopt);
     }
   }
   int completed = st_.count(TrialStatus::Completed);
@@ -748,7 +734,7 @@ json Scheduler::finish() {
              {"expectedMetric", cfg_.primary_metric_name},
              {"loggedMetrics", seen}};
   }
-  push({{"event", "sweep_finished"}, {"status", status}});
+  journal_.sweep_finished(status);
   flush();
   update_sweep(dir_, [&](json& r) {
     r["status"] = status;
