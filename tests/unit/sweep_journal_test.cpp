@@ -167,9 +167,9 @@ TEST_CASE("journal: resume re-queues interrupted trials with the same params and
   CHECK(st.trials[1].params == params[1]);
   CHECK(st.trials[1].metrics.empty());
   CHECK(st.queued() == std::vector<int>{1});
-  // slots: 2 concurrent, 1 queued -> 1 new trial may be created, 1 queued may start
-  CHECK(st.can_create(back, *sampler, back.goal) == 1);
-  CHECK(st.can_start(back) == std::vector<int>{1});
+  // the queued trial starts again; new trials may still be created (2 of 6 so far, no failure)
+  CHECK(st.may_create(back, *sampler, st.history(back.goal)));
+  CHECK_FALSE(st.failures_reached(back));
   auto h = st.history(back.goal);
   CHECK(*h[0].value == 0.4);
   CHECK(h[1].status == TrialStatus::Queued);
@@ -185,7 +185,7 @@ TEST_CASE("journal: resume re-queues interrupted trials with the same params and
   CHECK(after.trials[1].starts == 2);
   CHECK(after.trials[1].metrics == std::vector<double>{0.6});
   CHECK(after.count(TrialStatus::Completed) == 2);
-  CHECK_FALSE(after.done(back, *sampler, back.goal));  // 4 more runs allowed
+  CHECK(after.may_create(back, *sampler, after.history(back.goal)));  // 4 more runs allowed
 }
 
 TEST_CASE("journal: max_failures stops creating and starting trials") {
@@ -201,10 +201,34 @@ TEST_CASE("journal: max_failures stops creating and starting trials") {
   TrialRecord q;
   q.index = 3;
   st.trials.push_back(q);
+  CHECK(st.failures_reached(cfg));  // the scheduler starts and creates nothing more
+  st.trials.pop_back();
+  st.trials.pop_back();
+  CHECK_FALSE(st.failures_reached(cfg));
+}
+
+TEST_CASE("journal: no new trial once max_total_runs trials exist or the grid is exhausted") {
+  SweepConfig cfg = parse_config_text("parameters:\n  k: choice(1, 2, 3)\nsampling: grid\nprimary_metric: {name: acc, goal: maximize}\n"
+                                      "max_total_runs: 2\n", "g.yml");
   auto sampler = make_sampler(cfg, 1);
-  CHECK(st.can_create(cfg, *sampler, cfg.goal) == 0);
-  CHECK(st.can_start(cfg).empty());
-  CHECK(st.done(cfg, *sampler, cfg.goal));
+  SweepState st;
+  CHECK(st.may_create(cfg, *sampler, st.history(cfg.goal)));
+  for (int i = 0; i < 2; ++i) {
+    TrialRecord t;
+    t.index = i;
+    t.params = json{{"k", i + 1}};
+    t.status = TrialStatus::Completed;
+    st.trials.push_back(t);
+  }
+  CHECK_FALSE(st.may_create(cfg, *sampler, st.history(cfg.goal)));  // max_total_runs
+  cfg.max_total_runs = 10;  // the grid has 3 points
+  auto grid = make_sampler(cfg, 1);
+  CHECK(st.may_create(cfg, *grid, st.history(cfg.goal)));
+  TrialRecord third;
+  third.index = 2;
+  third.params = json{{"k", 3}};
+  st.trials.push_back(third);
+  CHECK_FALSE(st.may_create(cfg, *grid, st.history(cfg.goal)));
 }
 
 TEST_CASE("journal: a batched journal writes what it holds at flush, in order, with the records' extra fields") {

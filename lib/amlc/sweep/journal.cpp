@@ -64,29 +64,10 @@ std::vector<int> SweepState::queued() const {
   return out;
 }
 
-int SweepState::can_create(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const {
-  if (finished || count(TrialStatus::Failed) >= cfg.max_failures) return 0;
-  if (sampler.exhausted(history(goal))) return 0;
-  int pending = count(TrialStatus::Queued) + count(TrialStatus::Running);
-  int by_total = cfg.max_total_runs - created();
-  int by_slots = cfg.max_concurrent_runs - pending;
-  return std::max(0, std::min(by_total, by_slots));
-}
+bool SweepState::failures_reached(const SweepConfig& cfg) const { return count(TrialStatus::Failed) >= cfg.max_failures; }
 
-std::vector<int> SweepState::can_start(const SweepConfig& cfg) const {
-  int free = cfg.max_concurrent_runs - active();
-  std::vector<int> q = queued();
-  if (free <= 0) return {};
-  if (static_cast<int>(q.size()) > free) q.resize(static_cast<size_t>(free));
-  if (count(TrialStatus::Failed) >= cfg.max_failures) return {};
-  return q;
-}
-
-bool SweepState::done(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const {
-  if (finished) return true;
-  if (count(TrialStatus::Queued) + count(TrialStatus::Running) > 0 && count(TrialStatus::Failed) < cfg.max_failures) return false;
-  if (count(TrialStatus::Running) > 0) return false;
-  return can_create(cfg, sampler, goal) == 0;
+bool SweepState::may_create(const SweepConfig& cfg, const Sampler& sampler, const History& h) const {
+  return created() < cfg.max_total_runs && !sampler.exhausted(h);
 }
 
 std::vector<json> read_journal(const std::filesystem::path& path, bool* torn) {

@@ -64,14 +64,11 @@ struct SweepState {
   // Queued trials in index order (to start next).
   std::vector<int> queued() const;
 
-  // Scheduler helpers for a SweepConfig:
-  // how many new trials may be created now (respects max_total_runs, max_concurrent_runs counting
-  // queued + running, max_failures, grid exhaustion via the sampler);
-  int can_create(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const;
-  // which queued trials may start now (free slots = max_concurrent_runs - running).
-  std::vector<int> can_start(const SweepConfig& cfg) const;
-  // true when nothing is queued/running and nothing more can be created.
-  bool done(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const;
+  // The scheduler's rules (slots are the scheduler's: it counts live processes, not journal states):
+  // max_failures trials have failed: no new trial starts.
+  bool failures_reached(const SweepConfig& cfg) const;
+  // A new trial may be created: fewer than max_total_runs so far and the sampler (given history(goal)) has more.
+  bool may_create(const SweepConfig& cfg, const Sampler& sampler, const History& history) const;
 };
 
 // One journal line (without its '\n'): `record` with "time" added.

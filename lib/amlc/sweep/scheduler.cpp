@@ -301,7 +301,6 @@ void Scheduler::load() {
 
 void Scheduler::recover_interrupted() {
   // Trials the journal says are running: their process died with the previous supervisor (or is about to).
-  std::vector<int> requeue;
   for (auto& t : st_.trials) {
     if (t.status != TrialStatus::Running) continue;
     auto it = run_ids_.find(t.index);
@@ -330,14 +329,9 @@ void Scheduler::recover_interrupted() {
         runs::reconcile(ws_, *dir);  // kills the leftover process group, records the end
       }
     }
-    requeue.push_back(t.index);
   }
-  for (int i : requeue) {
-    TrialRecord& t = st_.trials[static_cast<size_t>(i)];
-    t.status = TrialStatus::Queued;
-    t.metrics.clear();
-    t.best.reset();
-  }
+  // The others go back to the queue, to run again with the same parameters.
+  std::vector<int> requeue = st_.requeue_interrupted();
   // Working folders that finished trials kept for their successors when the previous process died: hand them on.
   for (const auto& t : st_.trials) {
     if (t.status == TrialStatus::Queued || t.status == TrialStatus::Running) continue;
@@ -441,9 +435,8 @@ void Scheduler::drop_ready(const std::string& reason) {
 int Scheduler::next_trial() {
   auto queued = st_.queued();
   if (!queued.empty()) return queued.front();
-  if (st_.created() >= cfg_.max_total_runs) return -1;
   History h = st_.history(cfg_.goal);
-  if (sampler_->exhausted(h)) return -1;
+  if (!st_.may_create(cfg_, *sampler_, h)) return -1;
   auto next = sampler_->suggest(1, h);
   if (next.empty()) return -1;
   int index = st_.created();
@@ -456,7 +449,7 @@ int Scheduler::next_trial() {
 }
 
 bool Scheduler::check_failures() {
-  if (st_.count(TrialStatus::Failed) < cfg_.max_failures) return true;
+  if (!st_.failures_reached(cfg_)) return true;
   stop_ = "max_failures";
   stop_detail_ = std::to_string(st_.count(TrialStatus::Failed)) + " trial(s) failed (max_failures " +
                  std::to_string(cfg_.max_failures) + ")";
