@@ -523,6 +523,9 @@ std::string orphan_sweep(const Workspace& ws, const fs::path& src, const fs::pat
   REQUIRE_MESSAGE(r.code == 0, r.err);
   std::string model = r.json_out()["sweepId"];
   json rec = json::parse(read_text(ws.root() / "sweeps" / model / "sweep.json"));
+  CHECK_FALSE(rec.contains("config"));  // stored once, in the journal's sweep_started
+  rec["config"] = journal(ws, model).front()["config"];  // as sweep records written by older amlc held it too
+  CHECK(ws.ok({"sweep", "show", model})["config"] == rec["config"]);  // shown as before
   std::string id = model.substr(0, model.rfind('_') + 1) + tag;
   rec["sweepId"] = id;
   rec["status"] = "Running";

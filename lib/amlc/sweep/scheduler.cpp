@@ -875,7 +875,6 @@ json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
               {"runConfiguration", req.runconfig_file.empty() ? json() : json(fs::absolute(req.runconfig_file).lexically_normal().string())},
               {"runDefinition", runs::request_to_json(r)},
               {"snapshot", nullptr},
-              {"config", cfg.to_json()},
               {"supervisor", runs::supervisor_info(static_cast<int>(::getpid()))},
               {"error", nullptr},
               {"stopReason", nullptr}};
@@ -922,6 +921,8 @@ json sweep_summary(const Workspace& ws, const std::string& sweep_id, bool with_t
   });
   json out = r;
   out.erase("supervisor");
+  // The configuration is recorded once, in the journal's sweep_started (sweep records before that held a copy).
+  if (st.started) out["config"] = st.config;
   // Running/queued as the trials show them: a trial prepared ahead of a free slot is queued.
   int prepared = static_cast<int>(std::count_if(trials.begin(), trials.end(), [&](const json& t) {
     return t["status"] == status_name(TrialStatus::Queued);
