@@ -3,6 +3,9 @@
 
 #include "amlc/core/error.hpp"
 #include "amlc/runs/request.hpp"
+#include "amlc/runs/store.hpp"
+#include "amlc/workspace/workspace.hpp"
+#include "support/harness.hpp"
 
 using namespace amlc;
 using namespace amlc::runs;
@@ -149,4 +152,40 @@ TEST_CASE("runs request: a damaged definition is Damaged, naming what it came fr
       CHECK(std::string(e.what()).find("the sweep record's runDefinition is damaged") != std::string::npos);
     }
   }
+}
+
+TEST_CASE("runs request: a request checked once (a sweep's) creates its runs without the request checks") {
+  amlc::test::TempDir tmp;
+  Workspace ws = Workspace::create(tmp.path() / "ws", "t");
+  amlc::test::write_text(tmp / "src/train.py", "print('acc=1')\n");
+  RunRequest r;
+  r.experiment = "e";
+  r.script = "train.py";
+  r.snapshot = store_snapshot(ws, tmp / "src", {});
+  check_request(r);  // a good request passes
+  RunRequest bad = r;
+  bad.metrics_regex = "(unclosed";
+  auto kind_of = [](const auto& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return e.kind();
+    }
+    return ErrorKind::General;
+  };
+  CHECK(kind_of([&] { check_request(bad); }) == ErrorKind::Usage);
+  bad.run_id = "e_1";
+  CHECK(kind_of([&] { create_run(ws, bad); }) == ErrorKind::Usage);  // unchecked: refused, nothing written
+  CHECK_FALSE(find_run_dir(ws, "e_1"));
+  // Checked by the caller: create_run does not check the request again (the pattern is not even compiled).
+  bad.checked = true;
+  json rec = create_run(ws, bad);
+  CHECK(rec["runId"] == "e_1");
+  CHECK(find_run_dir(ws, "e_1"));
+  // The run's own ids are still checked, and an existing run is still a conflict.
+  CHECK(kind_of([&] { create_run(ws, bad); }) == ErrorKind::Conflict);
+  RunRequest bad_id = r;
+  bad_id.checked = true;
+  bad_id.run_id = "../x";
+  CHECK(kind_of([&] { create_run(ws, bad_id); }) == ErrorKind::Usage);
 }

@@ -306,13 +306,11 @@ std::vector<std::string> resolve_command(const RunRequest& r) {
   return argv;
 }
 
-json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pid) {
-  RunRequest req = req_in;
-  // 1. Validate everything before writing anything.
-  validate_experiment_name(req.experiment);
-  if (req.run_id.empty()) req.run_id = new_run_id(req.experiment);
-  validate_run_id(req.run_id);
-  if (!req.parent_run_id.empty()) validate_run_id(req.parent_run_id);
+namespace {
+
+// The checks of a request that do not depend on the run's ids (the experiment name aside); normalises the script
+// to its path inside the source directory.
+void check_request_fields(RunRequest& req) {
   if (req.target != "local" && req.target != "docker") {
     std::string near = closest_match(req.target, {"local", "docker"});
     usage_error("unknown target '" + req.target + "'",
@@ -353,6 +351,25 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
     dc.ping();
     dc.require_image(req.image);
   }
+}
+
+}  // namespace
+
+void check_request(const RunRequest& request) {
+  RunRequest req = request;
+  validate_experiment_name(req.experiment);
+  check_request_fields(req);
+}
+
+json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pid) {
+  RunRequest req = req_in;
+  // 1. Validate everything before writing anything (what the caller checked once, it need not check again).
+  if (!req.checked) validate_experiment_name(req.experiment);
+  if (req.run_id.empty()) req.run_id = new_run_id(req.experiment);
+  validate_run_id(req.run_id);
+  if (!req.parent_run_id.empty()) validate_run_id(req.parent_run_id);
+  if (!req.checked) check_request_fields(req);
+  else if (!req.script.empty()) req.script = rel_inside(req.source_dir, req.script);
   fs::path final_dir = run_dir_for(ws, req.experiment, req.run_id);
   {
     std::error_code ec;

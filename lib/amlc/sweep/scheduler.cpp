@@ -294,6 +294,17 @@ void Scheduler::load() {
     stop_detail_ = trim(*marker).empty() ? "canceled" : trim(*marker);
   }
   snapshot_ = snapshot_from_json(record_.value("snapshot", json::object()));
+  // What every trial runs is checked once for the sweep, not once per trial. If the check fails (e.g. the Docker
+  // engine is down), each trial checks again, and one that fails is recorded as before.
+  if (sampler_) {
+    runs::RunRequest probe = base_;
+    probe.snapshot = snapshot_;
+    try {
+      runs::check_request(probe);
+      base_.checked = true;
+    } catch (const Error&) {
+    }
+  }
   policy_active_ = cfg_.policy.type != PolicyType::None;
   prepare_ahead_ = cfg_.sampling != SamplingType::Bayesian;
   start_unix_ = record_.value("startUnix", now_unix());
