@@ -523,6 +523,9 @@ std::string orphan_sweep(const Workspace& ws, const fs::path& src, const fs::pat
   REQUIRE_MESSAGE(r.code == 0, r.err);
   std::string model = r.json_out()["sweepId"];
   json rec = json::parse(read_text(ws.root() / "sweeps" / model / "sweep.json"));
+  CHECK_FALSE(rec.contains("config"));  // stored once, in the journal's sweep_started
+  rec["config"] = journal(ws, model).front()["config"];  // as sweep records written by older amlc held it too
+  CHECK(ws.ok({"sweep", "show", model})["config"] == rec["config"]);  // shown as before
   std::string id = model.substr(0, model.rfind('_') + 1) + tag;
   rec["sweepId"] = id;
   rec["status"] = "Running";
@@ -598,6 +601,41 @@ TEST_CASE("sweep: a sweep whose recorded configuration is unusable is reported b
   CHECK(c.json_out()["status"] == "Canceled");
   CHECK(ws.ok({"sweep", "show", id})["status"] == "Canceled");
   CHECK(ws.run({"workspace", "check"}).code == 0);
+}
+
+TEST_CASE("sweep: a sweep recorded with the older flat run definition still resumes with it") {
+  Workspace ws;
+  fs::path src = make_source(ws, "import argparse\np = argparse.ArgumentParser()\np.add_argument('--x', type=float)\n"
+                                 "p.add_argument('--tag')\na = p.parse_args()\nimport os\n"
+                                 "print(('score: %r' if os.environ.get('OLD_SHAPE') else 'score=%r') % (a.x,))\n");
+  fs::path yml = ws.dir() / "o.yml";
+  write_text(yml, "parameters:\n  x: uniform(0, 1)\nprimary_metric: {name: score, goal: maximize}\nmax_total_runs: 2\nseed: 4\n");
+  std::string id = orphan_sweep(ws, src, yml, "0000000e", std::nullopt);
+  // The runDefinition as sweep records had it before it had the run record's form.
+  fs::path rec_path = ws.root() / "sweeps" / id / "sweep.json";
+  json rec = json::parse(read_text(rec_path));
+  rec["runDefinition"] = {{"script", "train.py"}, {"arguments", {"--tag", "old"}}, {"command", json::array()},
+                          {"interpreter", "python3"}, {"target", "local"}, {"image", "amlc/python:3-bookworm"},
+                          {"environmentVariables", {{"OLD_SHAPE", "1"}}}, {"metricsRegex", "(?P<name>\\w+): (?P<value>\\S+)"},
+                          {"metricsRegexWhere", ""}, {"metricsFromStdout", true}, {"cancelGracePeriodSeconds", 10.0},
+                          {"maxRunDurationSeconds", 0.0}, {"sourceDirectory", src.string()}};
+  write_text(rec_path, rec.dump(2));
+  CHECK(ws.run({"workspace", "check"}).code == 0);
+  auto r = ws.run({"sweep", "resume", id});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK(r.json_out()["status"] == "Completed");
+  CHECK(r.json_out()["trials"]["completed"] == 2);
+  CHECK(r.json_out()["bestMetric"].is_number());  // the environment and the metrics pattern were used
+  json runs = ws.ok({"run", "list", "--parent-run-id", id, "--last", "0"});
+  REQUIRE(runs.size() == 2);
+  for (const auto& run : runs) {
+    auto args = run["runDefinition"]["arguments"].get<std::vector<std::string>>();
+    REQUIRE(args.size() == 4);
+    CHECK(args[0] == "--tag");
+    CHECK(args[1] == "old");
+    CHECK(args[2] == "--x");
+    CHECK(run["runDefinition"]["environment"]["environmentVariables"]["OLD_SHAPE"] == "1");
+  }
 }
 
 TEST_CASE("sweep: resume after SIGKILL of amlc completes the sweep with no Running run left") {

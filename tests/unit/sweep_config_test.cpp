@@ -398,3 +398,26 @@ TEST_CASE("sweep config: script arguments and value formatting") {
   CHECK(argument_name("-x") == "-x");
   CHECK(argument_name("x") == "--x");
 }
+
+TEST_CASE("sweep config: a recorded configuration is read back directly, with the file's checks naming the key") {
+  SweepConfig c = parse_config_text("parameters:\n  x: uniform(0, 1)\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n", "ok.yml");
+  json j = c.to_json();
+  j["sampling"]["parameter_space"][0] = {{"name", "x"}, {"expression", "normal"}, {"values", {0, 0}}};  // accepted once, refused now
+  try {
+    (void)SweepConfig::from_json(j);
+    FAIL("no error");
+  } catch (const amlc::Error& e) {
+    CHECK(e.kind() == amlc::ErrorKind::Usage);
+    // No text was parsed, so no line:col: the source and the key.
+    CHECK(std::string(e.what()).rfind("the sweep's recorded configuration (from ok.yml): key 'sampling.parameter_space[0]", 0) == 0);
+    CHECK(std::string(e.what()).find("normal needs sigma > 0") != std::string::npos);
+  }
+  json junk = c.to_json();
+  junk.erase("maxTotalRuns");
+  try {
+    (void)SweepConfig::from_json(junk);
+    FAIL("no error");
+  } catch (const amlc::Error& e) {
+    CHECK(e.kind() == amlc::ErrorKind::Damaged);
+  }
+}

@@ -1,6 +1,7 @@
 // Sweep journal: write, replay, torn last line, duplicates, damage, resume.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "amlc/core/error.hpp"
@@ -166,9 +167,9 @@ TEST_CASE("journal: resume re-queues interrupted trials with the same params and
   CHECK(st.trials[1].params == params[1]);
   CHECK(st.trials[1].metrics.empty());
   CHECK(st.queued() == std::vector<int>{1});
-  // slots: 2 concurrent, 1 queued -> 1 new trial may be created, 1 queued may start
-  CHECK(st.can_create(back, *sampler, back.goal) == 1);
-  CHECK(st.can_start(back) == std::vector<int>{1});
+  // the queued trial starts again; new trials may still be created (2 of 6 so far, no failure)
+  CHECK(st.may_create(back, *sampler, st.history(back.goal)));
+  CHECK_FALSE(st.failures_reached(back));
   auto h = st.history(back.goal);
   CHECK(*h[0].value == 0.4);
   CHECK(h[1].status == TrialStatus::Queued);
@@ -184,7 +185,7 @@ TEST_CASE("journal: resume re-queues interrupted trials with the same params and
   CHECK(after.trials[1].starts == 2);
   CHECK(after.trials[1].metrics == std::vector<double>{0.6});
   CHECK(after.count(TrialStatus::Completed) == 2);
-  CHECK_FALSE(after.done(back, *sampler, back.goal));  // 4 more runs allowed
+  CHECK(after.may_create(back, *sampler, after.history(back.goal)));  // 4 more runs allowed
 }
 
 TEST_CASE("journal: max_failures stops creating and starting trials") {
@@ -200,8 +201,72 @@ TEST_CASE("journal: max_failures stops creating and starting trials") {
   TrialRecord q;
   q.index = 3;
   st.trials.push_back(q);
+  CHECK(st.failures_reached(cfg));  // the scheduler starts and creates nothing more
+  st.trials.pop_back();
+  st.trials.pop_back();
+  CHECK_FALSE(st.failures_reached(cfg));
+}
+
+TEST_CASE("journal: no new trial once max_total_runs trials exist or the grid is exhausted") {
+  SweepConfig cfg = parse_config_text("parameters:\n  k: choice(1, 2, 3)\nsampling: grid\nprimary_metric: {name: acc, goal: maximize}\n"
+                                      "max_total_runs: 2\n", "g.yml");
   auto sampler = make_sampler(cfg, 1);
-  CHECK(st.can_create(cfg, *sampler, cfg.goal) == 0);
-  CHECK(st.can_start(cfg).empty());
-  CHECK(st.done(cfg, *sampler, cfg.goal));
+  SweepState st;
+  CHECK(st.may_create(cfg, *sampler, st.history(cfg.goal)));
+  for (int i = 0; i < 2; ++i) {
+    TrialRecord t;
+    t.index = i;
+    t.params = json{{"k", i + 1}};
+    t.status = TrialStatus::Completed;
+    st.trials.push_back(t);
+  }
+  CHECK_FALSE(st.may_create(cfg, *sampler, st.history(cfg.goal)));  // max_total_runs
+  cfg.max_total_runs = 10;  // the grid has 3 points
+  auto grid = make_sampler(cfg, 1);
+  CHECK(st.may_create(cfg, *grid, st.history(cfg.goal)));
+  TrialRecord third;
+  third.index = 2;
+  third.params = json{{"k", 3}};
+  st.trials.push_back(third);
+  CHECK_FALSE(st.may_create(cfg, *grid, st.history(cfg.goal)));
+}
+
+TEST_CASE("journal: a batched journal writes what it holds at flush, in order, with the records' extra fields") {
+  amlc::test::TempDir tmp;
+  auto path = tmp / "journal.jsonl";
+  SweepConfig cfg = small_config();
+  Journal j(path, true);
+  j.sweep_started(cfg, 11);
+  j.trial_created(0, json{{"x", 0.5}, {"k", 1}});
+  j.trial_started(0, "e_sweep_1_0", 1);
+  CHECK(j.has_pending());
+  CHECK_FALSE(std::filesystem::exists(path));  // nothing written before flush()
+  j.flush();
+  CHECK_FALSE(j.has_pending());
+  j.trial_metric(0, 1, std::nan(""));
+  Decision d{0, 1, "median_stopping", json{{"median", 0.3}}, "below the median"};
+  j.trial_canceled(0, d, "e_sweep_1_0");
+  j.trial_finished(0, TrialStatus::Canceled, std::nullopt, "");
+  j.trial_created(1, json{{"x", 0.1}, {"k", 2}});
+  j.trial_finished(1, TrialStatus::Failed, std::nullopt, "cannot create the run");
+  CHECK(read_journal(path).size() == 3);  // the rest waits for flush()
+  j.flush();
+  auto recs = read_journal(path);
+  REQUIRE(recs.size() == 8);
+  CHECK(recs[2]["runId"] == "e_sweep_1_0");
+  CHECK(recs[2]["attempt"] == 1);
+  CHECK(recs[3]["value"].is_null());
+  CHECK(recs[4]["runId"] == "e_sweep_1_0");
+  CHECK_FALSE(recs[5].contains("error"));
+  CHECK(recs[7]["error"] == "cannot create the run");
+  for (const auto& r : recs) CHECK(r.contains("time"));
+  SweepState st = replay(recs);
+  CHECK(st.trials[0].status == TrialStatus::Canceled);
+  CHECK(st.trials[0].metrics.size() == 1);
+  CHECK(st.trials[1].status == TrialStatus::Failed);
+  // Unbatched: each record is on disk when its writer returns.
+  Journal now(path);
+  now.sweep_finished("Canceled");
+  CHECK_FALSE(now.has_pending());
+  CHECK(replay(path).finished);
 }

@@ -28,6 +28,7 @@
 #include "amlc/docker/client.hpp"
 #include "amlc/registry/blob_store.hpp"
 #include "amlc/runs/metrics.hpp"
+#include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
 
 extern char** environ;
@@ -305,13 +306,11 @@ std::vector<std::string> resolve_command(const RunRequest& r) {
   return argv;
 }
 
-json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pid) {
-  RunRequest req = req_in;
-  // 1. Validate everything before writing anything.
-  validate_experiment_name(req.experiment);
-  if (req.run_id.empty()) req.run_id = new_run_id(req.experiment);
-  validate_run_id(req.run_id);
-  if (!req.parent_run_id.empty()) validate_run_id(req.parent_run_id);
+namespace {
+
+// The checks of a request that do not depend on the run's ids (the experiment name aside); normalises the script
+// to its path inside the source directory.
+void check_request_fields(RunRequest& req) {
   if (req.target != "local" && req.target != "docker") {
     std::string near = closest_match(req.target, {"local", "docker"});
     usage_error("unknown target '" + req.target + "'",
@@ -344,7 +343,7 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
       }
     }
   }
-  std::vector<std::string> argv = resolve_command(req);
+  (void)resolve_command(req);  // something to run
   if (!req.metrics_regex.empty()) MetricPattern check(req.metrics_regex, req.metrics_regex_where);
   if (req.grace_seconds < 0) usage_error("the cancel grace period must be >= 0 seconds");
   if (req.target == "docker") {
@@ -352,6 +351,25 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
     dc.ping();
     dc.require_image(req.image);
   }
+}
+
+}  // namespace
+
+void check_request(const RunRequest& request) {
+  RunRequest req = request;
+  validate_experiment_name(req.experiment);
+  check_request_fields(req);
+}
+
+json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pid) {
+  RunRequest req = req_in;
+  // 1. Validate everything before writing anything (what the caller checked once, it need not check again).
+  if (!req.checked) validate_experiment_name(req.experiment);
+  if (req.run_id.empty()) req.run_id = new_run_id(req.experiment);
+  validate_run_id(req.run_id);
+  if (!req.parent_run_id.empty()) validate_run_id(req.parent_run_id);
+  if (!req.checked) check_request_fields(req);
+  else if (!req.script.empty()) req.script = rel_inside(req.source_dir, req.script);
   fs::path final_dir = run_dir_for(ws, req.experiment, req.run_id);
   {
     std::error_code ec;
@@ -366,8 +384,6 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
   SnapshotRef snap = req.snapshot ? *req.snapshot : store_snapshot(ws, req.source_dir, req.limits);
 
   // 3. The record, staged then renamed into place.
-  json env = json::object();
-  for (const auto& [k, v] : req.environment) env[k] = v;
   json tags = json::object();
   for (const auto& [k, v] : req.tags) tags[k] = v;
   json record = {
@@ -385,19 +401,7 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
       {"error", nullptr},
       {"tags", tags},
       {"properties", req.properties.is_object() ? req.properties : json::object()},
-      {"runDefinition",
-       {{"script", req.script.empty() ? json() : json(req.script)},
-        {"arguments", req.arguments},
-        {"command", argv},
-        {"sourceDirectory", req.snapshot ? json() : json(fs::absolute(req.source_dir).lexically_normal().string())},
-        {"target", req.target},
-        {"environment",
-         {{"environmentVariables", env},
-          {"python", {{"interpreterPath", req.interpreter}}},
-          {"docker", {{"enabled", req.target == "docker"}, {"baseImage", req.target == "docker" ? json(req.image) : json()}}}}},
-        {"metrics", {{"regex", req.metrics_regex.empty() ? json() : json(req.metrics_regex)}, {"fromStdout", req.metrics_from_stdout}}},
-        {"cancelGracePeriodSeconds", req.grace_seconds},
-        {"maxRunDurationSeconds", req.max_duration_seconds > 0 ? json(req.max_duration_seconds) : json()}}},
+      {"runDefinition", request_to_json(req)},
       {"snapshot", snap.to_json()},
       {"supervisor", supervisor_info(supervisor_pid > 0 ? supervisor_pid : static_cast<int>(::getpid()))},
       {"logFiles", {{"stdout", "logs/stdout.txt"}, {"stderr", "logs/stderr.txt"}, {"combined", "logs/run.log"}}},

@@ -77,7 +77,15 @@ struct RunRequest {
   // journal is durable may pass false: records are still replaced atomically (rename), just not fsynced, which
   // makes trial start-up several times cheaper on disks where fsync costs milliseconds.
   bool durable = true;
+  // The caller has run check_request() on this request once for many runs (a sweep, for its trials): create_run
+  // then checks only the run's ids and that the run does not exist yet.
+  bool checked = false;
 };
+
+// What create_run checks about a request, the run's ids aside: experiment name, target, source directory and
+// script (unless request.snapshot), the command, the metrics pattern, the grace period, and for docker the
+// engine and the image. Throws the error create_run would.
+void check_request(const RunRequest& request);
 
 // The program and arguments a request runs.
 std::vector<std::string> resolve_command(const RunRequest& request);

@@ -465,7 +465,8 @@ json SweepConfig::to_json() const {
 }
 
 SweepConfig SweepConfig::from_json(const json& j) {
-  // The journal stores to_json(); re-validate through the normal parser so a damaged record is caught.
+  // The journal stores to_json(): read it back through the normal parser (a Document over the JSON itself, no text
+  // in between), so a damaged or no longer accepted configuration is caught by the same checks as a file.
   try {
     json az;
     az["sampling"] = {{"type", j.at("sampling").at("type")}, {"parameter_space", j.at("sampling").at("parameter_space")}};
@@ -479,7 +480,8 @@ SweepConfig SweepConfig::from_json(const json& j) {
     if (!j.at("seed").is_null()) az["seed"] = j.at("seed");
     for (auto& p : az["sampling"]["parameter_space"])
       if (p.at("expression") == "choice") p["values"] = json::array({p.at("values")});
-    SweepConfig c = parse_config_text(az.dump(), "the sweep's recorded configuration (from " + j.value("source", std::string("?")) + ")");
+    SweepConfig c = parse_config(config::Document("the sweep's recorded configuration (from " + j.value("source", std::string("?")) + ")",
+                                                  std::move(az), {}));
     c.source = j.value("source", c.source);
     return c;
   } catch (const json::exception& e) {

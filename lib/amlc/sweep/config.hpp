@@ -121,7 +121,9 @@ struct SweepConfig {
   std::vector<std::string> warnings;      // non-fatal remarks (capped duration, bayesian budget...)
 
   json to_json() const;                   // normalised, camelCase keys where az ml has them
-  static SweepConfig from_json(const json& j);  // inverse of to_json (for the journal); throws Damaged on junk
+  // Inverse of to_json (for the journal), with every check of parse_config: Damaged on junk, Usage for a
+  // configuration the checks refuse (errors name the key, not a line).
+  static SweepConfig from_json(const json& j);
 };
 
 SweepConfig parse_config(const config::Document& doc);

@@ -64,29 +64,10 @@ std::vector<int> SweepState::queued() const {
   return out;
 }
 
-int SweepState::can_create(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const {
-  if (finished || count(TrialStatus::Failed) >= cfg.max_failures) return 0;
-  if (sampler.exhausted(history(goal))) return 0;
-  int pending = count(TrialStatus::Queued) + count(TrialStatus::Running);
-  int by_total = cfg.max_total_runs - created();
-  int by_slots = cfg.max_concurrent_runs - pending;
-  return std::max(0, std::min(by_total, by_slots));
-}
+bool SweepState::failures_reached(const SweepConfig& cfg) const { return count(TrialStatus::Failed) >= cfg.max_failures; }
 
-std::vector<int> SweepState::can_start(const SweepConfig& cfg) const {
-  int free = cfg.max_concurrent_runs - active();
-  std::vector<int> q = queued();
-  if (free <= 0) return {};
-  if (static_cast<int>(q.size()) > free) q.resize(static_cast<size_t>(free));
-  if (count(TrialStatus::Failed) >= cfg.max_failures) return {};
-  return q;
-}
-
-bool SweepState::done(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const {
-  if (finished) return true;
-  if (count(TrialStatus::Queued) + count(TrialStatus::Running) > 0 && count(TrialStatus::Failed) < cfg.max_failures) return false;
-  if (count(TrialStatus::Running) > 0) return false;
-  return can_create(cfg, sampler, goal) == 0;
+bool SweepState::may_create(const SweepConfig& cfg, const Sampler& sampler, const History& h) const {
+  return created() < cfg.max_total_runs && !sampler.exhausted(h);
 }
 
 std::vector<json> read_journal(const std::filesystem::path& path, bool* torn) {
@@ -246,7 +227,7 @@ SweepState replay(const std::filesystem::path& path) {
   return st;
 }
 
-Journal::Journal(std::filesystem::path path) : path_(std::move(path)) {
+Journal::Journal(std::filesystem::path path, bool batched) : path_(std::move(path)), batched_(batched) {
   auto text = read_file_if_exists(path_);
   if (text && !text->empty() && text->back() != '\n') {
     size_t keep = text->rfind('\n');
@@ -267,20 +248,38 @@ json sweep_started_record(const json& config, std::uint64_t seed) {
   return {{"event", "sweep_started"}, {"config", config}, {"seed", seed}};
 }
 
-void Journal::append(json record) { append_line_durable(path_, journal_line(std::move(record))); }
+void Journal::append(json record) {
+  pending_.push_back(journal_line(std::move(record)));
+  if (!batched_) flush();
+}
+
+void Journal::flush() {
+  if (pending_.empty()) return;
+  append_line_durable(path_, join(pending_, "\n"));
+  pending_.clear();
+}
 
 void Journal::sweep_started(const SweepConfig& cfg, std::uint64_t seed) { append(sweep_started_record(cfg.to_json(), seed)); }
 void Journal::sweep_resumed(const std::vector<int>& requeued) { append({{"event", "sweep_resumed"}, {"requeued", requeued}}); }
 void Journal::trial_created(int index, const json& params) { append({{"event", "trial_created"}, {"index", index}, {"params", params}}); }
-void Journal::trial_started(int index) { append({{"event", "trial_started"}, {"index", index}}); }
+void Journal::trial_started(int index, const std::string& run_id, int attempt) {
+  json r{{"event", "trial_started"}, {"index", index}};
+  if (!run_id.empty()) r["runId"] = run_id;
+  if (attempt > 0) r["attempt"] = attempt;
+  append(std::move(r));
+}
 void Journal::trial_metric(int index, int interval, double value) {
   append({{"event", "trial_metric"}, {"index", index}, {"interval", interval}, {"value", std::isfinite(value) ? json(value) : json(nullptr)}});
 }
-void Journal::trial_canceled(int index, const Decision& decision) {
-  append({{"event", "trial_canceled"}, {"index", index}, {"decision", decision.to_json()}});
+void Journal::trial_canceled(int index, const Decision& decision, const std::string& run_id) {
+  json r{{"event", "trial_canceled"}, {"index", index}, {"decision", decision.to_json()}};
+  if (!run_id.empty()) r["runId"] = run_id;
+  append(std::move(r));
 }
-void Journal::trial_finished(int index, TrialStatus status, std::optional<double> best) {
-  append({{"event", "trial_finished"}, {"index", index}, {"status", status_name(status)}, {"best", best ? json(*best) : json(nullptr)}});
+void Journal::trial_finished(int index, TrialStatus status, std::optional<double> best, const std::string& error) {
+  json r{{"event", "trial_finished"}, {"index", index}, {"status", status_name(status)}, {"best", best ? json(*best) : json(nullptr)}};
+  if (!error.empty()) r["error"] = error;
+  append(std::move(r));
 }
 void Journal::sweep_finished(const std::string& status) { append({{"event", "sweep_finished"}, {"status", status}}); }
 

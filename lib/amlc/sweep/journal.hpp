@@ -6,10 +6,10 @@
 //   sweep_started   {config: SweepConfig::to_json(), seed}
 //   sweep_resumed   {requeued: [index...]}     (those Running trials go back to Queued: same params, series cleared)
 //   trial_created   {index, params}
-//   trial_started   {index}                      (a re-start after resume clears the trial's metric series)
+//   trial_started   {index, runId, attempt}      (a re-start after resume clears the trial's metric series)
 //   trial_metric    {index, interval, value}     (interval = 1-based position in the series)
-//   trial_canceled  {index, decision: Decision::to_json()}   (policy decision; the trial is Canceled from here)
-//   trial_finished  {index, status: Completed|Failed|Canceled, best}
+//   trial_canceled  {index, decision: Decision::to_json(), runId}   (policy decision; the trial is Canceled from here)
+//   trial_finished  {index, status: Completed|Failed|Canceled, best, error}   (error: why its run was not created)
 //   sweep_finished  {status}
 //
 // Reading: a last line that does not end in '\n' or does not parse is a torn write and is ignored;
@@ -64,14 +64,11 @@ struct SweepState {
   // Queued trials in index order (to start next).
   std::vector<int> queued() const;
 
-  // Scheduler helpers for a SweepConfig:
-  // how many new trials may be created now (respects max_total_runs, max_concurrent_runs counting
-  // queued + running, max_failures, grid exhaustion via the sampler);
-  int can_create(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const;
-  // which queued trials may start now (free slots = max_concurrent_runs - running).
-  std::vector<int> can_start(const SweepConfig& cfg) const;
-  // true when nothing is queued/running and nothing more can be created.
-  bool done(const SweepConfig& cfg, const Sampler& sampler, Goal goal) const;
+  // The scheduler's rules (slots are the scheduler's: it counts live processes, not journal states):
+  // max_failures trials have failed: no new trial starts.
+  bool failures_reached(const SweepConfig& cfg) const;
+  // A new trial may be created: fewer than max_total_runs so far and the sampler (given history(goal)) has more.
+  bool may_create(const SweepConfig& cfg, const Sampler& sampler, const History& history) const;
 };
 
 // One journal line (without its '\n'): `record` with "time" added.
@@ -84,25 +81,33 @@ std::vector<json> read_journal(const std::filesystem::path& path, bool* torn = n
 SweepState replay(const std::vector<json>& records, const std::string& source = "journal");
 SweepState replay(const std::filesystem::path& path);
 
+// The writer of the journal: the records above, typed. Unbatched, each record is written (one write() + fsync) when
+// it is made. Batched (the scheduler), records wait until flush(), which writes them all with one write() + fsync:
+// what one scheduling step produced costs one fsync.
 class Journal {
  public:
   // Opens (creating the file lazily on first append). If the file ends in a torn line, it is cut back to
   // the end of the last complete line so the next record starts on a fresh line.
-  explicit Journal(std::filesystem::path path);
+  explicit Journal(std::filesystem::path path, bool batched = false);
   const std::filesystem::path& path() const { return path_; }
 
   void sweep_started(const SweepConfig& cfg, std::uint64_t seed);
   void sweep_resumed(const std::vector<int>& requeued);
   void trial_created(int index, const json& params);
-  void trial_started(int index);
-  void trial_metric(int index, int interval, double value);
-  void trial_canceled(int index, const Decision& decision);
-  void trial_finished(int index, TrialStatus status, std::optional<double> best);
+  // run_id "" / attempt 0: not recorded.
+  void trial_started(int index, const std::string& run_id = "", int attempt = 0);
+  void trial_metric(int index, int interval, double value);  // a non-finite value is recorded as null
+  void trial_canceled(int index, const Decision& decision, const std::string& run_id = "");
+  void trial_finished(int index, TrialStatus status, std::optional<double> best, const std::string& error = "");
   void sweep_finished(const std::string& status);
   void append(json record);  // adds "time"; one line
+  void flush();              // writes what a batched journal holds (nothing to do otherwise)
+  bool has_pending() const { return !pending_.empty(); }
 
  private:
   std::filesystem::path path_;
+  bool batched_ = false;
+  std::vector<std::string> pending_;
 };
 
 }  // namespace amlc::sweep

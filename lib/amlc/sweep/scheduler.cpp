@@ -22,6 +22,7 @@
 #include "amlc/core/util.hpp"
 #include "amlc/registry/blob_store.hpp"
 #include "amlc/runs/metrics.hpp"
+#include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/journal.hpp"
 #include "amlc/sweep/policy.hpp"
@@ -90,48 +91,6 @@ std::string strip_dashes(const std::string& s) {
 
 bool better(double a, double b, Goal g) { return g == Goal::Maximize ? a > b : a < b; }
 
-json request_to_json(const runs::RunRequest& r) {
-  json env = json::object();
-  for (const auto& [k, v] : r.environment) env[k] = v;
-  return {{"script", r.script},
-          {"arguments", r.arguments},
-          {"command", r.command},
-          {"interpreter", r.interpreter},
-          {"target", r.target},
-          {"image", r.image},
-          {"environmentVariables", env},
-          {"metricsRegex", r.metrics_regex},
-          {"metricsRegexWhere", r.metrics_regex_where},
-          {"metricsFromStdout", r.metrics_from_stdout},
-          {"cancelGracePeriodSeconds", r.grace_seconds},
-          {"maxRunDurationSeconds", r.max_duration_seconds},
-          {"sourceDirectory", fs::absolute(r.source_dir).lexically_normal().string()}};
-}
-
-runs::RunRequest request_from_json(const json& j, const std::string& experiment) {
-  runs::RunRequest r;
-  try {
-    r.experiment = experiment;
-    r.script = j.value("script", std::string());
-    r.arguments = j.value("arguments", std::vector<std::string>{});
-    r.command = j.value("command", std::vector<std::string>{});
-    r.interpreter = j.value("interpreter", std::string("python3"));
-    r.target = j.value("target", std::string("local"));
-    r.image = j.value("image", std::string(runs::kDefaultDockerImage));
-    const json env = j.value("environmentVariables", json::object());  // items() must not outlive it
-    for (const auto& [k, v] : env.items()) r.environment[k] = v.get<std::string>();
-    r.metrics_regex = j.value("metricsRegex", std::string());
-    r.metrics_regex_where = j.value("metricsRegexWhere", std::string());
-    r.metrics_from_stdout = j.value("metricsFromStdout", true);
-    r.grace_seconds = j.value("cancelGracePeriodSeconds", 10.0);
-    r.max_duration_seconds = j.value("maxRunDurationSeconds", 0.0);
-    r.source_dir = j.value("sourceDirectory", std::string("."));
-  } catch (const json::exception& e) {
-    fail(ErrorKind::Damaged, std::string("the sweep record's runDefinition is damaged: ") + e.what());
-  }
-  return r;
-}
-
 runs::SnapshotRef snapshot_from_json(const json& j) {
   runs::SnapshotRef s;
   s.sha256 = j.value("sha256", std::string());
@@ -168,7 +127,8 @@ Definition load_definition(const json& record, const SweepState& st) {
   }
   d.cfg = SweepConfig::from_json(config);
   d.sampler = make_sampler(d.cfg, d.seed);
-  d.base = request_from_json(record.value("runDefinition", json::object()), record.value("experimentName", std::string("default")));
+  d.base = runs::request_from_json(record.value("runDefinition", json::object()), record.value("experimentName", std::string("default")),
+                                   "the sweep record's runDefinition");
   return d;
 }
 
@@ -203,7 +163,7 @@ RunMetrics read_run_metrics(const fs::path& run_dir, const std::string& primary)
 class Scheduler {
  public:
   Scheduler(const Workspace& ws, std::string id, const ScheduleOptions& opt)
-      : ws_(ws), id_(std::move(id)), opt_(opt), dir_(sweep_dir(ws, id_)), journal_(journal_path(dir_)) {}
+      : ws_(ws), id_(std::move(id)), opt_(opt), dir_(sweep_dir(ws, id_)), journal_(journal_path(dir_), true) {}
 
   json run();
 
@@ -220,8 +180,7 @@ class Scheduler {
   void load();
   void take_over();
   void recover_interrupted();
-  void push(json r) { pending_.push_back(journal_line(std::move(r))); }
-  void flush();
+  void flush() { journal_.flush(); }
   bool prepare_trial(int index, Live& l);
   void launch(Live l);
   void launch_ready();  // launches ready_ (which must be set) and clears it
@@ -241,14 +200,13 @@ class Scheduler {
   std::string id_;
   ScheduleOptions opt_;
   fs::path dir_;
-  Journal journal_;  // constructed for its torn-tail repair; records are appended in batches below
+  Journal journal_;  // batched: what one scheduling step records is written with one write() + fsync
   json record_;
   SweepConfig cfg_;
   std::unique_ptr<Sampler> sampler_;
   SweepState st_;
   runs::RunRequest base_;
   runs::SnapshotRef snapshot_;
-  std::vector<std::string> pending_;
   std::vector<Live> live_;
   std::map<int, std::string> run_ids_;
   std::map<int, std::string> fail_reason_;  // trials that failed before their run existed
@@ -270,12 +228,6 @@ class Scheduler {
   static constexpr double kPrepareAheadBelowSeconds = 2.0;
   double last_trial_seconds_ = 1e18;  // wall time of the last trial that ran
 };
-
-void Scheduler::flush() {
-  if (pending_.empty()) return;
-  append_line_durable(journal_path(dir_), join(pending_, "\n"));
-  pending_.clear();
-}
 
 void Scheduler::take_over() {
   const int me = static_cast<int>(::getpid());
@@ -315,7 +267,7 @@ void Scheduler::load() {
   try {
     Definition d = load_definition(record_, st_);
     if (d.missing_start) {
-      push(*d.missing_start);
+      journal_.append(*d.missing_start);
       st_.started = true;
       st_.config = (*d.missing_start)["config"];
       st_.seed = d.seed;
@@ -342,6 +294,17 @@ void Scheduler::load() {
     stop_detail_ = trim(*marker).empty() ? "canceled" : trim(*marker);
   }
   snapshot_ = snapshot_from_json(record_.value("snapshot", json::object()));
+  // What every trial runs is checked once for the sweep, not once per trial. If the check fails (e.g. the Docker
+  // engine is down), each trial checks again, and one that fails is recorded as before.
+  if (sampler_) {
+    runs::RunRequest probe = base_;
+    probe.snapshot = snapshot_;
+    try {
+      runs::check_request(probe);
+      base_.checked = true;
+    } catch (const Error&) {
+    }
+  }
   policy_active_ = cfg_.policy.type != PolicyType::None;
   prepare_ahead_ = cfg_.sampling != SamplingType::Bayesian;
   start_unix_ = record_.value("startUnix", now_unix());
@@ -349,7 +312,6 @@ void Scheduler::load() {
 
 void Scheduler::recover_interrupted() {
   // Trials the journal says are running: their process died with the previous supervisor (or is about to).
-  std::vector<int> requeue;
   for (auto& t : st_.trials) {
     if (t.status != TrialStatus::Running) continue;
     auto it = run_ids_.find(t.index);
@@ -363,12 +325,8 @@ void Scheduler::recover_interrupted() {
         t.metrics = m.series;
         t.status = TrialStatus::Completed;
         t.best = best_value(m.series, cfg_.goal);
-        for (size_t k = 0; k < m.series.size(); ++k) {
-          push({{"event", "trial_metric"}, {"index", t.index}, {"interval", k + 1},
-                {"value", std::isfinite(m.series[k]) ? json(m.series[k]) : json(nullptr)}});
-        }
-        push({{"event", "trial_finished"}, {"index", t.index}, {"status", "Completed"},
-              {"best", t.best ? json(*t.best) : json(nullptr)}});
+        for (size_t k = 0; k < m.series.size(); ++k) journal_.trial_metric(t.index, static_cast<int>(k + 1), m.series[k]);
+        journal_.trial_finished(t.index, TrialStatus::Completed, t.best);
         continue;
       }
       if (!runs::is_terminal(rr.value("status", ""))) {
@@ -382,14 +340,9 @@ void Scheduler::recover_interrupted() {
         runs::reconcile(ws_, *dir);  // kills the leftover process group, records the end
       }
     }
-    requeue.push_back(t.index);
   }
-  for (int i : requeue) {
-    TrialRecord& t = st_.trials[static_cast<size_t>(i)];
-    t.status = TrialStatus::Queued;
-    t.metrics.clear();
-    t.best.reset();
-  }
+  // The others go back to the queue, to run again with the same parameters.
+  std::vector<int> requeue = st_.requeue_interrupted();
   // Working folders that finished trials kept for their successors when the previous process died: hand them on.
   for (const auto& t : st_.trials) {
     if (t.status == TrialStatus::Queued || t.status == TrialStatus::Running) continue;
@@ -400,8 +353,8 @@ void Scheduler::recover_interrupted() {
       if (fs::is_directory(*dir / "wd", ec)) spare_workdirs_.push_back(*dir / "wd");
     }
   }
-  if (!requeue.empty() || !pending_.empty()) {
-    push({{"event", "sweep_resumed"}, {"requeued", requeue}});
+  if (!requeue.empty() || journal_.has_pending()) {
+    journal_.sweep_resumed(requeue);
     flush();
   }
   if (!requeue.empty() && opt_.on_warning) {
@@ -422,7 +375,7 @@ bool Scheduler::prepare_trial(int index, Live& l) {
     runs::reconcile(ws_, *d);
     rid = trial_run_id(id_, index, ++attempt);
   }
-  push({{"event", "trial_started"}, {"index", index}, {"runId", rid}, {"attempt", attempt}});
+  journal_.trial_started(index, rid, attempt);
   flush();  // durable before the run exists: a crash from here on re-queues the trial
   t.status = TrialStatus::Running;
   t.metrics.clear();
@@ -463,7 +416,7 @@ bool Scheduler::prepare_trial(int index, Live& l) {
     // The run could not even be created: the trial failed.
     fail_reason_[index] = e.what();
     t.status = TrialStatus::Failed;
-    push({{"event", "trial_finished"}, {"index", index}, {"status", "Failed"}, {"best", nullptr}, {"error", e.what()}});
+    journal_.trial_finished(index, TrialStatus::Failed, std::nullopt, e.what());
     return false;
   }
   if (policy_active_) l.tail = std::make_unique<runs::MetricsTail>(l.ex->dir() / "metrics.jsonl");
@@ -493,9 +446,8 @@ void Scheduler::drop_ready(const std::string& reason) {
 int Scheduler::next_trial() {
   auto queued = st_.queued();
   if (!queued.empty()) return queued.front();
-  if (st_.created() >= cfg_.max_total_runs) return -1;
   History h = st_.history(cfg_.goal);
-  if (sampler_->exhausted(h)) return -1;
+  if (!st_.may_create(cfg_, *sampler_, h)) return -1;
   auto next = sampler_->suggest(1, h);
   if (next.empty()) return -1;
   int index = st_.created();
@@ -503,12 +455,12 @@ int Scheduler::next_trial() {
   t.index = index;
   t.params = next.front();
   st_.trials.push_back(t);
-  push({{"event", "trial_created"}, {"index", index}, {"params", next.front()}});
+  journal_.trial_created(index, next.front());
   return index;
 }
 
 bool Scheduler::check_failures() {
-  if (st_.count(TrialStatus::Failed) < cfg_.max_failures) return true;
+  if (!st_.failures_reached(cfg_)) return true;
   stop_ = "max_failures";
   stop_detail_ = std::to_string(st_.count(TrialStatus::Failed)) + " trial(s) failed (max_failures " +
                  std::to_string(cfg_.max_failures) + ")";
@@ -560,8 +512,7 @@ void Scheduler::tail_metrics(Live& l, bool final_read) {
     auto v = m.number();
     if (!v || t.status != TrialStatus::Running) continue;
     t.metrics.push_back(*v);
-    push({{"event", "trial_metric"}, {"index", l.index}, {"interval", t.metrics.size()},
-          {"value", std::isfinite(*v) ? json(*v) : json(nullptr)}});
+    journal_.trial_metric(l.index, static_cast<int>(t.metrics.size()), *v);
     new_values_ = true;
   }
 }
@@ -580,8 +531,7 @@ void Scheduler::finish_trial(Live& l) {
   auto best = best_value(t.metrics, cfg_.goal);
   if (t.status == TrialStatus::Running) t.status = ts;
   if (!t.best) t.best = best;
-  push({{"event", "trial_finished"}, {"index", l.index}, {"status", status_name(t.canceled_by ? TrialStatus::Canceled : ts)},
-        {"best", best ? json(*best) : json(nullptr)}});
+  journal_.trial_finished(l.index, t.canceled_by ? TrialStatus::Canceled : ts, best);
   if (ts == TrialStatus::Completed && !best && !warned_no_metric_ && opt_.on_warning) {
     warned_no_metric_ = true;
     auto m = read_run_metrics(l.ex->dir(), cfg_.primary_metric_name);
@@ -605,7 +555,7 @@ void Scheduler::apply_policy() {
     if (it == live_.end() || it->cancel_sent) continue;
     TrialRecord& t = st_.trials[static_cast<size_t>(d.run)];
     if (t.status != TrialStatus::Running) continue;
-    push({{"event", "trial_canceled"}, {"index", d.run}, {"decision", d.to_json()}, {"runId", it->run_id}});
+    journal_.trial_canceled(d.run, d, it->run_id);
     flush();
     t.status = TrialStatus::Canceled;
     t.canceled_by = d;
@@ -741,7 +691,7 @@ json Scheduler::finish() {
   for (auto& t : st_.trials) {
     if (t.status == TrialStatus::Queued) {
       t.status = TrialStatus::Canceled;
-      push({{"event", "trial_finished"}, {"index", t.index}, {"status", "Canceled"}, {"best", nullptr}});
+      journal_.trial_finished(t.index, TrialStatus::Canceled, std::nullopt);
     }
   }
   int completed = st_.count(TrialStatus::Completed);
@@ -788,7 +738,7 @@ json Scheduler::finish() {
              {"expectedMetric", cfg_.primary_metric_name},
              {"loggedMetrics", seen}};
   }
-  push({{"event", "sweep_finished"}, {"status", status}});
+  journal_.sweep_finished(status);
   flush();
   update_sweep(dir_, [&](json& r) {
     r["status"] = status;
@@ -934,9 +884,8 @@ json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
               {"seed", seed},
               {"hyperdriveConfiguration", req.config_file.empty() ? json() : json(fs::absolute(req.config_file).lexically_normal().string())},
               {"runConfiguration", req.runconfig_file.empty() ? json() : json(fs::absolute(req.runconfig_file).lexically_normal().string())},
-              {"runDefinition", request_to_json(r)},
+              {"runDefinition", runs::request_to_json(r)},
               {"snapshot", nullptr},
-              {"config", cfg.to_json()},
               {"supervisor", runs::supervisor_info(static_cast<int>(::getpid()))},
               {"error", nullptr},
               {"stopReason", nullptr}};
@@ -983,6 +932,8 @@ json sweep_summary(const Workspace& ws, const std::string& sweep_id, bool with_t
   });
   json out = r;
   out.erase("supervisor");
+  // The configuration is recorded once, in the journal's sweep_started (sweep records before that held a copy).
+  if (st.started) out["config"] = st.config;
   // Running/queued as the trials show them: a trial prepared ahead of a free slot is queued.
   int prepared = static_cast<int>(std::count_if(trials.begin(), trials.end(), [&](const json& t) {
     return t["status"] == status_name(TrialStatus::Queued);

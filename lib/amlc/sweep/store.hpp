@@ -2,7 +2,10 @@
 //
 //   <ws>/sweeps/<id>/sweep.json      the sweep record (atomic writes; read-modify-write under <id>/.lock)
 //                   /journal.jsonl   the append-only journal (amlc/sweep/journal.hpp): the source of truth
-//                                    for trials; sweep.json holds the definition and the final summary
+//                                    for trials and the configuration (its sweep_started); sweep.json holds the
+//                                    run definition, the snapshot and the final summary (records written before
+//                                    the configuration was stored once also hold a copy of it, read when the
+//                                    journal never got its sweep_started)
 //                   /cancel          marker: `sweep cancel` asked the supervising process to stop
 //                   /supervisor.txt  stderr of a detached (--async) supervisor
 //
