@@ -219,4 +219,13 @@ std::map<std::string, std::string> snapshot_tree(const fs::path& dir) {
   return out;
 }
 
+std::optional<amlc::ErrorKind> error_kind_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const amlc::Error& e) {
+    return e.kind();
+  }
+  return std::nullopt;
+}
+
 }  // namespace amlc::test

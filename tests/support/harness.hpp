@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "amlc/core/error.hpp"
+
 namespace amlc::test {
 
 namespace fs = std::filesystem;
@@ -35,6 +37,9 @@ double time_scale();
 // Polls `cond` every 20 ms until it holds or `seconds` * time_scale() have passed; returns whether it held.
 // Tests wait on conditions with this, never for a fixed time.
 bool wait_until(const std::function<bool()>& cond, double seconds = 30);
+
+// The kind of amlc::Error that `fn` throws; nullopt if it throws none (other exceptions propagate).
+std::optional<amlc::ErrorKind> error_kind_of(const std::function<void()>& fn);
 
 // Runs `program` with `args`. Output is captured in full.
 Result run_process(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts = {});

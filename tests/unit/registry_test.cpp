@@ -23,16 +23,6 @@ json register_text(const Workspace& ws, const test::TempDir& tmp, const std::str
   return registry::register_model(ws, req);
 }
 
-ErrorKind kind_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  FAIL("no error");
-  return ErrorKind::General;
-}
-
 }  // namespace
 
 TEST_CASE("registry: versions count up per name, the contents are stored once by hash") {
@@ -82,16 +72,16 @@ TEST_CASE("registry: resolve NAME:VERSION, NAME:latest, bare NAME and NAME@ALIAS
   json out = registry::remove(ws, "churn@prod", {});
   CHECK(out["id"] == "churn:2");
   CHECK(out["removedAliases"] == json::array({"prod"}));
-  CHECK(kind_of([&] { registry::resolve(ws, "churn@prod"); }) == ErrorKind::NotFound);
+  CHECK(test::error_kind_of([&] { registry::resolve(ws, "churn@prod"); }) == ErrorKind::NotFound);
   registry::remove(ws, "churn:3", {});
   CHECK(registry::resolve(ws, "churn:latest")["version"] == 1);
 
-  CHECK(kind_of([&] { registry::resolve(ws, "churn:9"); }) == ErrorKind::NotFound);
-  CHECK(kind_of([&] { registry::resolve(ws, "nosuch"); }) == ErrorKind::NotFound);
-  CHECK(kind_of([&] { registry::resolve(ws, "churn:0"); }) == ErrorKind::Usage);
-  CHECK(kind_of([&] { registry::resolve(ws, "churn:x"); }) == ErrorKind::Usage);
-  CHECK(kind_of([&] { registry::resolve(ws, "churn@"); }) == ErrorKind::Usage);
-  CHECK(kind_of([&] { registry::resolve(ws, "../x:1"); }) == ErrorKind::Usage);
+  CHECK(test::error_kind_of([&] { registry::resolve(ws, "churn:9"); }) == ErrorKind::NotFound);
+  CHECK(test::error_kind_of([&] { registry::resolve(ws, "nosuch"); }) == ErrorKind::NotFound);
+  CHECK(test::error_kind_of([&] { registry::resolve(ws, "churn:0"); }) == ErrorKind::Usage);
+  CHECK(test::error_kind_of([&] { registry::resolve(ws, "churn:x"); }) == ErrorKind::Usage);
+  CHECK(test::error_kind_of([&] { registry::resolve(ws, "churn@"); }) == ErrorKind::Usage);
+  CHECK(test::error_kind_of([&] { registry::resolve(ws, "../x:1"); }) == ErrorKind::Usage);
 }
 
 TEST_CASE("registry: remove asks its caller's check under the lock, before anything changes") {
@@ -104,7 +94,7 @@ TEST_CASE("registry: remove asks its caller's check under the lock, before anyth
     asked = name + ":" + std::to_string(version);
     conflict("in use");
   };
-  CHECK(kind_of([&] { registry::remove(ws, "m", refuse); }) == ErrorKind::Conflict);
+  CHECK(test::error_kind_of([&] { registry::remove(ws, "m", refuse); }) == ErrorKind::Conflict);
   CHECK(asked == "m:1");
   CHECK(test::snapshot_tree(ws.root()) == before);
   CHECK(registry::resolve(ws, "m:1")["version"] == 1);

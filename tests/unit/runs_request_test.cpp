@@ -165,17 +165,9 @@ TEST_CASE("runs request: a request checked once (a sweep's) creates its runs wit
   check_request(r);  // a good request passes
   RunRequest bad = r;
   bad.metrics_regex = "(unclosed";
-  auto kind_of = [](const auto& fn) {
-    try {
-      fn();
-    } catch (const Error& e) {
-      return e.kind();
-    }
-    return ErrorKind::General;
-  };
-  CHECK(kind_of([&] { check_request(bad); }) == ErrorKind::Usage);
+  CHECK(amlc::test::error_kind_of([&] { check_request(bad); }) == ErrorKind::Usage);
   bad.run_id = "e_1";
-  CHECK(kind_of([&] { create_run(ws, bad); }) == ErrorKind::Usage);  // unchecked: refused, nothing written
+  CHECK(amlc::test::error_kind_of([&] { create_run(ws, bad); }) == ErrorKind::Usage);  // unchecked: refused, nothing written
   CHECK_FALSE(find_run_dir(ws, "e_1"));
   // Checked by the caller: create_run does not check the request again (the pattern is not even compiled).
   bad.checked = true;
@@ -183,9 +175,9 @@ TEST_CASE("runs request: a request checked once (a sweep's) creates its runs wit
   CHECK(rec["runId"] == "e_1");
   CHECK(find_run_dir(ws, "e_1"));
   // The run's own ids are still checked, and an existing run is still a conflict.
-  CHECK(kind_of([&] { create_run(ws, bad); }) == ErrorKind::Conflict);
+  CHECK(amlc::test::error_kind_of([&] { create_run(ws, bad); }) == ErrorKind::Conflict);
   RunRequest bad_id = r;
   bad_id.checked = true;
   bad_id.run_id = "../x";
-  CHECK(kind_of([&] { create_run(ws, bad_id); }) == ErrorKind::Usage);
+  CHECK(amlc::test::error_kind_of([&] { create_run(ws, bad_id); }) == ErrorKind::Usage);
 }

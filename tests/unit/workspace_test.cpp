@@ -30,16 +30,6 @@ class NoWorkspaceEnv {
   std::optional<std::string> saved_;
 };
 
-ErrorKind kind_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  FAIL("no error");
-  return ErrorKind::General;
-}
-
 }  // namespace
 
 TEST_CASE("workspace: create writes workspace.json and refuses a second workspace in the same place") {
@@ -53,7 +43,7 @@ TEST_CASE("workspace: create writes workspace.json and refuses a second workspac
   CHECK(info["id"].get<std::string>().size() >= 8);
   CHECK(info == ws.info());
   const auto before = test::snapshot_tree(tmp.path());
-  CHECK(kind_of([&] { Workspace::create(tmp / "proj", "again"); }) == ErrorKind::Conflict);
+  CHECK(test::error_kind_of([&] { Workspace::create(tmp / "proj", "again"); }) == ErrorKind::Conflict);
   CHECK(test::snapshot_tree(tmp.path()) == before);
 }
 
@@ -72,7 +62,7 @@ TEST_CASE("workspace: located by -w (root or its folder), by AMLC_WORKSPACE, and
   REQUIRE(by_root);
   CHECK(by_root->root == ws.root());
   CHECK_FALSE(Workspace::locate(tmp / "elsewhere", tmp / "proj"));  // -w names no workspace: none, no search
-  CHECK(kind_of([&] { Workspace::open(tmp / "elsewhere", tmp / "proj"); }) == ErrorKind::NotFound);
+  CHECK(test::error_kind_of([&] { Workspace::open(tmp / "elsewhere", tmp / "proj"); }) == ErrorKind::NotFound);
 
   auto upward = Workspace::locate(std::nullopt, tmp / "proj" / "src" / "deep");
   REQUIRE(upward);
@@ -108,7 +98,7 @@ TEST_CASE("workspace: read_record of a missing file is NotFound naming it, of a 
     CHECK(std::string(e.what()) == "record " + bad.string() + " is damaged (not valid JSON)");
   }
   test::write_text(bad, std::string(10000, '[') + std::string(10000, ']'));
-  CHECK(kind_of([&] { read_record(bad); }) == ErrorKind::Damaged);  // nested too deep: refused, no stack overflow
+  CHECK(test::error_kind_of([&] { read_record(bad); }) == ErrorKind::Damaged);  // nested too deep: refused, no stack overflow
   test::write_text(bad, record_text(json{{"k", 1}}));
   CHECK(read_record(bad) == json{{"k", 1}});
   CHECK(test::read_text(bad) == "{\n  \"k\": 1\n}\n");
