@@ -17,8 +17,7 @@ _amlc_words() {
     "model register") echo "--help -h --name -n --model-path -p --run-id -r --asset-path --experiment-name --tag --property --description -d --model-framework --model-framework-version --output-metadata-file -t --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "model show") echo "--help -h --model-id -i --model-metadata-file -f --model-name -n --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "model update") echo "--help -h --model-id -i --model-metadata-file -f --add-tag --remove-tag --add-property --description --version --no-color --workspace -w --output -o --verbose --debug" ;;
-    "run") echo "submit-hyperdrive submit-script _supervise list show logs monitor-logs cancel update download download-logs metrics --help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
-    "run _supervise") echo "--help -h --run -r --version --no-color --workspace -w --output -o --verbose --debug" ;;
+    "run") echo "submit-hyperdrive submit-script list show logs monitor-logs cancel update download download-logs metrics --help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "run cancel") echo "--help -h --run -r --reason --wait --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "run download") echo "--help -h --run -r --output-dir -d --overwrite --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "run download-logs") echo "--help -h --run -r --output-dir -d --overwrite --version --no-color --workspace -w --output -o --verbose --debug" ;;
@@ -43,8 +42,7 @@ _amlc_words() {
     "snapshot") echo "create list-files --help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "snapshot create") echo "--help -h --output-file -f --level --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "snapshot list-files") echo "--help -h --excluded --version --no-color --workspace -w --output -o --verbose --debug" ;;
-    "sweep") echo "submit resume _supervise list show best cancel --help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
-    "sweep _supervise") echo "--help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
+    "sweep") echo "submit resume list show best cancel --help -h --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "sweep best") echo "--help -h --register-model --asset-path --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "sweep cancel") echo "--help -h --reason --wait --version --no-color --workspace -w --output -o --verbose --debug" ;;
     "sweep list") echo "--help -h --experiment-name -e --version --no-color --workspace -w --output -o --verbose --debug" ;;
@@ -76,8 +74,7 @@ _amlc_subs() {
     "model register") echo "" ;;
     "model show") echo "" ;;
     "model update") echo "" ;;
-    "run") echo "submit-hyperdrive submit-script _supervise list show logs monitor-logs cancel update download download-logs metrics" ;;
-    "run _supervise") echo "" ;;
+    "run") echo "submit-hyperdrive submit-script list show logs monitor-logs cancel update download download-logs metrics" ;;
     "run cancel") echo "" ;;
     "run download") echo "" ;;
     "run download-logs") echo "" ;;
@@ -102,8 +99,7 @@ _amlc_subs() {
     "snapshot") echo "create list-files" ;;
     "snapshot create") echo "" ;;
     "snapshot list-files") echo "" ;;
-    "sweep") echo "submit resume _supervise list show best cancel" ;;
-    "sweep _supervise") echo "" ;;
+    "sweep") echo "submit resume list show best cancel" ;;
     "sweep best") echo "" ;;
     "sweep cancel") echo "" ;;
     "sweep list") echo "" ;;

@@ -30,6 +30,7 @@ void walk(CLI::App* app, const std::string& path, std::map<std::string, Node>& o
       out["completion"].values = {"bash", "zsh", "fish"};
       continue;
     }
+    if (sub->get_group().empty()) continue;  // hidden (the detached supervisors amlc starts itself)
     node.subcommands.push_back(sub->get_name());
     walk(sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), out);
   }

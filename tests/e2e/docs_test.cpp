@@ -37,6 +37,8 @@ TEST_CASE("completions/ hold exactly what 'amlc completion SHELL' prints") {
     REQUIRE(r.code == 0);
     CHECK_MESSAGE(read_text(fs::path(AMLC_SOURCE_DIR) / "completions" / file) == r.out,
                   "completions/" << file << " is stale: run scripts/gen-completions.sh");
+    // Hidden commands (the supervisors amlc starts itself) are not offered.
+    CHECK(r.out.find("_supervise") == std::string::npos);
   }
 }
 

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <set>
 #include <vector>
 
 #include "amlc/core/error.hpp"
@@ -48,7 +47,6 @@ void BlobStore::commit(Batch& batch) {
     errno = e;
     sys_fail("cannot sync " + dir_.string());
   }
-  std::set<fs::path> dirs;
   for (auto& [tmp, final_path] : batch.pending) {
     struct stat st {};
     if (::stat(final_path.c_str(), &st) == 0) {  // stored meanwhile by someone else
@@ -63,7 +61,6 @@ void BlobStore::commit(Batch& batch) {
       errno = e;
       sys_fail("cannot store blob " + final_path.string());
     }
-    dirs.insert(final_path.parent_path());
   }
   batch.pending.clear();
   ::syncfs(dfd);  // the renames
