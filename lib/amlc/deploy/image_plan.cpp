@@ -91,6 +91,9 @@ std::string join_quoted(const std::vector<std::string>& items) {
 
 struct ArchiveWriter {
   ::archive* a = archive_write_new();
+  ArchiveWriter() = default;
+  ArchiveWriter(const ArchiveWriter&) = delete;  // one owner of the handle: a copy would free it twice
+  ArchiveWriter& operator=(const ArchiveWriter&) = delete;
   ~ArchiveWriter() { archive_write_free(a); }
 };
 
