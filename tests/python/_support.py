@@ -99,7 +99,7 @@ class Server:
             err = f.read().decode("utf-8", "replace")
         return out, err
 
-    def wait_ready(self, timeout=15.0):
+    def wait_ready(self, timeout=60.0):
         def ready():
             if self.proc.poll() is not None:
                 out, err = self.logs()
@@ -110,7 +110,7 @@ class Server:
                 return False
         wait_for(ready, timeout, what="the scoring server to answer GET /")
 
-    def request(self, method, path, body=None, headers=None, fresh=False, timeout=10.0):
+    def request(self, method, path, body=None, headers=None, fresh=False, timeout=30.0):
         """One request; keeps a keep-alive connection unless fresh=True."""
         if fresh or self.conn is None:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -154,7 +154,7 @@ class Server:
         self.stop()
 
 
-def raw_exchange(port, data, read_until_close=False, timeout=5.0, expect_responses=1):
+def raw_exchange(port, data, read_until_close=False, timeout=30.0, expect_responses=1):
     """Sends raw bytes and returns what the server answered (until close or N complete responses)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
@@ -197,7 +197,7 @@ def _complete_responses(buf):
         pos = end + 4 + length
 
 
-def read_response(sock, timeout=10.0):
+def read_response(sock, timeout=30.0):
     """Reads one HTTP response (skipping 100 Continue) from a socket: (status, headers, body, rest) or None
     when the server closed before a complete response."""
     buf = b""
