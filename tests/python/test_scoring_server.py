@@ -58,7 +58,7 @@ class BasicServerTest(unittest.TestCase):
     def setUpClass(cls):
         cls.srv = Server(BASIC, files={"azureml-models/mymodel/3/model.txt": "weights-v3",
                                        "swagger2.json": SWAGGER2},
-                         env={"AZUREML_MODEL_DIR": "azureml-models/mymodel/3", "SCORING_TIMEOUT_MS": "400"})
+                         env={"AZUREML_MODEL_DIR": "azureml-models/mymodel/3", "SCORING_TIMEOUT_MS": "3000"})
 
     @classmethod
     def tearDownClass(cls):
@@ -110,7 +110,7 @@ class BasicServerTest(unittest.TestCase):
         r = self.srv.request("POST", "/score", body=b'{"unserializable": true}')
         self.assertEqual(r.status, 500)
         self.assertIn("message", r.json())
-        wait_for(lambda: "not JSON serializable" in self.srv.logs()[1], 5, what="the error on stderr")
+        wait_for(lambda: "not JSON serializable" in self.srv.logs()[1], 30, what="the error on stderr")
 
     def test_run_exception_gives_500_message_and_traceback_in_log(self):
         r = self.srv.request("POST", "/score", body=b'{"fail": true}')
@@ -118,14 +118,14 @@ class BasicServerTest(unittest.TestCase):
         self.assertEqual(r.json(), {"message": "An unexpected error occurred in scoring script. "
                                                "Check the logs for more info."})
         self.assertEqual(r.headers.get("x-ms-run-function-failed"), "True")
-        wait_for(lambda: "boom from run" in self.srv.logs()[1], 5, what="the traceback on stderr")
+        wait_for(lambda: "boom from run" in self.srv.logs()[1], 30, what="the traceback on stderr")
         self.assertIn("Traceback", self.srv.logs()[1])
         self.assertEqual(self.srv.request("POST", "/score", body=b"x").status, 200)
 
     def test_timeout_gives_500_and_the_worker_recovers(self):
-        r = self.srv.request("POST", "/score", body=b'{"sleep": 5}')
+        r = self.srv.request("POST", "/score", body=b'{"sleep": 8}')
         self.assertEqual(r.status, 500)
-        self.assertEqual(r.json(), {"message": "Scoring timeout after 400 ms"})
+        self.assertEqual(r.json(), {"message": "Scoring timeout after 3000 ms"})
         r2 = self.srv.request("POST", "/score", body=b'{"sleep": 0.01}')
         self.assertEqual(r2.status, 200)
         self.assertEqual(r2.json()["pid"], self.srv.request("POST", "/score", body=b"x").json()["pid"])
@@ -346,7 +346,7 @@ class RawHttpTest(unittest.TestCase):
 
     def test_debug_log_has_one_line_per_request(self):
         self.srv.request("GET", "/score?a=1", headers={"x-request-id": "debug-line-1"})
-        wait_for(lambda: "request-id=debug-line-1" in self.srv.logs()[0], 5, what="the request log line")
+        wait_for(lambda: "request-id=debug-line-1" in self.srv.logs()[0], 30, what="the request log line")
         line = [l for l in self.srv.logs()[0].splitlines() if "request-id=debug-line-1" in l]
         self.assertEqual(len(line), 1)
         self.assertIn("GET /score?a=1 -> 200", line[0])
