@@ -1187,13 +1187,13 @@ def run(data):
         time.sleep(30)
     return os.getpid()
 '''
-        with Server(script, env={"SCORING_TIMEOUT_MS": "200", "AMLC_TIMEOUT_GRACE_MS": "300"}) as s:
+        with Server(script, env={"SCORING_TIMEOUT_MS": "2000", "AMLC_TIMEOUT_GRACE_MS": "1000"}) as s:
             pid = s.request("POST", "/score", body=b"x").json()
             # The supervisor answers for the worker it kills (not a reset), as the SIGALRM path would.
             r = s.request("POST", "/score", body=b"stuck", fresh=True, timeout=30,
                           headers={"x-request-id": "stuck-1", "x-ms-client-request-id": "client-9"})
             self.assertEqual(r.status, 500)
-            self.assertEqual(r.json(), {"message": "Scoring timeout after 200 ms"})
+            self.assertEqual(r.json(), {"message": "Scoring timeout after 2000 ms"})
             self.assertEqual(r.headers["x-ms-run-function-failed"], "True")
             self.assertEqual(r.headers["x-request-id"], "stuck-1")
             self.assertEqual(r.headers["x-ms-client-request-id"], "client-9")
