@@ -884,9 +884,12 @@ import os, time
 def init():
     pass
 def run(data):
-    if data.startswith("sleep:"):
-        open(os.path.join(os.environ["AML_APP_ROOT"], "sleeping"), "w").close()
-        time.sleep(float(data[6:]))
+    if data.startswith("sleep:"):  # until the test creates "release" (at most that many seconds)
+        root = os.environ["AML_APP_ROOT"]
+        open(os.path.join(root, "sleeping"), "w").close()
+        deadline = time.monotonic() + float(data[6:])
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(root, "release")):
+            time.sleep(0.01)
         return "slept"
     if data.startswith("big:"):
         return "x" * int(data[4:])
@@ -964,10 +967,14 @@ class LargeResponseTest(unittest.TestCase):
         wait_for(lambda: len({self.srv.request("POST", "/score", body=b"x", fresh=True).json()
                               for _ in range(8)}) == 2, 20, interval=0, what="both workers ready")
         marker = os.path.join(self.srv.root, "sleeping")
-        if os.path.exists(marker):
-            os.unlink(marker)
-        t = threading.Thread(target=lambda: self.srv.request("POST", "/score", body=b"sleep:6", fresh=True,
-                                                             timeout=60))
+        release = os.path.join(self.srv.root, "release")
+        for path in (marker, release):
+            if os.path.exists(path):
+                os.unlink(path)
+        # The worker stays in run() until the requests below are done (a fixed 6 s could end first on a
+        # loaded machine, and the other worker's share was no longer unfair).
+        t = threading.Thread(target=lambda: self.srv.request("POST", "/score", body=b"sleep:50", fresh=True,
+                                                             timeout=120))
         t.start()
         conns = []
         try:
@@ -985,9 +992,10 @@ class LargeResponseTest(unittest.TestCase):
                     closes += (r.getheader("Connection") or "").lower() == "close"
             self.assertGreater(closes, 0)
         finally:
+            open(release, "w").close()
             for c in conns:
                 c.close()
-            t.join(60)
+            t.join(120)
 
 
 class AlarmRaceTest(unittest.TestCase):
