@@ -1355,14 +1355,26 @@ def run(data):
         # The old worker finishes the request it is running (answered, with Connection: close), then
         # exits; the new one serves what comes next.
         script = PID + r'''
+import signal
 def run(data):
     if data.startswith("slow"):
-        open(os.path.join(os.environ["AML_APP_ROOT"], data), "w").close()
-        time.sleep(1.5)
+        # Stays in run() until the worker has been told to drain (its SIGTERM handler has run), so the
+        # request is in progress when that happens however slowly the supervisor gets to it.
+        root = os.environ["AML_APP_ROOT"]
+        told = os.path.join(root, "told")
+        previous = signal.getsignal(signal.SIGTERM)
+        def on_term(signum, frame):
+            previous(signum, frame)
+            open(told, "w").close()
+        signal.signal(signal.SIGTERM, on_term)
+        open(os.path.join(root, data), "w").close()
+        deadline = time.monotonic() + 60
+        while not os.path.exists(told) and time.monotonic() < deadline:
+            time.sleep(0.01)
     return os.getpid()
 '''
         import threading
-        with Server(script, env={"SCORING_TIMEOUT_MS": "20000"}) as s:
+        with Server(script, env={"SCORING_TIMEOUT_MS": "90000"}) as s:
             old = s.request("POST", "/score", body=b"x", fresh=True).json()
             got = {}
 
