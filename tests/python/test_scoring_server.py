@@ -1283,7 +1283,7 @@ def run(data):
         libc.pthread_mutex_lock(m)
     return os.getpid()
 '''
-        with Server(script, workers=2, env={"SCORING_TIMEOUT_MS": "6000", "AMLC_TIMEOUT_GRACE_MS": "1000"}) as s:
+        with Server(script, workers=2, env={"SCORING_TIMEOUT_MS": "15000", "AMLC_TIMEOUT_GRACE_MS": "1000"}) as s:
             pids = set()
             wait_for(lambda: pids.add(s.request("POST", "/score", body=b"x", fresh=True).json()) or len(pids) == 2,
                      60, interval=0, what="both workers")
@@ -1310,7 +1310,7 @@ def run(data):
             self.assertNotIn("e", stuck)
             r = stuck["r"]
             self.assertEqual(r.status, 500, r)
-            self.assertEqual(r.json(), {"message": "Scoring timeout after 6000 ms"})
+            self.assertEqual(r.json(), {"message": "Scoring timeout after 15000 ms"})
             self.assertEqual(r.headers["x-ms-run-function-failed"], "True")
             self.assertIn("stuck in run()", s.logs()[1])
             wait_for(lambda: len(open(os.path.join(s.root, "inits.log")).read().split()) == 3, 20,
