@@ -2,6 +2,7 @@
 
 import http.client
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,14 +27,6 @@ def python_env(extra=None):
     if extra:
         env.update(extra)
     return env
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(cond, timeout=15.0, interval=0.02, what="condition"):
@@ -73,8 +66,10 @@ class Server:
             os.makedirs(os.path.dirname(p), exist_ok=True)
             with open(p, "wb" if isinstance(content, bytes) else "w") as f:
                 f.write(content)
-        self.port = free_port()
-        extra = {"AML_APP_ROOT": self.root, "AZUREML_ENTRY_SCRIPT": "score.py", "AMLC_PORT": str(self.port),
+        # Port 0: the server binds a free port itself and names it in its start-up line (a port picked
+        # here and closed again could be taken by another process before the server binds it).
+        self._port = None
+        extra = {"AML_APP_ROOT": self.root, "AZUREML_ENTRY_SCRIPT": "score.py", "AMLC_PORT": "0",
                  "AMLC_HOST": "127.0.0.1", "WORKER_COUNT": str(workers)}
         extra.update(env or {})
         self.out_path = os.path.join(self.root, "stdout.log")
@@ -92,6 +87,22 @@ class Server:
                 self.stop()
                 raise
 
+    @property
+    def port(self):
+        """The port the server bound (from its start-up line)."""
+        if self._port is None:
+            def started():
+                m = re.search(r"amlc scoring server starting: .*, port (\d+),", self.logs()[0])
+                if m:
+                    return int(m.group(1))
+                if self.proc.poll() is not None:
+                    out, err = self.logs()
+                    raise AssertionError("server exited with %s before binding its port\nstdout:\n%s\nstderr:\n%s"
+                                         % (self.proc.returncode, out, err))
+                return None
+            self._port = wait_for(started, 60, what="the server's start-up line (its port)")
+        return self._port
+
     def logs(self):
         with open(self.out_path, "rb") as f:
             out = f.read().decode("utf-8", "replace")
@@ -99,7 +110,7 @@ class Server:
             err = f.read().decode("utf-8", "replace")
         return out, err
 
-    def wait_ready(self, timeout=15.0):
+    def wait_ready(self, timeout=60.0):
         def ready():
             if self.proc.poll() is not None:
                 out, err = self.logs()
@@ -110,7 +121,7 @@ class Server:
                 return False
         wait_for(ready, timeout, what="the scoring server to answer GET /")
 
-    def request(self, method, path, body=None, headers=None, fresh=False, timeout=10.0):
+    def request(self, method, path, body=None, headers=None, fresh=False, timeout=30.0):
         """One request; keeps a keep-alive connection unless fresh=True."""
         if fresh or self.conn is None:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -154,7 +165,7 @@ class Server:
         self.stop()
 
 
-def raw_exchange(port, data, read_until_close=False, timeout=5.0, expect_responses=1):
+def raw_exchange(port, data, read_until_close=False, timeout=30.0, expect_responses=1):
     """Sends raw bytes and returns what the server answered (until close or N complete responses)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
@@ -197,7 +208,7 @@ def _complete_responses(buf):
         pos = end + 4 + length
 
 
-def read_response(sock, timeout=10.0):
+def read_response(sock, timeout=30.0):
     """Reads one HTTP response (skipping 100 Continue) from a socket: (status, headers, body, rest) or None
     when the server closed before a complete response."""
     buf = b""

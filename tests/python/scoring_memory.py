@@ -37,7 +37,7 @@ def start(limit_bytes, workers=1, env=None):
         json.dump({"primaryKey": KEY, "secondaryKey": "mem-key-2"}, f)
     srv = Server(SCRIPT, workers=workers, env=dict(env or {}, AMLC_AUTH_KEYS_FILE=keys,
                                                    AMLC_MAX_BODY_BYTES=str(limit_bytes)))
-    pids = wait_for(lambda: len(children(srv.proc.pid)) == workers and children(srv.proc.pid), 10,
+    pids = wait_for(lambda: len(children(srv.proc.pid)) == workers and children(srv.proc.pid), 60,
                     what="the worker processes")
     return srv, pids
 

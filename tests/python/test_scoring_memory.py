@@ -58,7 +58,7 @@ class WorkerMemoryTest(unittest.TestCase):
         for size in (23, 20, 10):
             name, head, total, piece = under_limit(size * MB)
             self.assertEqual(concurrent(self.srv.port, 1, head, total, piece), [200])
-        wait_for(lambda: vm_kb(pid, "VmRSS") - base < 8 * 1024, 10, interval=0.1,
+        wait_for(lambda: vm_kb(pid, "VmRSS") - base < 8 * 1024, 30, interval=0.1,
                  what="the worker's RSS to come back near its %d MB start (now %d MB)"
                  % (base // 1024, vm_kb(pid, "VmRSS") // 1024))
 
@@ -73,8 +73,11 @@ class NonReadingClientsTest(unittest.TestCase):
         socks = []
         try:
             base = rss(pids)
+            base_peak = hwm(pids)
             socks = non_reading_clients(srv.port, 4, 16 * MB)
-            self.assertGreater(rss(pids) - base, 30 * 1024)  # they are held meanwhile
+            # They were held meanwhile (the peak: by now the first ones may already be let go, 2 s after
+            # their response stalled, when the last response took that long to start on a loaded machine).
+            self.assertGreater(hwm(pids) - base_peak, 30 * 1024)
             wait_for(lambda: all(tcp_state(s) == TCP_CLOSE for s in socks), 60, interval=0.1,
                      what="the non-reading clients to be reset")
             wait_for(lambda: rss(pids) - base < 8 * 1024, 30, interval=0.1,
