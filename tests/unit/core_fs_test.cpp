@@ -199,3 +199,21 @@ TEST_CASE("a writer's shared lock fails when it cannot be taken, only a reader m
   CHECK_THROWS_AS(amlc::FileLock(impossible, amlc::FileLock::Mode::Exclusive), Error);
   CHECK_NOTHROW(amlc::FileLock(impossible, amlc::FileLock::Mode::Shared, amlc::FileLock::Fallback::Reader));
 }
+
+TEST_CASE("lexically_inside keeps names inside a folder and refuses every way out") {
+  using amlc::lexically_inside;
+  fs::path dir = "/srv/app";
+  CHECK(lexically_inside(dir, "score.py") == fs::path("score.py"));
+  CHECK(lexically_inside(dir, "a/./b/../c.py") == fs::path("a/c.py"));
+  CHECK(lexically_inside(dir, "/srv/app/sub/x.py") == fs::path("sub/x.py"));
+  CHECK(lexically_inside(dir, "a..b") == fs::path("a..b"));
+  CHECK(lexically_inside(dir, "sub/") == fs::path("sub"));
+  CHECK_FALSE(lexically_inside(dir, ""));
+  CHECK_FALSE(lexically_inside(dir, "."));
+  CHECK_FALSE(lexically_inside(dir, "/srv/app"));
+  CHECK_FALSE(lexically_inside(dir, "../x.py"));
+  CHECK_FALSE(lexically_inside(dir, "a/../../x.py"));
+  CHECK_FALSE(lexically_inside(dir, "/srv/other/x.py"));
+  CHECK_FALSE(lexically_inside(dir, "/srv/app2/x.py"));
+  CHECK_FALSE(lexically_inside(dir, "/etc/passwd"));
+}

@@ -329,4 +329,15 @@ std::optional<fs::path> resolve_inside(const fs::path& dir, const fs::path& rel)
   return full;
 }
 
+std::optional<fs::path> lexically_inside(const fs::path& dir, const fs::path& path) {
+  if (path.empty() || path.has_root_name()) return std::nullopt;
+  fs::path rel = path.is_absolute() ? path.lexically_normal().lexically_relative(fs::absolute(dir).lexically_normal())
+                                    : path.lexically_normal();
+  if (rel.empty() || rel == "." || rel.is_absolute()) return std::nullopt;
+  if (*rel.begin() == "..") return std::nullopt;
+  // lexically_normal keeps a trailing separator as an empty last element: "a/" names the folder "a".
+  if (!rel.empty() && rel.filename().empty()) rel = rel.parent_path();
+  return rel;
+}
+
 }  // namespace amlc

@@ -123,4 +123,10 @@ std::string describe_file_type(const fs::path& path);
 // symlink anywhere on the way. A missing tail is kept as written (normalised), so the caller can say "no such file".
 std::optional<fs::path> resolve_inside(const fs::path& dir, const fs::path& rel);
 
+// The same question asked of names only, for paths that do not exist here (yet): a path written in a record or a
+// config, relative (to `dir`) or absolute. Returns it relative to `dir` and normalised ("a/./b" -> "a/b"), or
+// nullopt if it is empty, `dir` itself, or leads out of `dir` by "..". Symlinks are not looked at: where the path
+// exists on disk and may hold links, use resolve_inside. A name such as "a..b" is a name, not a way out.
+std::optional<fs::path> lexically_inside(const fs::path& dir, const fs::path& path);
+
 }  // namespace amlc

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
 #include "amlc/core/hash.hpp"
 #include "amlc/core/json.hpp"
 #include "amlc/core/signals.hpp"
@@ -476,11 +477,11 @@ json download(const Workspace& ws, const std::string& id, const fs::path& target
   std::vector<std::pair<fs::path, const json*>> plan;
   for (const auto& f : rec["files"]) {
     std::string rel = f["path"];
-    fs::path p = fs::path(rel).lexically_normal();
-    if (p.is_absolute() || (!p.empty() && *p.begin() == "..")) {
+    auto p = lexically_inside(target_dir, rel);
+    if (!p || fs::path(rel).is_absolute()) {
       fail(ErrorKind::Damaged, "model '" + rec["id"].get<std::string>() + "' has an unsafe file path '" + rel + "'");
     }
-    fs::path target = target_dir / p;
+    fs::path target = target_dir / *p;
     if (!overwrite && fs::exists(fs::symlink_status(target))) {
       conflict(target.string() + " already exists", "pass --overwrite to replace it, or choose another --target-dir");
     }
