@@ -1,7 +1,9 @@
 // The workspace: one directory tree holding every record amlc keeps.
 //
 //   <root>/workspace.json              {"formatVersion", "id", "name", "createdTime"}
-//   <root>/.lock                       flock target: every write happens under it
+//   <root>/.lock                       flock target for every read-modify-write of shared records (lock());
+//                                      the other locks (run folder, sweep, blobs/gc.lock, services) and their order
+//                                      are listed in ARCHITECTURE.md section 4
 //   <root>/blobs/sha256/ab/cdef...     file contents, stored once
 //   <root>/models/<name>/<version>.json, <root>/models/<name>/aliases.json
 //   <root>/cache/                      stat cache (path -> hash), rebuildable
