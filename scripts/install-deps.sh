@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs (as root, with apt) whatever amlc's build, tests and example need and is missing.
 # Idempotent: packages already installed are not touched; apt-get update runs only when needed.
-# Usage: scripts/install-deps.sh [--bench] [--fuzz]
+# Usage: scripts/install-deps.sh [--bench] [--fuzz] [--lint]
 #   --bench adds wrk, Optuna, gunicorn and Flask for bench/
+#   --lint adds clang-format and clang-tidy (14) for scripts/lint.sh
 #   --fuzz adds clang-14 with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), llvm-symbolizer and zlib for
 #          scripts/fuzz.sh
 set -euo pipefail
@@ -14,6 +15,7 @@ packages=(
 for arg in "$@"; do
   case $arg in
     --bench) packages+=(wrk python3-optuna python3-flask gunicorn hyperfine) ;;
+    --lint) packages+=(clang-format-14 clang-tidy-14 clang-format clang-tidy) ;;
     --fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14 zlib1g-dev) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
