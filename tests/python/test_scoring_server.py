@@ -1009,7 +1009,7 @@ class AlarmRaceTest(unittest.TestCase):
         import mmap
         import tempfile
         import types
-        from amlc_scoring import server
+        from amlc_scoring import slots, worker
         from amlc_scoring.app import Config
         from amlc_scoring.protocol import parse_head
         root = tempfile.mkdtemp(prefix="amlc-alarm-")
@@ -1023,8 +1023,8 @@ class AlarmRaceTest(unittest.TestCase):
             return "ok"
         script = types.SimpleNamespace(run=run, rawhttp=False, schema=False, takes_data=True, wants_headers=False,
                                        input_schema=None, output_schema=None)
-        mem = mmap.mmap(-1, server._SLOT_SIZE)
-        w = server.Worker(cfg, script, None, mem, 0, None, None)
+        mem = mmap.mmap(-1, slots.SLOT_SIZE)
+        w = worker.Worker(cfg, script, None, mem, 0, None, None)
         req = parse_head(b"POST /score HTTP/1.1\r\nContent-Length: 1")
 
         def tracer(frame, event, arg):
@@ -1039,7 +1039,7 @@ class AlarmRaceTest(unittest.TestCase):
             for at in range(1, 400):
                 a, b = socket.socketpair()
                 try:
-                    conn = server._Conn(a, ("127.0.0.1", 1), 0, time.monotonic())
+                    conn = worker._Conn(a, ("127.0.0.1", 1), 0, time.monotonic())
                     conn.t0 = time.monotonic()
                     conn.rid = "r%d" % at
                     state.clear()
@@ -1050,7 +1050,7 @@ class AlarmRaceTest(unittest.TestCase):
                     finally:
                         sys.settrace(None)
                     self.assertFalse(w.in_run, "alarm at line %d after run()" % at)
-                    self.assertEqual(server._D.unpack_from(mem, server._BUSY)[0], 0.0,
+                    self.assertEqual(slots.D.unpack_from(mem, slots.BUSY)[0], 0.0,
                                      "alarm at line %d after run(): still marked busy" % at)
                     b.settimeout(5)
                     status = read_response(b)[0]
