@@ -18,7 +18,8 @@ worker. The supervisor exits non-zero when a worker fails to start (init() raise
 
 Modules: app (configuration, keys, entry script, logging), protocol (request parsing), supervisor (the
 workers' life cycle), slots (what a worker shares with the supervisor), worker (a worker's event loop),
-responses (status lines, error bodies).
+routes (what is answered from the request head), scoring (calling run()), responses (status lines, error
+bodies).
 """
 
 import os

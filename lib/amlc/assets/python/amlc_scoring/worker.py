@@ -6,7 +6,6 @@ SIGALRM."""
 import array
 import collections
 import errno
-import json
 import os
 import select
 import signal
@@ -15,15 +14,14 @@ import struct
 import sys
 import time
 import uuid
-from urllib.parse import parse_qsl
 
 from amlc_scoring.app import (FREE_INPUT, HEAD_BUDGET, MAX_HEAD, MAX_REQUEST_ID, MIN_BODY_BUDGET, REQUEST_IDLE_S,
-                              SMALL_BODY, UNEXPECTED, ConfigError, ScoringTimeout, UserScript, json_default, log,
-                              log_err, print_exc)
+                              SMALL_BODY, ConfigError, UserScript, log, log_err, print_exc)
 from amlc_scoring.protocol import MAX_CHUNK_LINE, BadRequest, ChunkedBody, head_end, parse_head, skip_empty_lines
-from amlc_scoring.responses import HTML, JSON, clean, message, status_line
-from amlc_scoring.slots import BUSY, CONNS, D, EXTRA, EXTRA_MAX, H, MSG_TOKENS, Q, READY, SLOT_SIZE, TOKEN
-from azureml.contrib.services.aml_request import AMLRequest, make_headers
+from amlc_scoring.responses import JSON, clean, message, status_line
+from amlc_scoring.routes import Routes
+from amlc_scoring.scoring import Scoring
+from amlc_scoring.slots import CONNS, D, MSG_TOKENS, Q, READY, SLOT_SIZE
 
 _EPOLLIN = select.EPOLLIN
 _EPOLLOUT = select.EPOLLOUT
@@ -83,7 +81,7 @@ class _Budget:
         self.waiters = collections.deque()  # paused connections, first come first served
 
 
-class Worker:
+class Worker(Scoring):
     """One worker process: the user's script plus an epoll HTTP loop.
 
     Memory: a worker holds at most max_connections connections; each may hold FREE_INPUT bytes of
@@ -94,7 +92,7 @@ class Worker:
     def __init__(self, cfg, script, keys, slot_mem, slot, lsock, chan):
         self.cfg = cfg
         self.script = script
-        self.keys = keys
+        self.routes = Routes(cfg, keys, script)
         self.mem = slot_mem
         self.slot_off = slot * SLOT_SIZE
         self.nworkers = cfg.workers
@@ -133,7 +131,6 @@ class Worker:
         self.request_idle = min(REQUEST_IDLE_S, cfg.keepalive_s)
         self.scratch = bytearray(_RECV)
         self.heads = {}  # request head bytes -> Request: clients tend to repeat theirs
-        self.swagger_cache = {}
         self.ppid = os.getppid()
 
     # ---- setup -------------------------------------------------------------------------------------
@@ -173,10 +170,6 @@ class Worker:
             return False
         self._close(victim)
         return True
-
-    def _on_alarm(self, signum, frame):
-        if self.in_run:
-            raise ScoringTimeout()
 
     def _on_term(self, signum, frame):
         self.drain_asked = True  # (in run() too: the request finishes, its answer closes the connection)
@@ -737,7 +730,12 @@ class Worker:
         rid = req.hdrs.get("x-request-id")
         conn.rid = rid if rid is not None else str(uuid.uuid4())
         conn.ids = None
-        answer = self._route(conn, req)
+        if len(conn.rid) > MAX_REQUEST_ID:
+            conn.closing = True
+            conn.rid = None
+            answer = (431, message("x-request-id header must be at most %d characters" % MAX_REQUEST_ID), JSON, None)
+        else:
+            answer = self.routes.answer(req, conn.t0)
         if answer is not None:
             # The body is not needed: skip it when it is small or already here, else close after the answer.
             if req.chunked:
@@ -797,272 +795,6 @@ class Worker:
         body = message(text)
         self._send(conn, ("%sContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
                           % (status_line(status), len(body))).encode("latin-1") + body)
-
-    # ---- routing -----------------------------------------------------------------------------------
-
-    def _route(self, conn, req):
-        """The answer (status, body, content type, extra headers) of a request that does not run the
-        script, from its head alone; None for an authorised /score request (its body is read first)."""
-        method = req.method
-        path = req.path
-        if len(conn.rid) > MAX_REQUEST_ID:
-            conn.closing = True
-            conn.rid = None
-            return (431, message("x-request-id header must be at most %d characters" % MAX_REQUEST_ID), JSON, None)
-        if path == "/score":
-            if method == "POST" or method == "GET":
-                if self.keys is not None and not self.keys.check(req.hdrs.get("authorization"), conn.t0):
-                    return self._unauthorized()
-                return None
-            if method == "OPTIONS":
-                return self._options(req)
-            return 405, message("Method %s is not allowed on /score" % method), JSON, [("Allow", "GET, POST, OPTIONS")]
-        if path == "/":
-            if method == "GET" or method == "HEAD":
-                return 200, b"Healthy", HTML, None
-            if method == "OPTIONS":
-                return self._options(req)
-            return 405, message("Method %s is not allowed on /" % method), JSON, [("Allow", "GET, HEAD, OPTIONS")]
-        if path == "/swagger.json":
-            if method == "GET" or method == "HEAD":
-                if self.keys is not None and not self.keys.check(req.hdrs.get("authorization"), conn.t0):
-                    return self._unauthorized()
-                status, doc = self._swagger(req.query)
-                return status, doc, JSON, None
-            return (405, message("Method %s is not allowed on /swagger.json" % method), JSON,
-                    [("Allow", "GET, HEAD")])
-        if path == "*" and method == "OPTIONS":
-            return self._options(req)
-        return 404, message("Not found: %s" % path), JSON, None
-
-    @staticmethod
-    def _unauthorized():
-        return (401, message("Unauthorized: send a service key as 'Authorization: Bearer <key>'"), JSON,
-                [("WWW-Authenticate", "Bearer")])
-
-    def _options(self, req):
-        extra = [("Allow", "GET, POST, OPTIONS")]
-        if self.cfg.cors_origins:
-            extra.append(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
-            req_h = req.hdrs.get("access-control-request-headers")
-            extra.append(("Access-Control-Allow-Headers", clean(req_h) if req_h else
-                          "Authorization, Content-Type, x-request-id, x-ms-client-request-id"))
-            extra.append(("Access-Control-Max-Age", "600"))
-        return 200, b"", HTML, extra
-
-    def _score(self, conn, req, holder):
-        body = holder.pop()
-        script = self.script
-        method = req.method
-        path = req.path
-        query = req.query
-        hdrs = req.hdrs
-        kwargs = None
-        if script.rawhttp:
-            args = (AMLRequest(method, path, query, make_headers(req.pairs), bytes(body),
-                               conn.peer[0] if conn.peer else None),)
-        elif script.schema:
-            args = ()
-            if method == "POST":
-                if not hdrs.get("content-type", "").lower().startswith("application/json"):
-                    return self._reply(conn, req, 415, message("Expects Content-Type to be application/json"), JSON)
-                if not body.strip():
-                    return self._reply(conn, req, 400, message("POST body is empty. Expecting a JSON dictionary."),
-                                       JSON)
-                try:
-                    kwargs = json.loads(body.decode("utf-8"))
-                except ValueError as e:
-                    return self._reply(conn, req, 400, message("The request body is not valid JSON: %s" % e), JSON)
-                if not isinstance(kwargs, dict):
-                    return self._reply(conn, req, 400, message("Expecting a JSON dictionary whose keys are run()'s "
-                                                            "parameters"), JSON)
-            else:
-                kwargs = {}
-                for k, v in parse_qsl(query, keep_blank_values=True):
-                    kwargs.setdefault(k, v)
-        elif not script.takes_data:
-            args = ()
-        elif method == "POST":
-            args = (body.decode("utf-8", "replace"),)
-        else:
-            args = (self._query_json(query),)
-        del body
-        if script.wants_headers:
-            if kwargs is None:
-                kwargs = {}
-            kwargs["request_headers"] = make_headers(req.pairs)
-        run = script.run
-        mem = self.mem
-        off = self.slot_off
-        timeout = self.timeout_s
-        rid = conn.rid
-        status = 200
-        extra = []
-        failed = False
-        # What the supervisor needs to answer this request if the worker never comes back from run().
-        Q.pack_into(mem, off + TOKEN, conn.token)
-        if conn.token:
-            lines = self._id_headers(conn, req).encode("latin-1", "replace")
-            if len(lines) > EXTRA_MAX:
-                lines = b""
-            H.pack_into(mem, off + EXTRA, len(lines))
-            mem[off + EXTRA + 2:off + EXTRA + 2 + len(lines)] = lines
-        self.in_run = True
-        try:
-            try:
-                D.pack_into(mem, off, time.monotonic())
-                if timeout:
-                    signal.setitimer(signal.ITIMER_REAL, timeout)
-                result = run(*args, **kwargs) if kwargs is not None else run(*args)
-            finally:
-                self._end_run()
-        except ScoringTimeout:
-            # The (one-shot) timer may have fired at the very start of the cleanup above and cut it short.
-            self._end_run()
-            log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
-            return self._reply(conn, req, 500, self.timeout_msg, JSON, [("x-ms-run-function-failed", "True")],
-                               time.monotonic())
-        except BaseException:
-            # SystemExit (sys.exit()) and KeyboardInterrupt too: a failed request, not a dead worker
-            print_exc("Encountered Exception in run() (request %s):" % rid)
-            return self._reply(conn, req, 500, message(UNEXPECTED), JSON, [("x-ms-run-function-failed", "True")],
-                               time.monotonic())
-        t1 = time.monotonic()
-        try:
-            if hasattr(result, "status_code") and hasattr(result, "headers") and hasattr(result, "get_data"):
-                status = int(result.status_code)
-                data = result.get_data()
-                if isinstance(data, str):
-                    data = data.encode("utf-8")
-                elif not isinstance(data, bytes):
-                    data = bytes(data)
-                ctype = None
-                for k, v in dict(result.headers).items():
-                    lk = k.lower()
-                    if lk == "content-type":
-                        ctype = clean(v)
-                    elif lk not in ("content-length", "transfer-encoding", "connection"):
-                        extra.append((clean(k), clean(v)))
-                if ctype is None:
-                    ctype = HTML
-                if status >= 500:
-                    failed = True
-            else:
-                if isinstance(result, (bytes, bytearray)):
-                    result = bytes(result).decode("utf-8", "replace")
-                try:
-                    data = json.dumps(result).encode("utf-8")
-                except TypeError:  # numpy-like values: slower path with a converter
-                    data = json.dumps(result, default=json_default).encode("utf-8")
-                ctype = JSON
-        except BaseException:
-            print_exc("Cannot send the value returned by run() (request %s):" % rid)
-            data = message(UNEXPECTED)
-            status = 500
-            ctype = JSON
-            extra = []
-            failed = True
-        if failed:
-            extra.append(("x-ms-run-function-failed", "True"))
-        return self._reply(conn, req, status, data, ctype, extra, t1)
-
-    def _end_run(self):
-        """Marks the worker out of run(). Safe to repeat; in_run is cleared first, so a SIGALRM that
-        fires during this raises nothing."""
-        self.in_run = False
-        if self.timeout_s:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        D.pack_into(self.mem, self.slot_off + BUSY, 0.0)
-
-    @staticmethod
-    def _query_json(query):
-        if not query:
-            return "{}"
-        args = {}
-        for k, v in parse_qsl(query, keep_blank_values=True):
-            args.setdefault(k, v)
-        return json.dumps(args)
-
-    def _swagger(self, query):
-        version = "2"
-        if query:
-            for k, v in parse_qsl(query, keep_blank_values=True):
-                if k == "version":
-                    version = v.strip()
-        if version not in ("2", "3"):
-            return 404, message("Swagger version %s is not supported (use 2 or 3)" % version)
-        path = os.path.join(self.cfg.app_root, "swagger%s.json" % version)
-        try:
-            st = os.stat(path)
-        except OSError:
-            return 200, self._generated_swagger(version)
-        cached = self.swagger_cache.get(version)
-        if cached and cached[0] == st.st_mtime_ns:
-            return 200, cached[1]
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            return 500, message("Cannot read %s: %s" % (os.path.basename(path), e))
-        self.swagger_cache[version] = (st.st_mtime_ns, data)
-        return 200, data
-
-    def _generated_swagger(self, version):
-        title = os.environ.get("SERVICE_NAME") or "ML service"
-        ver = os.environ.get("SERVICE_VERSION") or "1.0"
-        sec = [{"Bearer": []}] if self.keys is not None else []
-        in_schema = self.script.input_schema or {}
-        out_schema = self.script.output_schema or {}
-        responses = {"200": {"description": "Success", "schema": out_schema},
-                     "default": {"description": "Failure", "schema": {"$ref": "#/definitions/ErrorResponse"}}}
-        err_def = {"type": "object", "properties": {"message": {"type": "string"}}}
-        if version == "2":
-            doc = {
-                "swagger": "2.0",
-                "info": {"title": title, "description": "API specification for the Azure Machine Learning service %s"
-                         % title, "version": ver},
-                "schemes": ["http"],
-                "consumes": ["application/json"],
-                "produces": ["application/json"],
-                "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header",
-                                                   "description": "For example: Bearer abc123"}},
-                "paths": {
-                    "/": {"get": {"operationId": "ServiceHealthCheck", "description": "Simple health check endpoint "
-                                  "to ensure the service is up at any given point.",
-                                  "responses": {"200": {"description": "If service is up and running, this response "
-                                                        "will be returned with the content 'Healthy'",
-                                                        "schema": {"type": "string"}},
-                                                "default": responses["default"]}}},
-                    "/score": {"post": {"operationId": "RunMLService", "description": "Run web service's model "
-                                        "and get the prediction output", "security": sec,
-                                        "parameters": [{"name": "serviceInputPayload", "in": "body",
-                                                        "description": "The input payload for executing the "
-                                                        "real-time machine learning service.", "schema": in_schema}],
-                                        "responses": responses}},
-                },
-                "definitions": {"ErrorResponse": err_def},
-            }
-        else:
-            doc = {
-                "openapi": "3.0.1",
-                "info": {"title": title, "version": ver},
-                "paths": {
-                    "/": {"get": {"operationId": "ServiceHealthCheck",
-                                  "responses": {"200": {"description": "Healthy",
-                                                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-                    "/score": {"post": {"operationId": "RunMLService", "security": sec,
-                                        "requestBody": {"content": {"application/json": {"schema": in_schema}}},
-                                        "responses": {"200": {"description": "Success",
-                                                              "content": {"application/json": {"schema": out_schema}}},
-                                                      "default": {"description": "Failure", "content": {
-                                                          "application/json": {"schema": {
-                                                              "$ref": "#/components/schemas/ErrorResponse"}}}}}}},
-                },
-                "components": {"schemas": {"ErrorResponse": err_def},
-                               "securitySchemes": {"Bearer": {"type": "apiKey", "name": "Authorization",
-                                                              "in": "header"}}},
-            }
-        return json.dumps(doc, indent=2).encode("utf-8")
 
     # ---- response ----------------------------------------------------------------------------------
 
