@@ -1009,7 +1009,7 @@ class AlarmRaceTest(unittest.TestCase):
         import mmap
         import tempfile
         import types
-        from amlc_scoring import slots, worker
+        from amlc_scoring import connection, slots, worker
         from amlc_scoring.app import Config
         from amlc_scoring.protocol import parse_head
         root = tempfile.mkdtemp(prefix="amlc-alarm-")
@@ -1039,7 +1039,7 @@ class AlarmRaceTest(unittest.TestCase):
             for at in range(1, 400):
                 a, b = socket.socketpair()
                 try:
-                    conn = worker._Conn(a, ("127.0.0.1", 1), 0, time.monotonic())
+                    conn = connection.Conn(a, ("127.0.0.1", 1), 0, time.monotonic())
                     conn.t0 = time.monotonic()
                     conn.rid = "r%d" % at
                     state.clear()

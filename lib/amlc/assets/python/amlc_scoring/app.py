@@ -16,7 +16,7 @@ MAX_REQUEST_ID = 100
 # The body of a refused request (401, 404, 405) up to this size is read and dropped (the connection stays
 # open); a larger one closes the connection after the answer.
 SMALL_BODY = 64 * 1024
-# What a worker holds of the requests it reads (see server.Worker): each connection up to FREE_INPUT
+# What a worker holds of the requests it reads (see httpio.HttpIO): each connection up to FREE_INPUT
 # bytes (head and body) on its own, so that ordinary requests never wait; a head past that takes
 # MAX_HEAD from the worker's head budget, a body past it takes its size from the body budget (at least
 # the body limit, so any allowed body fits). A connection whose request does not fit waits, unread (its

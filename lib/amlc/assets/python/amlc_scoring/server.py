@@ -17,9 +17,10 @@ as the SIGALRM path does; 500 with the usual message when a worker dies in run()
 worker. The supervisor exits non-zero when a worker fails to start (init() raised).
 
 Modules: app (configuration, keys, entry script, logging), protocol (request parsing), supervisor (the
-workers' life cycle), slots (what a worker shares with the supervisor), worker (a worker's event loop),
-routes (what is answered from the request head), scoring (calling run()), responses (status lines, error
-bodies).
+workers' life cycle), slots (what a worker shares with the supervisor), worker (a worker's event loop and
+its connections), connection (a connection's state, request-memory budgets), httpio (HTTP on a
+connection), routes (what is answered from the request head), scoring (calling run()), responses (status
+lines, error bodies).
 """
 
 import os

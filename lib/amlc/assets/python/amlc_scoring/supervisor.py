@@ -17,9 +17,10 @@ import sys
 import time
 
 from amlc_scoring.app import UNEXPECTED, log, log_err
+from amlc_scoring.connection import LINGER_IDLE
 from amlc_scoring.responses import message, status_line
 from amlc_scoring.slots import BUSY, D, EXTRA, EXTRA_MAX, H, MSG_TOKENS, Q, READY, SLOT_SIZE, TOKEN
-from amlc_scoring.worker import LINGER_IDLE, worker_main
+from amlc_scoring.worker import worker_main
 
 
 class Supervisor:

@@ -1,0 +1,61 @@
+"""A worker's connection state (Conn), the request-memory budgets connections take from (Budget), and how
+the scoring server closes connections (the linger after its own close, the reset)."""
+
+import collections
+import select
+import struct
+
+EPOLLIN = select.EPOLLIN
+EPOLLOUT = select.EPOLLOUT
+LINGER_IDLE = 2.0     # after our close: drain the client's unread data while it keeps coming ...
+LINGER_MAX = 10.0     # ... for at most this long
+LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
+
+
+class Conn:
+    """One client connection of a worker: its socket, what was read and not consumed yet, the request in
+    progress, the response the socket did not take yet, and what it holds of the budgets."""
+
+    __slots__ = ("sock", "fd", "token", "peer", "buf", "wbuf", "wlast", "closing", "linger", "linger_end", "last",
+                 "started", "req", "body", "need", "dec", "discard", "hres", "bres", "want", "paused", "rid", "t0",
+                 "ids")
+
+    def __init__(self, sock, peer, token, now):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.token = token       # the supervisor holds a duplicate of the socket under this (0: it does not)
+        self.peer = peer
+        self.buf = b""           # received bytes not consumed yet
+        self.wbuf = None         # response bytes the socket did not take yet (a deque of memoryviews) ...
+        self.wlast = 0.0         # ... and when it last took some
+        self.closing = False     # close after the response being sent
+        self.linger = 0.0        # draining after our close, until then
+        self.linger_end = 0.0
+        self.last = now          # last bytes received
+        self.started = 0.0       # first bytes of the request head whose end has not arrived yet
+        self.req = None          # the request whose body is being read
+        self.body = None         # its Content-Length body so far (bytearray)
+        self.need = 0            # body bytes still to read
+        self.dec = None          # its chunked body decoder
+        self.discard = 0         # body bytes of an answered request to skip
+        self.hres = 0            # bytes of the worker's head budget this connection holds (0 or MAX_HEAD) ...
+        self.bres = 0            # ... and of its body budget: it may hold FREE_INPUT + hres + bres request bytes
+        self.want = 0            # bytes of a budget it waits for ...
+        self.paused = None       # ... that budget (a Budget) while it waits: not reading
+        self.rid = None          # the current request's id (x-request-id or a new UUID) ...
+        self.t0 = 0.0            # ... when its head was in ...
+        self.ids = None          # ... and its request-id/CORS response header lines (made once)
+
+
+class Budget:
+    """Request bytes a worker holds beyond each connection's FREE_INPUT, in one kind (heads or bodies).
+    Each connection takes what it needs of a kind at once (it never waits while holding part of that
+    kind), so waiters can always be served once the holders are done: no deadlock."""
+
+    __slots__ = ("size", "used", "waiters", "name")
+
+    def __init__(self, name, size):
+        self.name = name
+        self.size = size
+        self.used = 0
+        self.waiters = collections.deque()  # paused connections, first come first served
