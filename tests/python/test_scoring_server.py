@@ -1006,7 +1006,6 @@ class AlarmRaceTest(unittest.TestCase):
     signal handler between bytecodes."""
 
     def test_alarm_at_every_point_of_the_cleanup(self):
-        import mmap
         import tempfile
         import types
         from amlc_scoring import connection, slots, worker
@@ -1023,8 +1022,8 @@ class AlarmRaceTest(unittest.TestCase):
             return "ok"
         script = types.SimpleNamespace(run=run, rawhttp=False, schema=False, takes_data=True, wants_headers=False,
                                        input_schema=None, output_schema=None)
-        mem = mmap.mmap(-1, slots.SLOT_SIZE)
-        w = worker.Worker(cfg, script, None, mem, 0, None, None)
+        shared = slots.Slots(1)
+        w = worker.Worker(cfg, script, None, shared, 0, None, None)
         req = parse_head(b"POST /score HTTP/1.1\r\nContent-Length: 1")
 
         def tracer(frame, event, arg):
@@ -1050,7 +1049,7 @@ class AlarmRaceTest(unittest.TestCase):
                     finally:
                         sys.settrace(None)
                     self.assertFalse(w.in_run, "alarm at line %d after run()" % at)
-                    self.assertEqual(slots.D.unpack_from(mem, slots.BUSY)[0], 0.0,
+                    self.assertEqual(shared.busy_since(0), 0.0,
                                      "alarm at line %d after run(): still marked busy" % at)
                     b.settimeout(5)
                     status = read_response(b)[0]

@@ -10,7 +10,6 @@ from urllib.parse import parse_qsl
 
 from amlc_scoring.app import UNEXPECTED, ScoringTimeout, json_default, log_err, print_exc
 from amlc_scoring.responses import HTML, JSON, clean, message
-from amlc_scoring.slots import BUSY, D, EXTRA, EXTRA_MAX, H, Q, TOKEN
 from azureml.contrib.services.aml_request import AMLRequest, make_headers
 
 
@@ -116,7 +115,7 @@ def result_response(result, rid):
 
 
 class Scoring:
-    """The Worker's part that calls run(). Uses the Worker's script, cfg, mem and slot_off (its shared-memory
+    """The Worker's part that calls run(). Uses the Worker's script, cfg, slots and slot (its shared-memory
     slot), timeout_s, timeout_msg, in_run, _reply and _id_headers."""
 
     def _score(self, conn, req, holder):
@@ -129,22 +128,15 @@ class Scoring:
             return self._reply(conn, req, e.status, message(str(e)), JSON)
         del body
         run = self.script.run
-        mem = self.mem
-        off = self.slot_off
         timeout = self.timeout_s
         rid = conn.rid
         # What the supervisor needs to answer this request if the worker never comes back from run().
-        Q.pack_into(mem, off + TOKEN, conn.token)
-        if conn.token:
-            lines = self._id_headers(conn, req).encode("latin-1", "replace")
-            if len(lines) > EXTRA_MAX:
-                lines = b""
-            H.pack_into(mem, off + EXTRA, len(lines))
-            mem[off + EXTRA + 2:off + EXTRA + 2 + len(lines)] = lines
+        self.slots.record_request(self.slot, conn.token,
+                                  self._id_headers(conn, req).encode("latin-1", "replace") if conn.token else b"")
         self.in_run = True
         try:
             try:
-                D.pack_into(mem, off, time.monotonic())
+                self.slots.set_busy(self.slot, time.monotonic())
                 if timeout:
                     signal.setitimer(signal.ITIMER_REAL, timeout)
                 result = run(*args, **kwargs) if kwargs is not None else run(*args)
@@ -171,7 +163,7 @@ class Scoring:
         self.in_run = False
         if self.timeout_s:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        D.pack_into(self.mem, self.slot_off + BUSY, 0.0)
+        self.slots.set_busy(self.slot, 0.0)
 
     def _on_alarm(self, signum, frame):
         if self.in_run:

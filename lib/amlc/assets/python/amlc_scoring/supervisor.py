@@ -6,20 +6,17 @@ pair), so it can answer the request a worker was running (recorded in its shared
 worker died or had to be killed, instead of leaving the client with a reset. It exits 3 when a worker
 fails to start (init() raised)."""
 
-import array
-import mmap
 import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 
 from amlc_scoring.app import UNEXPECTED, log, log_err
 from amlc_scoring.connection import LINGER_IDLE
 from amlc_scoring.responses import message, status_line
-from amlc_scoring.slots import BUSY, D, EXTRA, EXTRA_MAX, H, MSG_TOKENS, Q, READY, SLOT_SIZE, TOKEN
+from amlc_scoring.slots import Slots, receive
 from amlc_scoring.worker import worker_main
 
 
@@ -31,7 +28,7 @@ class Supervisor:
         self.cfg = cfg
         self.keys = keys
         self.lsock = lsock
-        self.mem = mmap.mmap(-1, SLOT_SIZE * cfg.workers)
+        self.slots = Slots(cfg.workers)
         self.pids = {}  # pid -> slot
         self.slot_pids = [0] * cfg.workers
         self.chans = [None] * cfg.workers       # our end of each worker's socket pair
@@ -43,7 +40,7 @@ class Supervisor:
         self.wake_r = self.wake_w = -1
 
     def _spawn(self, slot):
-        self.mem[slot * SLOT_SIZE:(slot + 1) * SLOT_SIZE] = bytes(SLOT_SIZE)
+        self.slots.clear(slot)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -68,7 +65,7 @@ class Supervisor:
                 theirs.setblocking(False)
             except BaseException:
                 os._exit(3)
-            worker_main(self.cfg, self.keys, self.mem, slot, self.lsock, theirs)
+            worker_main(self.cfg, self.keys, self.slots, slot, self.lsock, theirs)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         ours.setblocking(False)
@@ -76,9 +73,6 @@ class Supervisor:
         self.pids[pid] = slot
         self.slot_pids[slot] = pid
         return pid
-
-    def _ready(self, slot):
-        return D.unpack_from(self.mem, slot * SLOT_SIZE + READY)[0] == 1.0
 
     def run(self):
         cfg = self.cfg
@@ -134,14 +128,14 @@ class Supervisor:
             code = self._reap()
             if code is not None:
                 return code
-            if not self.all_ready and all(self._ready(s) for s in range(cfg.workers)):
+            if not self.all_ready and all(self.slots.ready(s) for s in range(cfg.workers)):
                 self.all_ready = True
                 log("ready: http://%s:%d/score (%d worker(s), entry script %s)"
                     % (cfg.host, cfg.port, cfg.workers, cfg.entry_script))
             if hard_limit:
                 now = time.monotonic()
                 for slot, pid in enumerate(self.slot_pids):
-                    started = D.unpack_from(self.mem, slot * SLOT_SIZE + BUSY)[0]
+                    started = self.slots.busy_since(slot)
                     if pid and started and now - started > hard_limit and pid not in self.killed:
                         log_err("worker %d (pid %d) is stuck in run() for %.0f ms; killing and replacing it"
                                 % (slot, pid, (now - started) * 1000.0))
@@ -154,30 +148,18 @@ class Supervisor:
         if chan is None:
             return
         held = self.held[slot]
-        fds_space = socket.CMSG_SPACE(array.array("i").itemsize * 4)
         while True:
-            try:
-                msg, anc, _, _ = chan.recvmsg(8 + 8 * MSG_TOKENS, fds_space)
-            except (BlockingIOError, InterruptedError):
+            got = receive(chan)
+            if got is None:
                 return
-            except OSError:
-                return
-            if not msg:
-                return
-            fds = array.array("i")
-            for level, kind, data in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
-            kind = msg[:1]
-            if kind == b"A" and len(msg) == 9 and fds:
-                token = Q.unpack_from(msg, 1)[0]
-                old = held.get(token)
+            kind, tokens, fds = got
+            if kind == b"A" and tokens and fds:
+                old = held.get(tokens[0])
                 if old is not None:
                     os.close(old)
-                held[token] = fds[0]
-                fds = fds[1:]
+                held[tokens[0]] = fds.pop(0)
             elif kind == b"C":
-                for (token,) in struct.iter_unpack("Q", msg[1:len(msg) - (len(msg) - 1) % 8]):
+                for token in tokens:
                     fd = held.pop(token, None)
                     if fd is not None:
                         os.close(fd)
@@ -186,16 +168,14 @@ class Supervisor:
 
     def _answer(self, slot, pid):
         """A worker died: answer the request it was running, if any (and if we hold its connection)."""
-        off = slot * SLOT_SIZE
-        started = D.unpack_from(self.mem, off + BUSY)[0]
+        started = self.slots.busy_since(slot)
         killed_for = self.killed.pop(pid, None)
         if not started:
             return
-        fd = self.held[slot].pop(Q.unpack_from(self.mem, off + TOKEN)[0], None)
+        token, lines = self.slots.recorded_request(slot)
+        fd = self.held[slot].pop(token, None)
         if fd is None:
             return
-        n = H.unpack_from(self.mem, off + EXTRA)[0]
-        lines = bytes(self.mem[off + EXTRA + 2:off + EXTRA + 2 + min(n, EXTRA_MAX)])
         if killed_for == started:
             body = message("Scoring timeout after %d ms" % self.cfg.timeout_ms)
         else:
@@ -254,7 +234,7 @@ class Supervisor:
             self.held[slot] = {}
             self.chans[slot].close()
             self.chans[slot] = None
-            ready = self._ready(slot)
+            ready = self.slots.ready(slot)
             desc = ("exit code %d" % os.WEXITSTATUS(status)) if os.WIFEXITED(status) \
                 else ("signal %d" % os.WTERMSIG(status))
             if self.retiring.pop(pid, None) is not None:

@@ -4,13 +4,11 @@ listening socket. This module holds the loop and the connections' life: acceptin
 limit, taking turns with the other workers), the fair share, timeouts, draining on SIGTERM, closing. What
 happens on a connection is HTTP (httpio.py), the routes (routes.py) and the run() call (scoring.py)."""
 
-import array
 import errno
 import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 
@@ -22,7 +20,7 @@ from amlc_scoring.protocol import MAX_CHUNK_LINE
 from amlc_scoring.responses import message
 from amlc_scoring.routes import Routes
 from amlc_scoring.scoring import Scoring
-from amlc_scoring.slots import CONNS, D, MSG_TOKENS, Q, READY, SLOT_SIZE
+from amlc_scoring.slots import send_accepted, send_closed
 
 _ERRMASK = select.EPOLLERR | select.EPOLLHUP
 
@@ -34,12 +32,12 @@ class Worker(HttpIO, Scoring):
     its request and at most one response that the client has not taken yet, for at most the idle timeout
     without progress."""
 
-    def __init__(self, cfg, script, keys, slot_mem, slot, lsock, chan):
+    def __init__(self, cfg, script, keys, slots, slot, lsock, chan):
         self.cfg = cfg
         self.script = script
         self.routes = Routes(cfg, keys, script)
-        self.mem = slot_mem
-        self.slot_off = slot * SLOT_SIZE
+        self.slots = slots  # the shared memory, this worker's slot in it
+        self.slot = slot
         self.nworkers = cfg.workers
         self.limit = 1 << 30  # connections above this (fair share + 1) are closed after their response
         self.nresp = 0
@@ -195,7 +193,7 @@ class Worker(HttpIO, Scoring):
                         print_exc("amlc-scoring: internal error on a connection (closed):")
                         self._close(conn)
             if self.closed_tokens:
-                self._send_closed()
+                send_closed(self.chan, self.closed_tokens)
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + 1.0
@@ -271,8 +269,7 @@ class Worker(HttpIO, Scoring):
         token = self.next_token
         self.next_token += 1
         try:
-            self.chan.sendmsg([b"A" + Q.pack(token)],
-                              [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]))])
+            send_accepted(self.chan, token, sock.fileno())
         except OSError:
             token = 0  # the supervisor cannot answer for this connection if this worker dies in run()
         conn = Conn(sock, peer, token, time.monotonic())
@@ -309,34 +306,14 @@ class Worker(HttpIO, Scoring):
             log_err("refused connections from %d more address(es) not in AMLC_ALLOWED_PEERS" % self.refused_quiet)
             self.refused_quiet = 0
 
-    def _send_closed(self):
-        tokens = self.closed_tokens
-        while tokens:
-            part = tokens[:MSG_TOKENS]
-            try:
-                self.chan.send(b"C" + struct.pack("%dQ" % len(part), *part))
-            except (BlockingIOError, InterruptedError):
-                return  # the supervisor is behind: next loop
-            except OSError:
-                tokens.clear()
-                return
-            del tokens[:len(part)]
-
     def _publish(self):
         """Shares this worker's count of active connections and refreshes the fair-share limit."""
         if self.nworkers > 1:
-            D.pack_into(self.mem, self.slot_off + CONNS, float(len(self.conns) - self.nlinger))
+            self.slots.set_connections(self.slot, len(self.conns) - self.nlinger)
             self._update_limit()
 
     def _update_limit(self):
-        mem = self.mem
-        total = 0.0
-        alive = 0
-        for i in range(self.nworkers):
-            base = i * SLOT_SIZE
-            if D.unpack_from(mem, base + READY)[0] == 1.0:
-                alive += 1
-                total += D.unpack_from(mem, base + CONNS)[0]
+        alive, total = self.slots.ready_connections()
         self.limit = int(-(-total // alive)) + 1 if alive > 1 else 1 << 30
 
     def _close(self, conn):
@@ -395,7 +372,7 @@ class Worker(HttpIO, Scoring):
         conn.discard = 0
 
 
-def worker_main(cfg, keys, mem, slot, lsock, chan):
+def worker_main(cfg, keys, slots, slot, lsock, chan):
     """Runs in the forked child; never returns."""
     code = 0
     try:
@@ -422,13 +399,13 @@ def worker_main(cfg, keys, mem, slot, lsock, chan):
             log("init() succeeded in %.0f ms (worker %d)" % ((time.monotonic() - t) * 1000.0, slot))
         else:
             log("entry script has no init(); continuing (worker %d)" % slot)
-        w = Worker(cfg, script, keys, mem, slot, lsock, chan)
+        w = Worker(cfg, script, keys, slots, slot, lsock, chan)
         try:
             w.listen()
         except OSError as e:
             log_err("cannot listen on %s:%d: %s" % (cfg.host, cfg.port, e))
             os._exit(4)
-        D.pack_into(mem, slot * SLOT_SIZE + READY, 1.0)
+        slots.set_ready(slot)
         w.serve_forever()
         log("worker %d drained; exiting" % slot)
     except SystemExit as e:
