@@ -9,7 +9,7 @@ import uuid
 from amlc_scoring.app import FREE_INPUT, MAX_HEAD, MAX_REQUEST_ID, SMALL_BODY, log
 from amlc_scoring.connection import EPOLLIN, EPOLLOUT, LINGER_IDLE
 from amlc_scoring.protocol import BadRequest, ChunkedBody, head_end, parse_head, skip_empty_lines
-from amlc_scoring.responses import JSON, clean, message, status_line
+from amlc_scoring.responses import CONTINUE, JSON, clean, closing_json, message, status_line
 
 RECV = 65536          # bytes read at once outside a body
 _RECV_BODY = 1 << 18   # bytes read at once into a body (under the 1 MiB mmap threshold)
@@ -63,7 +63,7 @@ class HttpIO:
                 c.started = c.last  # the time it waited for us does not count against its head
             self.ep.modify(c.fd, EPOLLIN)
             if c.req is not None and c.req.expect and not c.body and c.dec is None:
-                self._send(c, b"HTTP/1.1 100 Continue\r\n\r\n")
+                self._send(c, CONTINUE)
             self.resumed.append(c)
 
     def _release(self, conn):
@@ -335,7 +335,7 @@ class HttpIO:
             conn.dec = ChunkedBody(self.max_body, MAX_HEAD)
             conn.buf = rest
             if req.expect and not rest:
-                self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+                self._send(conn, CONTINUE)
             return
         need = req.length
         if need > self.max_body:
@@ -353,7 +353,7 @@ class HttpIO:
         if want > 0 and not self._reserve(conn, self.body_budget, want):
             return  # 100 Continue (if asked for) when reading resumes
         if req.expect and not rest:
-            self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._send(conn, CONTINUE)
 
     def _request(self, conn, req, holder):
         """The body of the request being read is complete (the one item of `holder`, so that _score can
@@ -370,9 +370,7 @@ class HttpIO:
         conn.buf = b""
         conn.req = conn.body = conn.dec = None
         conn.need = conn.discard = 0
-        body = message(text)
-        self._send(conn, ("%sContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                          % (status_line(status), len(body))).encode("latin-1") + body)
+        self._send(conn, closing_json(status, message(text)))
 
     # ---- response ----------------------------------------------------------------------------------
 

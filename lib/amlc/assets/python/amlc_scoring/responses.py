@@ -23,11 +23,25 @@ def status_line(code):
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+RUN_FAILED = ("x-ms-run-function-failed", "True")  # on a response of a failed (or timed-out) run()
 
 
 def message(text):
     """The JSON error body {"message": text}."""
     return json.dumps({"message": text}).encode("utf-8")
+
+
+def timeout_message(timeout_ms):
+    """The body of the 500 answered for a run() past SCORING_TIMEOUT_MS."""
+    return message("Scoring timeout after %d ms" % timeout_ms)
+
+
+def closing_json(status, body, header_lines=b""):
+    """A whole response with a JSON body that closes the connection; header_lines: more header lines
+    (b"Name: value\r\n" each)."""
+    return ((status_line(status) + "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body))
+            .encode("latin-1") + header_lines + b"Connection: close\r\n\r\n" + body)
 
 
 def clean(value):

@@ -9,7 +9,7 @@ import time
 from urllib.parse import parse_qsl
 
 from amlc_scoring.app import UNEXPECTED, ScoringTimeout, json_default, log_err, print_exc
-from amlc_scoring.responses import HTML, JSON, clean, message
+from amlc_scoring.responses import HTML, JSON, RUN_FAILED, clean, message
 from azureml.contrib.services.aml_request import AMLRequest, make_headers
 
 
@@ -110,7 +110,7 @@ def result_response(result, rid):
         extra = []
         failed = True
     if failed:
-        extra.append(("x-ms-run-function-failed", "True"))
+        extra.append(RUN_FAILED)
     return status, data, ctype, extra
 
 
@@ -146,12 +146,12 @@ class Scoring:
             # The (one-shot) timer may have fired at the very start of the cleanup above and cut it short.
             self._end_run()
             log_err("run() timed out after %d ms (request %s)" % (self.cfg.timeout_ms, rid))
-            return self._reply(conn, req, 500, self.timeout_msg, JSON, [("x-ms-run-function-failed", "True")],
+            return self._reply(conn, req, 500, self.timeout_msg, JSON, [RUN_FAILED],
                                time.monotonic())
         except BaseException:
             # SystemExit (sys.exit()) and KeyboardInterrupt too: a failed request, not a dead worker
             print_exc("Encountered Exception in run() (request %s):" % rid)
-            return self._reply(conn, req, 500, message(UNEXPECTED), JSON, [("x-ms-run-function-failed", "True")],
+            return self._reply(conn, req, 500, message(UNEXPECTED), JSON, [RUN_FAILED],
                                time.monotonic())
         t1 = time.monotonic()
         status, data, ctype, extra = result_response(result, rid)

@@ -15,7 +15,7 @@ import time
 
 from amlc_scoring.app import UNEXPECTED, log, log_err
 from amlc_scoring.connection import LINGER_IDLE
-from amlc_scoring.responses import message, status_line
+from amlc_scoring.responses import RUN_FAILED, closing_json, message, timeout_message
 from amlc_scoring.slots import Slots, receive
 from amlc_scoring.worker import worker_main
 
@@ -177,11 +177,10 @@ class Supervisor:
         if fd is None:
             return
         if killed_for == started:
-            body = message("Scoring timeout after %d ms" % self.cfg.timeout_ms)
+            body = timeout_message(self.cfg.timeout_ms)
         else:
             body = message(UNEXPECTED)
-        data = ((status_line(500) + "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body))
-                .encode("latin-1") + lines + b"x-ms-run-function-failed: True\r\nConnection: close\r\n\r\n" + body)
+        data = closing_json(500, body, lines + ("%s: %s\r\n" % RUN_FAILED).encode("latin-1"))
         s = socket.socket(fileno=fd)
         try:
             s.setblocking(False)

@@ -17,7 +17,7 @@ from amlc_scoring.app import (HEAD_BUDGET, MAX_HEAD, MIN_BODY_BUDGET, REQUEST_ID
 from amlc_scoring.connection import EPOLLIN, EPOLLOUT, LINGER_IDLE, LINGER_MAX, LINGER_RESET, Budget, Conn
 from amlc_scoring.httpio import RECV, HttpIO
 from amlc_scoring.protocol import MAX_CHUNK_LINE
-from amlc_scoring.responses import message
+from amlc_scoring.responses import timeout_message
 from amlc_scoring.routes import Routes
 from amlc_scoring.scoring import Scoring
 from amlc_scoring.slots import send_accepted, send_closed
@@ -50,7 +50,7 @@ class Worker(HttpIO, Scoring):
         self.closed_tokens = []
         self.in_run = False
         self.timeout_s = cfg.timeout_ms / 1000.0
-        self.timeout_msg = message("Scoring timeout after %d ms" % cfg.timeout_ms)
+        self.timeout_msg = timeout_message(cfg.timeout_ms)
         self.max_body = cfg.max_body
         self.too_large = "Request body is larger than %d bytes" % cfg.max_body
         self.head_budget = Budget("head", HEAD_BUDGET)
