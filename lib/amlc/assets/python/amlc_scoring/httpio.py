@@ -32,32 +32,14 @@ class HttpIO:
     def _reserve(self, conn, budget, amount):
         """Takes `amount` bytes of `budget` for conn (which holds none of it), or pauses reading conn until
         they are free (first come, first served). True when taken."""
-        amount = min(amount, budget.size)
-        if not budget.waiters and budget.used + amount <= budget.size:
-            budget.used += amount
-            if budget is self.body_budget:
-                conn.bres = amount
-            else:
-                conn.hres = amount
+        if budget.take(conn, amount):
             return True
-        conn.want = amount
-        conn.paused = budget
-        budget.waiters.append(conn)
         self.ep.modify(conn.fd, 0)
         return False
 
     def _give_back(self, budget, amount):
-        budget.used -= amount
-        waiters = budget.waiters
-        while waiters and budget.used + waiters[0].want <= budget.size:
-            c = waiters.popleft()
-            budget.used += c.want
-            if budget is self.body_budget:
-                c.bres = c.want
-            else:
-                c.hres = c.want
-            c.want = 0
-            c.paused = None
+        """Gives `amount` bytes back to `budget` and resumes reading the connections that waited for it."""
+        for c in budget.give_back(amount):
             c.last = time.monotonic()
             if c.started:
                 c.started = c.last  # the time it waited for us does not count against its head
@@ -367,9 +349,7 @@ class HttpIO:
 
     def _error_close(self, conn, status, text):
         conn.closing = True
-        conn.buf = b""
-        conn.req = conn.body = conn.dec = None
-        conn.need = conn.discard = 0
+        conn.drop_request()
         self._send(conn, closing_json(status, message(text)))
 
     # ---- response ----------------------------------------------------------------------------------

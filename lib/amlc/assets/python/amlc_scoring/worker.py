@@ -14,7 +14,7 @@ import time
 
 from amlc_scoring.app import (HEAD_BUDGET, MAX_HEAD, MIN_BODY_BUDGET, REQUEST_IDLE_S, ConfigError, UserScript, log,
                               log_err, print_exc)
-from amlc_scoring.connection import EPOLLIN, EPOLLOUT, LINGER_IDLE, LINGER_MAX, LINGER_RESET, Budget, Conn
+from amlc_scoring.connection import EPOLLIN, EPOLLOUT, LINGER_IDLE, LINGER_MAX, Budget, Conn, reset_on_close
 from amlc_scoring.httpio import RECV, HttpIO
 from amlc_scoring.protocol import MAX_CHUNK_LINE
 from amlc_scoring.responses import timeout_message
@@ -53,11 +53,12 @@ class Worker(HttpIO, Scoring):
         self.timeout_msg = timeout_message(cfg.timeout_ms)
         self.max_body = cfg.max_body
         self.too_large = "Request body is larger than %d bytes" % cfg.max_body
-        self.head_budget = Budget("head", HEAD_BUDGET)
+        self.head_budget = Budget("head", HEAD_BUDGET, "hres")
         # a chunked body takes this at once (the body, its trailers, a chunk line); a Content-Length one
         # its size (and its head past FREE_INPUT, unless the head budget holds that)
         self.chunked_need = cfg.max_body + MAX_HEAD + MAX_CHUNK_LINE
-        self.body_budget = Budget("body", max(cfg.max_body, MIN_BODY_BUDGET) + MAX_HEAD + MAX_CHUNK_LINE)
+        self.body_budget = Budget("body", max(cfg.max_body, MIN_BODY_BUDGET) + MAX_HEAD + MAX_CHUNK_LINE,
+                                  "bres")
         self.resumed = []
         self.max_conns = cfg.max_connections
         self.listening = False
@@ -106,8 +107,7 @@ class Worker(HttpIO, Scoring):
             if conn.linger:
                 victim = conn
                 break
-            if (conn.wbuf is None and conn.req is None and not conn.buf and not conn.discard and not conn.paused
-                    and not conn.closing and (victim is None or conn.last < victim.last)):
+            if conn.idle() and (victim is None or conn.last < victim.last):
                 victim = conn
         if victim is None:
             return False
@@ -127,8 +127,7 @@ class Worker(HttpIO, Scoring):
         self.draining = True
         self._stop_accepting()
         for conn in list(self.conns.values()):
-            if (conn.wbuf is None and conn.req is None and not conn.buf and not conn.discard and not conn.paused
-                    and not conn.closing and not conn.linger):
+            if conn.idle():
                 try:
                     if conn.sock.recv(1, socket.MSG_PEEK):
                         continue  # a request is coming in: it is answered first
@@ -182,22 +181,25 @@ class Worker(HttpIO, Scoring):
                     elif ev & (EPOLLIN | _ERRMASK):
                         self._on_readable(conn)
                 except Exception:
-                    print_exc("amlc-scoring: internal error on a connection (closed):")
-                    self._close(conn)
+                    self._internal_error(conn)
             while self.resumed:
                 conn = self.resumed.pop()
                 if conn.fd in conns and conns[conn.fd] is conn and not conn.paused:
                     try:
                         self._process(conn)
                     except Exception:
-                        print_exc("amlc-scoring: internal error on a connection (closed):")
-                        self._close(conn)
+                        self._internal_error(conn)
             if self.closed_tokens:
                 send_closed(self.chan, self.closed_tokens)
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + 1.0
                 self._sweep(now)
+
+    def _internal_error(self, conn):
+        """A bug met on conn: its traceback is logged and the connection closed; the worker goes on."""
+        print_exc("amlc-scoring: internal error on a connection (closed):")
+        self._close(conn)
 
     def _sweep(self, now):
         if os.getppid() != self.ppid:
@@ -280,10 +282,7 @@ class Worker(HttpIO, Scoring):
     def _refuse(self, sock, host):
         """A peer not in AMLC_ALLOWED_PEERS: reset at once, nothing read or answered. Logged once per
         address (while fewer than 1024 were refused lately), at most 10 lines a minute."""
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        except OSError:
-            pass
+        reset_on_close(sock)
         sock.close()
         if host in self.refused:
             return
@@ -340,16 +339,13 @@ class Worker(HttpIO, Scoring):
             conn.sock.close()
         except OSError:
             pass
-        conn.req = conn.body = conn.dec = conn.wbuf = None
-        conn.buf = b""
+        conn.drop_request()
+        conn.wbuf = None
 
     def _abort(self, conn):
         """Closes conn with a reset: what the client did not read is dropped at once (after a plain close
         the kernel would keep trying to deliver it)."""
-        try:
-            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        except OSError:
-            pass
+        reset_on_close(conn.sock)
         self._close(conn)
 
     def _finish_close(self, conn):
@@ -367,9 +363,7 @@ class Worker(HttpIO, Scoring):
         self.nlinger += 1
         self._release(conn)
         self._publish()
-        conn.buf = b""
-        conn.req = conn.body = conn.dec = None
-        conn.discard = 0
+        conn.drop_request()
 
 
 def worker_main(cfg, keys, slots, slot, lsock, chan):
