@@ -155,6 +155,14 @@ class BasicServerTest(unittest.TestCase):
         self.assertIn("message", r.json())
         self.assertEqual(self.srv.request("POST", "/", body=b"").status, 405)
 
+    def test_not_allowed_names_the_method_and_the_allowed_ones(self):
+        for path, allow in (("/score", "GET, POST, OPTIONS"), ("/", "GET, HEAD, OPTIONS"),
+                            ("/swagger.json", "GET, HEAD")):
+            r = self.srv.request("DELETE", path)
+            self.assertEqual(r.status, 405, path)
+            self.assertEqual(r.headers["allow"], allow, path)
+            self.assertEqual(r.json(), {"message": "Method DELETE is not allowed on %s" % path})
+
     def test_user_swagger_file(self):
         r = self.srv.request("GET", "/swagger.json")
         self.assertEqual(r.status, 200)

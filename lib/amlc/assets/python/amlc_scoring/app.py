@@ -253,13 +253,16 @@ class Keys:
 
 
 def log(msg):
-    sys.stdout.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
-    sys.stdout.flush()
+    _write_log(sys.stdout, msg)
 
 
 def log_err(msg):
-    sys.stderr.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
-    sys.stderr.flush()
+    _write_log(sys.stderr, msg)
+
+
+def _write_log(stream, msg):
+    stream.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
+    stream.flush()
 
 
 class ScoringTimeout(BaseException):

@@ -26,32 +26,32 @@ class Routes:
         path = req.path
         if path == "/score":
             if method == "POST" or method == "GET":
-                if self.keys is not None and not self.keys.check(req.hdrs.get("authorization"), now):
-                    return self._unauthorized()
-                return None
+                return self._unauthorized(req, now)  # None when authorised: run() answers
             if method == "OPTIONS":
                 return self._options(req)
-            return 405, message("Method %s is not allowed on /score" % method), JSON, [("Allow", "GET, POST, OPTIONS")]
+            return _not_allowed(method, path, "GET, POST, OPTIONS")
         if path == "/":
             if method == "GET" or method == "HEAD":
                 return 200, b"Healthy", HTML, None
             if method == "OPTIONS":
                 return self._options(req)
-            return 405, message("Method %s is not allowed on /" % method), JSON, [("Allow", "GET, HEAD, OPTIONS")]
+            return _not_allowed(method, path, "GET, HEAD, OPTIONS")
         if path == "/swagger.json":
             if method == "GET" or method == "HEAD":
-                if self.keys is not None and not self.keys.check(req.hdrs.get("authorization"), now):
-                    return self._unauthorized()
+                refused = self._unauthorized(req, now)
+                if refused is not None:
+                    return refused
                 status, doc = self._swagger(req.query)
                 return status, doc, JSON, None
-            return (405, message("Method %s is not allowed on /swagger.json" % method), JSON,
-                    [("Allow", "GET, HEAD")])
+            return _not_allowed(method, path, "GET, HEAD")
         if path == "*" and method == "OPTIONS":
             return self._options(req)
         return 404, message("Not found: %s" % path), JSON, None
 
-    @staticmethod
-    def _unauthorized():
+    def _unauthorized(self, req, now):
+        """The 401 answer when keys are on and the request has none of them; else None."""
+        if self.keys is None or self.keys.check(req.hdrs.get("authorization"), now):
+            return None
         return (401, message("Unauthorized: send a service key as 'Authorization: Bearer <key>'"), JSON,
                 [("WWW-Authenticate", "Bearer")])
 
@@ -146,3 +146,7 @@ class Routes:
                                                               "in": "header"}}},
             }
         return json.dumps(doc, indent=2).encode("utf-8")
+
+
+def _not_allowed(method, path, allow):
+    return 405, message("Method %s is not allowed on %s" % (method, path)), JSON, [("Allow", allow)]

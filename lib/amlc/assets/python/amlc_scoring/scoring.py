@@ -44,9 +44,7 @@ def call_args(script, req, body, peer):
             if not isinstance(kwargs, dict):
                 raise Refused(400, "Expecting a JSON dictionary whose keys are run()'s parameters")
         else:
-            kwargs = {}
-            for k, v in parse_qsl(query, keep_blank_values=True):
-                kwargs.setdefault(k, v)
+            kwargs = query_args(query)
     elif not script.takes_data:
         args = ()
     elif method == "POST":
@@ -60,13 +58,19 @@ def call_args(script, req, body, peer):
     return args, kwargs
 
 
-def query_json(query):
-    if not query:
-        return "{}"
+def query_args(query):
+    """The query's arguments as a dict (the first value of a repeated name)."""
     args = {}
     for k, v in parse_qsl(query, keep_blank_values=True):
         args.setdefault(k, v)
-    return json.dumps(args)
+    return args
+
+
+def query_json(query):
+    """A GET's query as run()'s data: a JSON object string."""
+    if not query:
+        return "{}"
+    return json.dumps(query_args(query))
 
 
 def result_response(result, rid):
