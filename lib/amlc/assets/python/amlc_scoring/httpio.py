@@ -59,22 +59,22 @@ class HttpIO:
             except ValueError:
                 pass
             self._give_back(budget, 0)  # the ones behind it may fit now
-        if conn.bres:
-            amount, conn.bres = conn.bres, 0
-            self._give_back(self.body_budget, amount)
-        if conn.hres:
-            amount, conn.hres = conn.hres, 0
-            self._give_back(self.head_budget, amount)
+        self._give_back_held(conn, self.body_budget)
+        self._give_back_held(conn, self.head_budget)
 
     def _settle(self, conn):
         """A request was answered: its body budget goes back; its head budget too unless what follows it
         (pipelined) is more than FREE_INPUT."""
-        if conn.bres:
-            amount, conn.bres = conn.bres, 0
-            self._give_back(self.body_budget, amount)
-        if conn.hres and len(conn.buf) <= FREE_INPUT:
-            amount, conn.hres = conn.hres, 0
-            self._give_back(self.head_budget, amount)
+        self._give_back_held(conn, self.body_budget)
+        if len(conn.buf) <= FREE_INPUT:
+            self._give_back_held(conn, self.head_budget)
+
+    def _give_back_held(self, conn, budget):
+        """Gives back what conn holds of budget."""
+        amount = getattr(conn, budget.held)
+        if amount:
+            setattr(conn, budget.held, 0)
+            self._give_back(budget, amount)
 
     def _room(self, conn):
         """conn waits for more of its request: when it holds all it may, it takes more of a budget (or

@@ -23,6 +23,7 @@ from amlc_scoring.scoring import Scoring
 from amlc_scoring.slots import send_accepted, send_closed
 
 _ERRMASK = select.EPOLLERR | select.EPOLLHUP
+_ACCEPT = EPOLLIN | select.EPOLLEXCLUSIVE  # the listening socket: one waiting worker woken per connection
 
 
 class Worker(HttpIO, Scoring):
@@ -84,8 +85,7 @@ class Worker(HttpIO, Scoring):
         # ready opens the port (before that, connections are refused: readiness = GET / answers).
         self.lsock.listen(1024)
         self.ep = select.epoll()
-        self.ep.register(self.lsock.fileno(), EPOLLIN | select.EPOLLEXCLUSIVE)
-        self.listening = True
+        self._start_accepting()
         self.accept_poll = select.poll()
         self.accept_poll.register(self.lsock.fileno(), select.POLLIN)
 
@@ -97,7 +97,7 @@ class Worker(HttpIO, Scoring):
     def _start_accepting(self):
         if not self.listening:
             self.listening = True
-            self.ep.register(self.lsock.fileno(), EPOLLIN | select.EPOLLEXCLUSIVE)
+            self.ep.register(self.lsock.fileno(), _ACCEPT)
 
     def _evict_idle(self):
         """Makes room for a new connection: closes one already answered and closed on our side (draining
@@ -267,7 +267,7 @@ class Worker(HttpIO, Scoring):
             # spread, which the fair-share close relies on).
             lfd = self.lsock.fileno()
             self.ep.unregister(lfd)
-            self.ep.register(lfd, EPOLLIN | select.EPOLLEXCLUSIVE)
+            self.ep.register(lfd, _ACCEPT)
         token = self.next_token
         self.next_token += 1
         try:
