@@ -1,4 +1,5 @@
-"""Configuration, entry-script loading and the run() dispatch of the amlc scoring server."""
+"""Configuration of the amlc scoring server (the environment, AMLC_ALLOWED_PEERS), the auth keys file, the
+entry script (loading it, how run() wants to be called), logging, and the request size limits."""
 
 import hmac
 import importlib.util
