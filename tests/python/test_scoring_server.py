@@ -155,6 +155,14 @@ class BasicServerTest(unittest.TestCase):
         self.assertIn("message", r.json())
         self.assertEqual(self.srv.request("POST", "/", body=b"").status, 405)
 
+    def test_not_allowed_names_the_method_and_the_allowed_ones(self):
+        for path, allow in (("/score", "GET, POST, OPTIONS"), ("/", "GET, HEAD, OPTIONS"),
+                            ("/swagger.json", "GET, HEAD")):
+            r = self.srv.request("DELETE", path)
+            self.assertEqual(r.status, 405, path)
+            self.assertEqual(r.headers["allow"], allow, path)
+            self.assertEqual(r.json(), {"message": "Method DELETE is not allowed on %s" % path})
+
     def test_user_swagger_file(self):
         r = self.srv.request("GET", "/swagger.json")
         self.assertEqual(r.status, 200)
@@ -1006,10 +1014,9 @@ class AlarmRaceTest(unittest.TestCase):
     signal handler between bytecodes."""
 
     def test_alarm_at_every_point_of_the_cleanup(self):
-        import mmap
         import tempfile
         import types
-        from amlc_scoring import server
+        from amlc_scoring import connection, slots, worker
         from amlc_scoring.app import Config
         from amlc_scoring.protocol import parse_head
         root = tempfile.mkdtemp(prefix="amlc-alarm-")
@@ -1023,8 +1030,8 @@ class AlarmRaceTest(unittest.TestCase):
             return "ok"
         script = types.SimpleNamespace(run=run, rawhttp=False, schema=False, takes_data=True, wants_headers=False,
                                        input_schema=None, output_schema=None)
-        mem = mmap.mmap(-1, server._SLOT_SIZE)
-        w = server.Worker(cfg, script, None, mem, 0, None, None)
+        shared = slots.Slots(1)
+        w = worker.Worker(cfg, script, None, shared, 0, None, None)
         req = parse_head(b"POST /score HTTP/1.1\r\nContent-Length: 1")
 
         def tracer(frame, event, arg):
@@ -1039,7 +1046,7 @@ class AlarmRaceTest(unittest.TestCase):
             for at in range(1, 400):
                 a, b = socket.socketpair()
                 try:
-                    conn = server._Conn(a, ("127.0.0.1", 1), 0, time.monotonic())
+                    conn = connection.Conn(a, ("127.0.0.1", 1), 0, time.monotonic())
                     conn.t0 = time.monotonic()
                     conn.rid = "r%d" % at
                     state.clear()
@@ -1050,7 +1057,7 @@ class AlarmRaceTest(unittest.TestCase):
                     finally:
                         sys.settrace(None)
                     self.assertFalse(w.in_run, "alarm at line %d after run()" % at)
-                    self.assertEqual(server._D.unpack_from(mem, server._BUSY)[0], 0.0,
+                    self.assertEqual(shared.busy_since(0), 0.0,
                                      "alarm at line %d after run(): still marked busy" % at)
                     b.settimeout(5)
                     status = read_response(b)[0]

@@ -1,4 +1,5 @@
-"""Configuration, entry-script loading and the run() dispatch of the amlc scoring server."""
+"""Configuration of the amlc scoring server (the environment, AMLC_ALLOWED_PEERS), the auth keys file, the
+entry script (loading it, how run() wants to be called), logging, and the request size limits."""
 
 import hmac
 import importlib.util
@@ -16,7 +17,7 @@ MAX_REQUEST_ID = 100
 # The body of a refused request (401, 404, 405) up to this size is read and dropped (the connection stays
 # open); a larger one closes the connection after the answer.
 SMALL_BODY = 64 * 1024
-# What a worker holds of the requests it reads (see server.Worker): each connection up to FREE_INPUT
+# What a worker holds of the requests it reads (see httpio.HttpIO): each connection up to FREE_INPUT
 # bytes (head and body) on its own, so that ordinary requests never wait; a head past that takes
 # MAX_HEAD from the worker's head budget, a body past it takes its size from the body budget (at least
 # the body limit, so any allowed body fits). A connection whose request does not fit waits, unread (its
@@ -253,13 +254,16 @@ class Keys:
 
 
 def log(msg):
-    sys.stdout.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
-    sys.stdout.flush()
+    _write_log(sys.stdout, msg)
 
 
 def log_err(msg):
-    sys.stderr.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
-    sys.stderr.flush()
+    _write_log(sys.stderr, msg)
+
+
+def _write_log(stream, msg):
+    stream.write("%s amlc-scoring[%d]: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), msg))
+    stream.flush()
 
 
 class ScoringTimeout(BaseException):
