@@ -42,11 +42,6 @@ constexpr const char* kContainerPythonDir = "/amlc/python";
 // A stdout line longer than this is no metric line: it is not kept in memory whole, nor matched.
 constexpr size_t kMaxStdoutLineBytes = 65536;
 
-void close_fd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
 void write_all_fd(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
@@ -59,10 +54,23 @@ void write_all_fd(int fd, const char* p, size_t n) {
   }
 }
 
-int open_append(const fs::path& p) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) sys_fail("cannot open " + p.string());
+Fd open_append(const fs::path& p) {
+  Fd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd.valid()) sys_fail("cannot open " + p.string());
   return fd;
+}
+
+// A pipe for a run's stdout or stderr: the read end is ours (non-blocking), the write end goes to the program or
+// the thread that copies a container's logs.
+struct Pipe {
+  Fd read, write;
+};
+Pipe open_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) sys_fail("cannot create a pipe");
+  Pipe pipe{Fd(p[0]), Fd(p[1])};
+  ::fcntl(pipe.read.get(), F_SETFL, O_NONBLOCK);
+  return pipe;
 }
 
 std::string signal_name(int sig) {
@@ -461,15 +469,15 @@ struct Execution::Impl {
   bool finished = false;
 
   // Output.
-  int out_fd = -1, err_fd = -1;  // read ends
-  int log_out = -1, log_err = -1, log_all = -1;  // opened on first output (no files for silent runs)
+  Fd out_fd, err_fd;  // read ends
+  Fd log_out, log_err, log_all;  // opened on first output (no files for silent runs)
 
   void log(bool is_out, const char* data, size_t len) {
-    int& fd = is_out ? log_out : log_err;
-    if (fd < 0) fd = open_append(dir / "logs" / (is_out ? "stdout.txt" : "stderr.txt"));
-    if (log_all < 0) log_all = open_append(dir / "logs" / "run.log");
-    write_all_fd(fd, data, len);
-    write_all_fd(log_all, data, len);
+    Fd& fd = is_out ? log_out : log_err;
+    if (!fd.valid()) fd = open_append(dir / "logs" / (is_out ? "stdout.txt" : "stderr.txt"));
+    if (!log_all.valid()) log_all = open_append(dir / "logs" / "run.log");
+    write_all_fd(fd.get(), data, len);
+    write_all_fd(log_all.get(), data, len);
   }
   std::string line_buf;  // partial stdout line for metric matching
   bool line_dropped = false;  // the current stdout line went over kMaxStdoutLineBytes: no metric, up to its newline
@@ -481,7 +489,7 @@ struct Execution::Impl {
 
   // Local process; pidfd becomes readable when it exits (so poll(2) wakes up at once).
   pid_t pid = -1;
-  int pidfd = -1;
+  Fd pidfd;
 
   // Docker.
   std::string container_id;
@@ -509,25 +517,20 @@ struct Execution::Impl {
       }
       waiter.join();
     }
-    close_fd(out_fd);
-    close_fd(err_fd);
-    close_fd(pidfd);
-    close_fd(log_out);
-    close_fd(log_err);
-    close_fd(log_all);
   }
 
-  void pump(int fd, bool is_out) {
+  // Reads what the program wrote to stdout (is_out) or stderr until the pipe is empty; closes it at its end.
+  void pump(bool is_out) {
+    Fd& fd = is_out ? out_fd : err_fd;
     char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
+    while (fd.valid()) {
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
       if (n < 0) {
         if (errno == EINTR) continue;
         return;  // EAGAIN: nothing more now
       }
       if (n == 0) {
-        if (is_out) close_fd(out_fd);
-        else close_fd(err_fd);
+        fd.reset();
         if (is_out && !line_buf.empty() && !line_dropped) match_line(line_buf);
         if (is_out) {
           line_buf.clear();
@@ -632,13 +635,13 @@ struct Execution::Impl {
   }
 
   void finalize(std::optional<int> exit_code, int term_signal, const std::string& error_text) {
-    if (out_fd >= 0) pump(out_fd, true);
-    if (err_fd >= 0) pump(err_fd, false);
+    pump(true);
+    pump(false);
     if (!line_buf.empty() && pattern && !line_dropped) match_line(line_buf);
     line_buf.clear();
     line_dropped = false;
-    close_fd(out_fd);
-    close_fd(err_fd);
+    out_fd.reset();
+    err_fd.reset();
     if (raw) poll_raw(true);
     if (metrics && durable) metrics->sync();
     std::string status;
@@ -679,9 +682,9 @@ struct Execution::Impl {
     });
     std::error_code ec;
     if (!keep_workdir) fs::remove_all(dir / "wd", ec);
-    close_fd(log_out);
-    close_fd(log_err);
-    close_fd(log_all);
+    log_out.reset();
+    log_err.reset();
+    log_all.reset();
     finished = true;
   }
 };
@@ -690,16 +693,15 @@ Execution::Execution() : impl_(std::make_unique<Impl>()) {}
 Execution::~Execution() = default;
 
 bool Execution::finished() const { return impl_->finished; }
-bool Execution::has_exit_fd() const { return impl_->pidfd >= 0; }
+bool Execution::has_exit_fd() const { return impl_->pidfd.valid(); }
 const std::string& Execution::run_id() const { return impl_->run_id; }
 const fs::path& Execution::dir() const { return impl_->dir; }
 json Execution::record() const { return impl_->rec; }
 
 std::vector<int> Execution::fds() const {
   std::vector<int> v;
-  if (impl_->out_fd >= 0) v.push_back(impl_->out_fd);
-  if (impl_->err_fd >= 0) v.push_back(impl_->err_fd);
-  if (impl_->pidfd >= 0) v.push_back(impl_->pidfd);
+  for (const Fd* fd : {&impl_->out_fd, &impl_->err_fd, &impl_->pidfd})
+    if (fd->valid()) v.push_back(fd->get());
   return v;
 }
 
@@ -814,23 +816,15 @@ void Execution::launch() {
   const json& preparing_entry = m.preparing_entry;
   const bool docker = m.target == "docker";
   try {
-    int outp[2], errp[2];
-    if (::pipe2(outp, O_CLOEXEC) != 0) sys_fail("cannot create a pipe");
-    if (::pipe2(errp, O_CLOEXEC) != 0) {
-      ::close(outp[0]);
-      ::close(outp[1]);
-      sys_fail("cannot create a pipe");
-    }
-    m.out_fd = outp[0];
-    m.err_fd = errp[0];
-    ::fcntl(m.out_fd, F_SETFL, O_NONBLOCK);
-    ::fcntl(m.err_fd, F_SETFL, O_NONBLOCK);
+    // The write ends are closed when the program has them (local) or the log thread ends (docker), and on any
+    // error before that.
+    Pipe outp = open_pipe(), errp = open_pipe();
+    m.out_fd = std::move(outp.read);
+    m.err_fd = std::move(errp.read);
 
     if (!docker) {
       const std::string& prog = m.program;
       if (prog.empty() || ::access(prog.c_str(), X_OK) != 0) {
-        ::close(outp[1]);
-        ::close(errp[1]);
         std::string msg = "cannot run '" + argv[0] + "': " +
                           (prog.empty() ? std::string("not found on PATH") : std::string(std::strerror(errno)));
         m.log(false, (msg + "\n").data(), msg.size() + 1);
@@ -843,20 +837,12 @@ void Execution::launch() {
       // one line from a socket (its stdin) before it execs the program (stdin back to /dev/null); the line is sent
       // once the record names the process. If amlc dies first, the socket closes: the shell exits 125, nothing ran.
       int gate_fds[2] = {-1, -1};
-      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate_fds) != 0) {
-        ::close(outp[1]);
-        ::close(errp[1]);
-        sys_fail("cannot create a socket pair");
-      }
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate_fds) != 0) sys_fail("cannot create a socket pair");
       Fd gate_write(gate_fds[0]);
+      Fd gate_read(gate_fds[1]);
       // (an fd below 3 would be dup2()ed onto itself, which keeps close-on-exec)
-      Fd gate_read(gate_fds[1] > STDERR_FILENO ? gate_fds[1] : ::fcntl(gate_fds[1], F_DUPFD_CLOEXEC, STDERR_FILENO + 1));
-      if (gate_fds[1] <= STDERR_FILENO) ::close(gate_fds[1]);
-      if (gate_read.get() < 0) {
-        ::close(outp[1]);
-        ::close(errp[1]);
-        sys_fail("cannot duplicate a socket");
-      }
+      if (gate_read.get() <= STDERR_FILENO) gate_read.reset(::fcntl(gate_read.get(), F_DUPFD_CLOEXEC, STDERR_FILENO + 1));
+      if (!gate_read.valid()) sys_fail("cannot duplicate a socket");
       std::vector<std::string> gated = {"/bin/sh", "-c", "IFS= read -r go || exit 125; exec \"$@\" </dev/null", "amlc-run", prog};
       gated.insert(gated.end(), m.argv.begin() + 1, m.argv.end());
       std::vector<char*> envp, cargv;
@@ -867,8 +853,8 @@ void Execution::launch() {
       posix_spawn_file_actions_t fa;
       posix_spawn_file_actions_init(&fa);
       posix_spawn_file_actions_adddup2(&fa, gate_read.get(), STDIN_FILENO);
-      posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
-      posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
+      posix_spawn_file_actions_adddup2(&fa, outp.write.get(), STDOUT_FILENO);
+      posix_spawn_file_actions_adddup2(&fa, errp.write.get(), STDERR_FILENO);
       posix_spawn_file_actions_addchdir_np(&fa, wd.c_str());
       posix_spawnattr_t attr;
       init_child_spawnattr(&attr, POSIX_SPAWN_SETPGROUP);  // its own process group: cancel signals the group
@@ -877,9 +863,9 @@ void Execution::launch() {
       int rc = ::posix_spawn(&pid, "/bin/sh", &fa, &attr, cargv.data(), envp.data());
       posix_spawn_file_actions_destroy(&fa);
       posix_spawnattr_destroy(&attr);
-      ::close(outp[1]);
-      ::close(errp[1]);
-      ::close(gate_read.release());
+      outp.write.reset();
+      errp.write.reset();
+      gate_read.reset();
       if (rc != 0) {
         std::string msg = "cannot run '" + argv[0] + "': " + std::strerror(rc);
         m.log(false, (msg + "\n").data(), msg.size() + 1);
@@ -887,8 +873,8 @@ void Execution::launch() {
         return;
       }
       m.pid = pid;
-      m.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // -1 on old kernels: we poll instead
-      if (m.pidfd >= 0) ::fcntl(m.pidfd, F_SETFD, FD_CLOEXEC);
+      m.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // -1 on old kernels: we poll instead
+      if (m.pidfd.valid()) ::fcntl(m.pidfd.get(), F_SETFD, FD_CLOEXEC);
       json proc = supervisor_info(pid);
       proc["pgid"] = pid;
       m.started = monotonic_seconds();
@@ -939,15 +925,14 @@ void Execution::launch() {
       set_status(r, kRunning);
       return true;
     });
-    int wout = outp[1], werr = errp[1];
     Impl* self = &m;
-    m.waiter = std::thread([self, wout, werr] {
+    m.waiter = std::thread([self, wout = std::move(outp.write), werr = std::move(errp.write)]() mutable {
       std::string err;
       try {
         docker::LogOptions lo;
         lo.follow = true;
         self->dc->container_logs(self->container_id, lo, [&](docker::LogStream s, std::string_view data) {
-          write_all_fd(s == docker::LogStream::Stderr ? werr : wout, data.data(), data.size());
+          write_all_fd(s == docker::LogStream::Stderr ? werr.get() : wout.get(), data.data(), data.size());
         });
         self->container_exit = self->dc->wait_container(self->container_id);
       } catch (const std::exception& e) {
@@ -962,8 +947,8 @@ void Execution::launch() {
         std::lock_guard<std::mutex> lock(self->mu);
         self->container_error = err;
       }
-      ::close(wout);
-      ::close(werr);
+      wout.reset();  // the reader sees the end of both pipes once container_done is set
+      werr.reset();
       self->container_done = true;
     });
     return;
@@ -999,16 +984,14 @@ bool Execution::poll(int timeout_ms) {
   if (m.finished) return true;
   if (!m.launched) return false;  // prepared only: nothing runs yet
   std::vector<pollfd> pfds;
-  if (m.out_fd >= 0) pfds.push_back({m.out_fd, POLLIN, 0});
-  if (m.err_fd >= 0) pfds.push_back({m.err_fd, POLLIN, 0});
-  if (m.pidfd >= 0) pfds.push_back({m.pidfd, POLLIN, 0});
+  for (int fd : fds()) pfds.push_back({fd, POLLIN, 0});
   if (!pfds.empty()) {
     int n = ::poll(pfds.data(), pfds.size(), timeout_ms);
     if (n > 0) {
       for (const auto& p : pfds) {
         if (!p.revents) continue;
-        if (p.fd == m.out_fd) m.pump(m.out_fd, true);
-        else if (p.fd == m.err_fd) m.pump(m.err_fd, false);
+        if (p.fd == m.out_fd.get()) m.pump(true);
+        else if (p.fd == m.err_fd.get()) m.pump(false);
       }
     }
   } else if (timeout_ms > 0) {
@@ -1019,11 +1002,9 @@ bool Execution::poll(int timeout_ms) {
 
   if (m.target == "docker") {
     if (!m.container_done) return false;
-    if (m.out_fd >= 0 || m.err_fd >= 0) {
-      // Drain what the log thread wrote before closing its ends.
-      if (m.out_fd >= 0) m.pump(m.out_fd, true);
-      if (m.err_fd >= 0) m.pump(m.err_fd, false);
-    }
+    // Drain what the log thread wrote before it closed its ends.
+    m.pump(true);
+    m.pump(false);
     if (m.waiter.joinable()) m.waiter.join();
     long long code = m.container_exit;
     std::string err;
@@ -1059,7 +1040,7 @@ bool Execution::poll(int timeout_ms) {
   while (::waitpid(m.pid, &status, 0) < 0 && errno == EINTR) {
   }
   m.pid = -1;
-  close_fd(m.pidfd);
+  m.pidfd.reset();
   if (WIFEXITED(status)) m.finalize(WEXITSTATUS(status), 0, "");
   else if (WIFSIGNALED(status)) m.finalize(std::nullopt, WTERMSIG(status), "");
   else m.finalize(std::nullopt, 0, "the script ended in an unknown way");

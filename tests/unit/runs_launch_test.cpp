@@ -1,0 +1,80 @@
+// Launching a run that cannot start (no such program, a Docker engine that refuses the container) leaves no file
+// descriptor behind: the output pipes of the launch are closed with it.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <optional>
+
+#include <doctest/doctest.h>
+
+#include "amlc/runs/executor.hpp"
+#include "docker_fake_server.hpp"
+#include "support/harness.hpp"
+
+namespace fs = std::filesystem;
+namespace t = amlc::test;
+using json = nlohmann::json;
+using namespace amlc::runs;
+
+namespace {
+
+// The pipes this process holds (entries of /proc/self/fd that are pipes).
+int open_pipes() {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    if (fs::read_symlink(e.path(), ec).string().rfind("pipe:", 0) == 0) ++n;
+  }
+  return n;
+}
+
+struct EnvGuard {
+  std::string name;
+  std::optional<std::string> old;
+  EnvGuard(std::string n, const char* value) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) old = v;
+    ::setenv(name.c_str(), value, 1);
+  }
+  ~EnvGuard() {
+    if (old) ::setenv(name.c_str(), old->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("runs: a docker launch the engine refuses closes its pipes - so does a local one with no program") {
+  t::TempDir tmp;
+  auto ws = amlc::Workspace::create(tmp / "ws", "t");
+  t::write_text(tmp / "src/a.py", "print('a')\n");
+  SnapshotRef snap = store_snapshot(ws, tmp / "src", {});
+  t::FakeDockerServer engine([](const t::FakeRequest& r) -> std::optional<t::FakeResponse> {
+    if (r.method == "POST" && r.path().find("/containers/create") != std::string::npos)
+      return t::FakeResponse::error(500, "no space left for the container");
+    return std::nullopt;
+  });
+  EnvGuard host("DOCKER_HOST", ("unix://" + engine.socket_path()).c_str());
+  int before = open_pipes();
+  for (std::string target : {"docker", "local"}) {
+    CAPTURE(target);
+    // checked: the engine is fake, create_run does not ask it for the image.
+    json rec = create_run(ws, {.experiment = "x",
+                               .snapshot = snap,
+                               .script = "a.py",
+                               .command = target == "local" ? std::vector<std::string>{"no-such-program-amlc"}
+                                                            : std::vector<std::string>{},
+                               .target = target,
+                               .checked = true});
+    {
+      auto ex = Execution::start(ws, rec["runId"], {.echo = false, .reuse_extracted = false});
+      REQUIRE(ex->finished());
+      json done = ex->record();
+      CHECK(done["status"] == "Failed");
+      std::string error = done["error"].dump();
+      CAPTURE(error);
+      CHECK(error.find(target == "docker" ? "no space left for the container" : "no-such-program-amlc") !=
+            std::string::npos);
+    }
+    CHECK(open_pipes() == before);
+  }
+}
