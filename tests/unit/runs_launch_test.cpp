@@ -1,5 +1,7 @@
-// Launching a run that cannot start (no such program, a Docker engine that refuses the container) leaves no file
-// descriptor behind: the output pipes of the launch are closed with it.
+// Starting and stopping runs: a launch that fails (no such program, a Docker engine that refuses the container)
+// leaves no file descriptor behind; a run that a cancel from another process killed is Canceled.
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -8,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include "amlc/runs/executor.hpp"
+#include "amlc/runs/store.hpp"
 #include "docker_fake_server.hpp"
 #include "support/harness.hpp"
 
@@ -76,5 +79,32 @@ TEST_CASE("runs: a docker launch the engine refuses closes its pipes - so does a
             std::string::npos);
     }
     CHECK(open_pipes() == before);
+  }
+}
+
+TEST_CASE("runs: a run that a cancel from another process killed is Canceled - also when it dies at once") {
+  t::TempDir tmp;
+  auto ws = amlc::Workspace::create(tmp / "ws", "t");
+  t::write_text(tmp / "src/a.py", "print('a')\n");
+  SnapshotRef snap = store_snapshot(ws, tmp / "src", {});
+  // What cancel_run does from another process: the cancel marker, then SIGTERM to the run's process group. The
+  // program dies of it before this process's next look at the marker (it looks at most every 0.1 s).
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    json rec = create_run(ws, {.experiment = "x", .snapshot = snap, .command = {"sleep", "60"}});
+    auto ex = Execution::start(ws, rec["runId"]);
+    REQUIRE(ex->record()["status"] == "Running");
+    pid_t pgid = ex->record()["process"]["pgid"];
+    ex->poll(0);
+    amlc::write_file_atomic(ex->dir() / "cancel", "stop\n");
+    REQUIRE(::kill(-pgid, SIGTERM) == 0);
+    siginfo_t info{};
+    REQUIRE(t::wait_until([&] {
+      return ::waitid(P_PID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pgid;
+    }, 60));
+    REQUIRE(t::wait_until([&] { return ex->poll(0); }, 60));
+    json done = ex->record();
+    CHECK(done["status"] == "Canceled");
+    CHECK(done["cancelRequested"]["reason"] == "stop");
   }
 }

@@ -122,6 +122,7 @@ struct Execution::Impl {
   void poll_raw(bool force);  // $AMLC_METRICS_FILE into metrics.jsonl (at most every 50 ms unless forced)
   void signal_run(int sig);   // the process group, or the container
   void request_cancel(const std::string& reason);
+  std::optional<std::string> cancel_marker() const;  // the reason in <run>/cancel, if cancel_run wrote it
   void check_marker();  // the cancel marker, the time limit, SIGKILL after the grace period
   // Writes the final record (Completed, Failed or Canceled) and removes the working folder (unless kept).
   void finalize(std::optional<int> exit_code, int term_signal, const std::string& error_text);

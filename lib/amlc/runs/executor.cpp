@@ -27,6 +27,9 @@ namespace {
 
 // A stdout line longer than this is no metric line: it is not kept in memory whole, nor matched.
 constexpr size_t kMaxStdoutLineBytes = 65536;
+// The longest cancel marker read for its reason; a longer one (or any other thing named "cancel") cancels with the
+// reason "canceled".
+constexpr size_t kMaxCancelReasonBytes = 65536;
 
 Fd open_append(const fs::path& p) {
   Fd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -178,17 +181,23 @@ void Execution::Impl::request_cancel(const std::string& reason) {
   term_sent_at = monotonic_seconds();
 }
 
+std::optional<std::string> Execution::Impl::cancel_marker() const {
+  std::string reason;
+  try {
+    reason = trim(read_input_file(dir / "cancel", kMaxCancelReasonBytes, "cancel marker"));
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::NotFound) return std::nullopt;
+    // There, but not a small file to read a reason from: it still says "cancel".
+  }
+  return reason.empty() ? std::string("canceled") : reason;
+}
+
 void Execution::Impl::check_marker() {
   double now = monotonic_seconds();
   if (now - last_marker_check < 0.1) return;
   last_marker_check = now;
   if (!cancel_requested) {
-    struct stat st {};
-    if (::stat((dir / "cancel").c_str(), &st) == 0) {
-      std::string reason = "canceled";
-      if (auto t = read_file_if_exists(dir / "cancel"); t && !trim(*t).empty()) reason = trim(*t);
-      request_cancel(reason);
-    }
+    if (auto reason = cancel_marker()) request_cancel(*reason);
   }
   if (!cancel_requested && max_duration > 0 && now - started > max_duration) {
     timed_out = true;
@@ -204,6 +213,14 @@ void Execution::Impl::check_marker() {
 }
 
 void Execution::Impl::finalize(std::optional<int> exit_code, int term_signal, const std::string& error_text) {
+  // A cancel from another process (cancel_run) writes the marker, then signals: a program that dies of the signal
+  // ends before check_marker(), which looks only every 0.1 s, has seen the marker. The end is the cancel's.
+  if (!cancel_requested) {
+    if (auto reason = cancel_marker()) {
+      cancel_requested = true;
+      cancel_reason = *reason;
+    }
+  }
   pump(true);
   pump(false);
   if (!line_buf.empty() && pattern && !line_dropped) match_line(line_buf);
