@@ -1,10 +1,12 @@
 // Starting and stopping runs: a launch that fails (no such program, a Docker engine that refuses the container)
-// leaves no file descriptor behind; a run that a cancel from another process killed is Canceled.
+// leaves no file descriptor behind; a run that a cancel from another process killed is Canceled; a damaged run
+// definition fails the run, and does not stop a cancel.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <future>
 #include <optional>
 
 #include <doctest/doctest.h>
@@ -43,6 +45,19 @@ struct EnvGuard {
     else ::unsetenv(name.c_str());
   }
 };
+
+// A Queued run of `command` from a snapshot of one file.
+std::string queued_run(const amlc::Workspace& ws, const fs::path& src, std::vector<std::string> command) {
+  t::write_text(src / "a.py", "print('a')\n");
+  return create_run(ws, {.experiment = "x", .snapshot = store_snapshot(ws, src, {}), .command = std::move(command)})["runId"];
+}
+
+void damage_definition(const amlc::Workspace& ws, const std::string& run_id) {
+  update_run(run_dir(ws, run_id), [](json& r) {
+    r["runDefinition"]["cancelGracePeriodSeconds"] = "soon";
+    return true;
+  });
+}
 
 }  // namespace
 
@@ -85,14 +100,11 @@ TEST_CASE("runs: a docker launch the engine refuses closes its pipes - so does a
 TEST_CASE("runs: a run that a cancel from another process killed is Canceled - also when it dies at once") {
   t::TempDir tmp;
   auto ws = amlc::Workspace::create(tmp / "ws", "t");
-  t::write_text(tmp / "src/a.py", "print('a')\n");
-  SnapshotRef snap = store_snapshot(ws, tmp / "src", {});
   // What cancel_run does from another process: the cancel marker, then SIGTERM to the run's process group. The
   // program dies of it before this process's next look at the marker (it looks at most every 0.1 s).
   for (int i = 0; i < 3; ++i) {
     CAPTURE(i);
-    json rec = create_run(ws, {.experiment = "x", .snapshot = snap, .command = {"sleep", "60"}});
-    auto ex = Execution::start(ws, rec["runId"]);
+    auto ex = Execution::start(ws, queued_run(ws, tmp / "src", {"sleep", "60"}));
     REQUIRE(ex->record()["status"] == "Running");
     pid_t pgid = ex->record()["process"]["pgid"];
     ex->poll(0);
@@ -107,4 +119,33 @@ TEST_CASE("runs: a run that a cancel from another process killed is Canceled - a
     CHECK(done["status"] == "Canceled");
     CHECK(done["cancelRequested"]["reason"] == "stop");
   }
+}
+
+TEST_CASE("runs: a run whose definition is damaged fails to start, saying so - the record is not left Preparing") {
+  t::TempDir tmp;
+  auto ws = amlc::Workspace::create(tmp / "ws", "t");
+  std::string id = queued_run(ws, tmp / "src", {"true"});
+  damage_definition(ws, id);
+  std::unique_ptr<Execution> ex;
+  REQUIRE_NOTHROW(ex = Execution::start(ws, id));
+  REQUIRE(ex->finished());
+  json rec = load_run(ws, id);
+  CHECK(rec["status"] == "Failed");
+  std::string error = rec["error"].dump();
+  CAPTURE(error);
+  CHECK(error.find("the runDefinition of run " + id + " is damaged") != std::string::npos);
+}
+
+TEST_CASE("runs: a running run whose definition was damaged can still be canceled") {
+  t::TempDir tmp;
+  auto ws = amlc::Workspace::create(tmp / "ws", "t");
+  std::string id = queued_run(ws, tmp / "src", {"sleep", "60"});
+  auto ex = Execution::start(ws, id);
+  REQUIRE(load_run(ws, id)["status"] == "Running");
+  damage_definition(ws, id);
+  auto canceled = std::async(std::launch::async, [&] { return cancel_run(ws, id, "enough", 60 * t::time_scale()); });
+  CHECK(t::wait_until([&] { return ex->poll(50); }, 60));
+  json rec = canceled.get();  // rethrows what cancel_run threw
+  CHECK(rec["status"] == "Canceled");
+  CHECK(rec["cancelRequested"]["reason"] == "enough");
 }

@@ -15,7 +15,7 @@ namespace amlc::runs {
 void Execution::Impl::launch_docker(Fd out, Fd err) {
   dc = std::make_unique<docker::Client>();
   docker::ContainerSpec spec;
-  spec.image = rec["runDefinition"]["environment"]["docker"].value("baseImage", kDefaultDockerImage);
+  spec.image = image;
   spec.cmd = argv;
   spec.env = env;
   spec.env["HOME"] = "/tmp";

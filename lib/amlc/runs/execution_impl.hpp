@@ -64,7 +64,8 @@ struct Execution::Impl {
   fs::path dir;
   std::string run_id;
   json rec;
-  std::string target;
+  std::string target;  // local | docker
+  std::string image;   // docker
   bool echo = false;
   bool keep_workdir = false;
   bool durable = true;

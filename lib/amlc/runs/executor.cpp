@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 #include "amlc/core/process.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/runs/execution_impl.hpp"
+#include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
 
 namespace amlc::runs {
@@ -322,13 +322,8 @@ std::unique_ptr<Execution> Execution::prepare(const Workspace& ws, const std::st
     if (r.value("durableRecords", true)) write_run_record(m.dir, r, false);
     m.rec = std::move(r);
   }
-  const json def = m.rec["runDefinition"];
-  m.target = m.rec.value("target", "local");
   m.durable = m.rec.value("durableRecords", true);
-  m.grace = def.value("cancelGracePeriodSeconds", 10.0);
-  m.max_duration = def.value("maxRunDurationSeconds", json()).is_number() ? def["maxRunDurationSeconds"].get<double>() : 0;
-  struct stat st {};
-  if ((!cancel_req.is_null()) || ::stat((m.dir / "cancel").c_str(), &st) == 0) {
+  if (!cancel_req.is_null() || m.cancel_marker()) {
     m.cancel_requested = true;
     m.cancel_reason = "canceled before it started";
     m.finalize(std::nullopt, 0, "");
@@ -339,30 +334,29 @@ std::unique_ptr<Execution> Execution::prepare(const Workspace& ws, const std::st
   std::vector<std::string>& argv = m.argv;
   std::map<std::string, std::string>& env = m.env;
   try {
+    const std::string experiment = m.rec.value("experimentName", "");
+    const RunRequest req = request_from_json(m.rec.value("runDefinition", json()), experiment,
+                                             "the runDefinition of run " + run_id);
+    m.target = req.target;
+    m.image = req.image;
+    m.grace = req.grace_seconds;
+    m.max_duration = req.max_duration_seconds;
+    argv = resolve_command(req);
     make_workdir(ws, m.dir, m.rec["snapshot"], options.reuse_extracted, options.adopt_workdir);
     m.metrics = std::make_unique<MetricsWriter>(m.dir / "metrics.jsonl");
     m.raw = std::make_unique<MetricsTail>(m.dir / "metrics.raw.jsonl");
-    const json& mdef = def.value("metrics", json::object());
-    if (mdef.value("fromStdout", true)) {
-      std::string rx = mdef.value("regex", json()).is_string() ? mdef["regex"].get<std::string>() : kDefaultMetricsRegex;
-      m.pattern.emplace(rx);
-    }
+    if (req.metrics_from_stdout) m.pattern.emplace(req.metrics_regex.empty() ? kDefaultMetricsRegex : req.metrics_regex);
     m.helpers = assets::materialize(ws.root() / "cache");
     const fs::path& helpers = m.helpers;
-    argv = def.value("command", std::vector<std::string>{});
-    if (argv.empty()) fail(ErrorKind::Damaged, "run " + run_id + " has no command in its record");
     bool docker = m.target == "docker";
     if (!docker) env = current_environment();
-    const json user_env = def["environment"].value("environmentVariables", json::object());
-    for (const auto& [k, v] : user_env.items()) {
-      env[k] = v.is_string() ? v.get<std::string>() : v.dump();
-    }
+    for (const auto& [k, v] : req.environment) env[k] = v;
     std::string rd = docker ? kContainerRunDir : m.dir.string();
     std::string py = docker ? kContainerPythonDir : helpers.string();
     env["AMLC_RUN_ID"] = run_id;
     env["AZUREML_RUN_ID"] = run_id;
-    env["AMLC_EXPERIMENT"] = m.rec.value("experimentName", "");
-    env["AZUREML_EXPERIMENT_NAME"] = m.rec.value("experimentName", "");
+    env["AMLC_EXPERIMENT"] = experiment;
+    env["AZUREML_EXPERIMENT_NAME"] = experiment;
     env["AMLC_OUTPUTS_DIR"] = rd + "/outputs";
     env["AMLC_METRICS_FILE"] = rd + "/metrics.raw.jsonl";
     env["AMLC_PARENT_RUN_ID"] = m.rec.value("parentRunId", json()).is_string() ? m.rec["parentRunId"].get<std::string>() : "";

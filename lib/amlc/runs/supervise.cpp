@@ -14,6 +14,7 @@
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/runs/executor.hpp"
+#include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
 
 namespace amlc::runs {
@@ -63,7 +64,11 @@ json cancel_run(const Workspace& ws, const std::string& run_id, const std::strin
     if (pgid > 0 && ticks >= 0 && check.value("startTicks", -2LL) == ticks) ::kill(-pgid, sig);
   };
   signal_group(SIGTERM);
-  double grace = rec["runDefinition"].value("cancelGracePeriodSeconds", 10.0);
+  double grace = RunRequest{}.grace_seconds;  // the default, for a record too damaged to say: cancel still works
+  try {
+    grace = request_from_json(rec.value("runDefinition", json()), "").grace_seconds;
+  } catch (const Error&) {
+  }
   double t0 = monotonic_seconds();
   bool killed = false;
   while (monotonic_seconds() - t0 < wait_seconds) {
