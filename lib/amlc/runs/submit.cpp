@@ -21,21 +21,15 @@ namespace amlc::runs {
 
 namespace {
 
-std::string rel_inside(const fs::path& source_dir, const std::string& script) {
-  fs::path p = script;
-  std::string rel;
-  if (p.is_absolute()) {
-    fs::path r = p.lexically_normal().lexically_relative(fs::absolute(source_dir).lexically_normal());
-    rel = r.generic_string();
-  } else {
-    rel = p.lexically_normal().generic_string();
-  }
-  if (rel.empty() || rel == "." || rel.rfind("..", 0) == 0) {
+// The script as a path relative to the source directory (it may be given relative to it, or absolute).
+std::string script_inside(const fs::path& source_dir, const std::string& script) {
+  auto rel = lexically_inside(source_dir, script);
+  if (!rel) {
     usage_error("script '" + script + "' is not inside the source directory " + source_dir.string(),
                 "scripts run from the run's snapshot of --source-directory; move it there or point "
                 "--source-directory at its folder");
   }
-  return rel;
+  return rel->generic_string();
 }
 
 }  // namespace
@@ -109,7 +103,7 @@ void check_request_fields(RunRequest& req) {
     }
   }
   if (!req.script.empty()) {
-    req.script = rel_inside(req.source_dir, req.script);
+    req.script = script_inside(req.source_dir, req.script);
     if (!req.snapshot) {
       fs::path sp = req.source_dir / req.script;
       std::error_code ec;
@@ -153,7 +147,7 @@ json create_run(const Workspace& ws, const RunRequest& req_in, int supervisor_pi
   validate_run_id(req.run_id);
   if (!req.parent_run_id.empty()) validate_run_id(req.parent_run_id);
   if (!req.checked) check_request_fields(req);
-  else if (!req.script.empty()) req.script = rel_inside(req.source_dir, req.script);
+  else if (!req.script.empty()) req.script = script_inside(req.source_dir, req.script);
   fs::path final_dir = run_dir_for(ws, req.experiment, req.run_id);
   {
     std::error_code ec;
