@@ -217,3 +217,45 @@ TEST_CASE("lexically_inside keeps names inside a folder and refuses every way ou
   CHECK_FALSE(lexically_inside(dir, "/srv/app2/x.py"));
   CHECK_FALSE(lexically_inside(dir, "/etc/passwd"));
 }
+
+TEST_CASE("Fd owns one descriptor: a move hands it over, reset and destruction close it") {
+  auto is_open = [](int fd) { return ::fcntl(fd, F_GETFD) != -1; };
+  int raw = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(raw >= 0);
+  amlc::Fd a(raw);
+  CHECK(a.valid());
+  amlc::Fd b(std::move(a));
+  CHECK_FALSE(a.valid());
+  CHECK(a.get() == -1);
+  CHECK(b.get() == raw);
+  CHECK(is_open(raw));
+
+  int other = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(other >= 0);
+  amlc::Fd c(other);
+  c = std::move(b);  // the descriptor c held is closed, c now holds raw
+  CHECK(c.get() == raw);
+  CHECK_FALSE(b.valid());
+  CHECK_FALSE(is_open(other));
+  CHECK(is_open(raw));
+
+  errno = EACCES;
+  c.reset();  // closes, and keeps errno for an error path
+  CHECK(errno == EACCES);
+  CHECK_FALSE(c.valid());
+  CHECK_FALSE(is_open(raw));
+
+  int third = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(third >= 0);
+  {
+    amlc::Fd d;
+    CHECK_FALSE(d.valid());
+    d.reset(third);
+    CHECK(d.get() == third);
+    int kept = d.release();
+    CHECK(kept == third);
+    CHECK_FALSE(d.valid());
+  }
+  CHECK(is_open(third));  // released: not closed by d
+  amlc::Fd e(third);
+}

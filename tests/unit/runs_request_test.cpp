@@ -181,3 +181,38 @@ TEST_CASE("runs request: a request checked once (a sweep's) creates its runs wit
   bad_id.run_id = "../x";
   CHECK(amlc::test::error_kind_of([&] { create_run(ws, bad_id); }) == ErrorKind::Usage);
 }
+
+TEST_CASE("runs request: the script is a path inside the source directory - a name such as '..a.py' is a name") {
+  amlc::test::TempDir tmp;
+  Workspace ws = Workspace::create(tmp.path() / "ws", "t");
+  fs::path src = tmp / "src";
+  amlc::test::write_text(src / "..a.py", "print('a')\n");
+  amlc::test::write_text(src / "sub/b.py", "print('b')\n");
+  amlc::test::write_text(tmp / "out.py", "print('out')\n");
+  RunRequest r;
+  r.experiment = "e";
+  r.source_dir = src;
+  using Case = std::pair<std::string, std::string>;  // as given, as recorded
+  for (const auto& [given, recorded] : {Case{"..a.py", "..a.py"}, Case{"./..a.py", "..a.py"},
+                                        Case{(src / "..a.py").string(), "..a.py"}, Case{"sub/../sub/b.py", "sub/b.py"},
+                                        Case{(src / "sub/./b.py").string(), "sub/b.py"}}) {
+    CAPTURE(given);
+    r.script = given;
+    CHECK_NOTHROW(check_request(r));
+    CHECK(create_run(ws, r)["runDefinition"]["script"] == recorded);
+  }
+  for (const std::string& outside : std::vector<std::string>{"../out.py", (tmp / "out.py").string(), "sub/../../out.py", ".", src.string()}) {
+    CAPTURE(outside);
+    r.script = outside;
+    std::string message;
+    CHECK(amlc::test::error_kind_of([&] {
+            try {
+              check_request(r);
+            } catch (const Error& e) {
+              message = e.what();
+              throw;
+            }
+          }) == ErrorKind::Usage);
+    CHECK(message.find("is not inside the source directory") != std::string::npos);
+  }
+}

@@ -52,6 +52,15 @@ bool is_digit_or_minus(char c) { return is_digit(c) || c == '-'; }
 
 }  // namespace
 
+void Fd::reset(int fd) noexcept {
+  if (fd_ >= 0 && fd_ != fd) {
+    int saved = errno;
+    ::close(fd_);
+    errno = saved;
+  }
+  fd_ = fd;
+}
+
 void overwrite_in_place(int fd, std::string text, const fs::path& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) sys_fail("cannot stat " + path.string());
@@ -95,7 +104,7 @@ std::string read_file(const fs::path& path) {
 
 std::optional<std::string> read_file_if_exists(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  if (!fd.valid()) {
     if (errno == ENOENT) return std::nullopt;
     sys_fail("cannot read " + path.string());
   }
@@ -169,7 +178,7 @@ TempState temp_state(std::string_view name, double age_seconds, double foreign_a
 
 std::string read_input_file(const fs::path& path, size_t max_bytes, std::string_view what) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (fd.get() < 0) {
+  if (!fd.valid()) {
     if (errno == ENOENT) not_found(std::string(what) + " " + path.string() + " does not exist");
     sys_fail("cannot read " + std::string(what) + " " + path.string());
   }
@@ -213,18 +222,18 @@ std::string read_input_file(const fs::path& path, size_t max_bytes, std::string_
 
 void fsync_path(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) sys_fail("cannot open " + path.string());
+  if (!fd.valid()) sys_fail("cannot open " + path.string());
   if (::fsync(fd.get()) != 0 && errno != EINVAL) sys_fail("cannot fsync " + path.string());
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content, unsigned mode) {
   fs::path tmp = temp_sibling(path);
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (fd.get() < 0) sys_fail("cannot create " + tmp.string());
+  if (!fd.valid()) sys_fail("cannot create " + tmp.string());
   try {
     write_all(fd.get(), content.data(), content.size(), tmp);
     if (::fsync(fd.get()) != 0) sys_fail("cannot fsync " + tmp.string());
-    ::close(fd.release());
+    fd.reset();
     if (::rename(tmp.c_str(), path.c_str()) != 0) sys_fail("cannot rename into " + path.string());
   } catch (...) {
     ::unlink(tmp.c_str());
@@ -235,7 +244,7 @@ void write_file_atomic(const fs::path& path, std::string_view content, unsigned 
 
 void append_line_durable(const fs::path& path, std::string_view line) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  if (fd.get() < 0) sys_fail("cannot open " + path.string());
+  if (!fd.valid()) sys_fail("cannot open " + path.string());
   std::string buf(line);
   buf.push_back('\n');
   write_all(fd.get(), buf.data(), buf.size(), path);
@@ -264,31 +273,23 @@ void rename_durable(const fs::path& from, const fs::path& to) {
 FileLock::FileLock(const fs::path& lock_file, Mode mode, Fallback fallback) {
   std::error_code ec;
   if (fs::is_directory(lock_file, ec)) {
-    fd_ = ::open(lock_file.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd_.reset(::open(lock_file.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   } else if (mode == Mode::Shared) {
     // A reader needs no write access: flock works on a descriptor opened read-only.
-    fd_ = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0 && errno == ENOENT) fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0 && fallback == Fallback::Reader && (errno == EROFS || errno == EACCES || errno == EPERM)) return;
+    fd_.reset(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_.valid() && errno == ENOENT) fd_.reset(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd_.valid() && fallback == Fallback::Reader && (errno == EROFS || errno == EACCES || errno == EPERM)) return;
   } else {
-    fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd_.reset(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   }
-  if (fd_ < 0) sys_fail("cannot open lock file " + lock_file.string());
+  if (!fd_.valid()) sys_fail("cannot open lock file " + lock_file.string());
   int op = mode == Mode::Exclusive ? LOCK_EX : LOCK_SH;
-  while (::flock(fd_, op) != 0) {
+  while (::flock(fd_.get(), op) != 0) {
     if (errno == EINTR) continue;
-    int e = errno;
-    ::close(fd_);
-    errno = e;
+    fd_.reset();
     sys_fail("cannot lock " + lock_file.string());
   }
 }
-
-FileLock::~FileLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
-}
-
-FileLock::FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
 
 TempDir::TempDir(const fs::path& parent, std::string_view prefix) {
   std::string tmpl = (parent / (std::string(prefix) + ".XXXXXX")).string();

@@ -26,27 +26,37 @@ void append_line_durable(const fs::path& path, std::string_view line);
 
 void fsync_path(const fs::path& path);  // file or directory
 
-// write(2) until all of `data` is written (EINTR retried); `path` names the file in errors.
-// An owned file descriptor, closed on destruction (-1: none).
+// An owned file descriptor, closed on destruction and on reset(); -1 is none. Movable (the source is left with
+// none), not copyable: every descriptor amlc opens has exactly one owner that closes it, also on an exception.
 class Fd {
  public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
+  Fd() = default;
+  explicit Fd(int fd) noexcept : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
-  int release() {
+  bool valid() const { return fd_ >= 0; }
+  // Gives up ownership without closing.
+  int release() noexcept {
     int f = fd_;
     fd_ = -1;
     return f;
   }
+  // Closes the descriptor held (if any) and holds `fd` instead (-1: none). errno is kept across the close, so
+  // that an error path can reset() before reporting the errno of the call that failed.
+  void reset(int fd = -1) noexcept;
 
  private:
-  int fd_;
+  int fd_ = -1;
 };
 
+// write(2) until all of `data` is written (EINTR retried); `path` names the file in errors.
 void write_all(int fd, const char* data, size_t size, const fs::path& path);
 // Replaces the content of the open file `fd` by `text` in place (pwrite at offset 0; the inode stays), padding with
 // blanks before a final newline when the old content was longer, so that a JSON (or YAML) document stays valid
@@ -91,14 +101,11 @@ class FileLock {
   // Every other lock fails when it cannot be taken.
   enum class Fallback { None, Reader };
   FileLock(const fs::path& lock_file, Mode mode = Mode::Exclusive, Fallback fallback = Fallback::None);
-  ~FileLock();
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-  FileLock(FileLock&& other) noexcept;
+  FileLock(FileLock&& other) noexcept = default;
   FileLock& operator=(FileLock&&) = delete;
 
  private:
-  int fd_ = -1;
+  Fd fd_;  // closing it releases the flock
 };
 
 // A temporary directory removed (recursively) on destruction.

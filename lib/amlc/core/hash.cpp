@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "amlc/core/error.hpp"
+#include "amlc/core/fs.hpp"
 
 namespace amlc {
 
@@ -47,23 +48,19 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string sha256_file(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) sys_fail("cannot read " + path.string());
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) sys_fail("cannot read " + path.string());
   Sha256 h;
   std::vector<char> buf(1 << 20);
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      errno = e;
       sys_fail("cannot read " + path.string());
     }
     if (n == 0) break;
     h.update(buf.data(), static_cast<size_t>(n));
   }
-  ::close(fd);
   return h.hex_digest();
 }
 

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "amlc/core/fs.hpp"
+
 extern char** environ;
 
 namespace amlc {
@@ -17,13 +19,12 @@ namespace amlc {
 std::string proc_stat(int pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
+  Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return {};
   char buf[1024];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) < 0 && errno == EINTR) {
+  while ((n = ::read(fd.get(), buf, sizeof buf)) < 0 && errno == EINTR) {
   }
-  ::close(fd);
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 

@@ -39,14 +39,9 @@ StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_
 
 void BlobStore::commit(Batch& batch) {
   if (batch.pending.empty()) return;
-  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) sys_fail("cannot open " + dir_.string());
-  if (::syncfs(dfd) != 0) {
-    int e = errno;
-    ::close(dfd);
-    errno = e;
-    sys_fail("cannot sync " + dir_.string());
-  }
+  Fd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd.valid()) sys_fail("cannot open " + dir_.string());
+  if (::syncfs(dfd.get()) != 0) sys_fail("cannot sync " + dir_.string());
   for (auto& [tmp, final_path] : batch.pending) {
     struct stat st {};
     if (::stat(final_path.c_str(), &st) == 0) {  // stored meanwhile by someone else
@@ -55,16 +50,10 @@ void BlobStore::commit(Batch& batch) {
     }
     std::error_code ec;
     fs::create_directories(final_path.parent_path(), ec);
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-      int e = errno;
-      ::close(dfd);
-      errno = e;
-      sys_fail("cannot store blob " + final_path.string());
-    }
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) sys_fail("cannot store blob " + final_path.string());
   }
   batch.pending.clear();
-  ::syncfs(dfd);  // the renames
-  ::close(dfd);
+  ::syncfs(dfd.get());  // the renames
 }
 
 StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_sha256, Batch& batch) {
@@ -75,14 +64,14 @@ StoredBlob BlobStore::put_file(const fs::path& source, const std::string& known_
   }
   // O_NONBLOCK: a fifo put in the file's place meanwhile must not block the open.
   Fd in(::open(source.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (in.get() < 0) sys_fail("cannot read " + source.string());
+  if (!in.valid()) sys_fail("cannot read " + source.string());
   struct stat before {};
   if (::fstat(in.get(), &before) != 0) sys_fail("cannot read " + source.string());
   if (!S_ISREG(before.st_mode)) usage_error(source.string() + " is not a regular file", "store regular files only");
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   fs::path tmp = temp_sibling(dir_ / "blob");
   Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
-  if (out.get() < 0) sys_fail("cannot create " + tmp.string());
+  if (!out.valid()) sys_fail("cannot create " + tmp.string());
   Sha256 h;
   uint64_t size = 0;
   try {
@@ -143,37 +132,32 @@ StoredBlob BlobStore::put_bytes(std::string_view data) {
 
 void BlobStore::copy_out(const std::string& sha256, const fs::path& target, unsigned mode) const {
   fs::path src = path_of(sha256);
-  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
+  Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in.valid()) {
     if (errno == ENOENT) fail(ErrorKind::Damaged, "stored content " + sha256 + " is missing from the workspace", "run 'amlc workspace check'");
     sys_fail("cannot read " + src.string());
   }
   fs::path tmp = temp_sibling(target);
-  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (out < 0) {
-    int e = errno;
-    ::close(in);
-    errno = e;
-    sys_fail("cannot create " + tmp.string());
-  }
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!out.valid()) sys_fail("cannot create " + tmp.string());
   try {
     struct stat st {};
-    ::fstat(in, &st);
+    ::fstat(in.get(), &st);
     off_t remaining = st.st_size;
     while (remaining > 0) {
-      ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(remaining), 0);
+      ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, static_cast<size_t>(remaining), 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EXDEV || errno == ENOSYS || errno == EINVAL) {
           std::vector<char> buf(kChunk);
           for (;;) {
-            ssize_t r = ::read(in, buf.data(), buf.size());
+            ssize_t r = ::read(in.get(), buf.data(), buf.size());
             if (r < 0) {
               if (errno == EINTR) continue;
               sys_fail("cannot read " + src.string());
             }
             if (r == 0) break;
-            write_all(out, buf.data(), static_cast<size_t>(r), tmp);
+            write_all(out.get(), buf.data(), static_cast<size_t>(r), tmp);
           }
           break;
         }
@@ -182,16 +166,15 @@ void BlobStore::copy_out(const std::string& sha256, const fs::path& target, unsi
       if (n == 0) break;
       remaining -= n;
     }
-    ::fchmod(out, mode);
-    if (::fdatasync(out) != 0) sys_fail("cannot sync " + tmp.string());
+    ::fchmod(out.get(), mode);
+    if (::fdatasync(out.get()) != 0) sys_fail("cannot sync " + tmp.string());
   } catch (...) {
-    ::close(in);
-    ::close(out);
+    out.reset();
     ::unlink(tmp.c_str());
     throw;
   }
-  ::close(in);
-  ::close(out);
+  in.reset();
+  out.reset();
   if (::rename(tmp.c_str(), target.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());

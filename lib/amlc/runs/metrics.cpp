@@ -303,10 +303,6 @@ std::optional<std::string> quote_bare_non_finite(std::string_view text) {
 
 MetricsWriter::MetricsWriter(fs::path file) : file_(std::move(file)) {}  // the file is created on the first record
 
-MetricsWriter::~MetricsWriter() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 void MetricsWriter::add(const std::string& name, json value, const std::string& kind, const std::string& source,
                         double time) {
   Metric m;
@@ -318,11 +314,11 @@ void MetricsWriter::add(const std::string& name, json value, const std::string& 
   m.step = ++steps_[name];
   if (kind == "tag") tags_[name] = m.value;
   std::string line = m.to_json().dump() + "\n";
-  if (fd_ < 0) {
-    fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) sys_fail("cannot open " + file_.string());
+  if (!fd_.valid()) {
+    fd_.reset(::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!fd_.valid()) sys_fail("cannot open " + file_.string());
   }
-  write_all(fd_, line.data(), line.size(), file_);
+  write_all(fd_.get(), line.data(), line.size(), file_);
   ++count_;
 }
 
@@ -367,7 +363,7 @@ bool MetricsWriter::add_raw_line(const std::string& line) {
 }
 
 void MetricsWriter::sync() {
-  if (fd_ >= 0) ::fsync(fd_);
+  if (fd_.valid()) ::fsync(fd_.get());
 }
 
 // --- MetricsTail ---------------------------------------------------------------------------------------------
@@ -376,11 +372,11 @@ MetricsTail::MetricsTail(fs::path file, size_t max_line_bytes) : file_(std::move
 
 std::vector<std::string> MetricsTail::poll_lines() {
   std::vector<std::string> lines;
-  int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return lines;
+  Fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return lines;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(offset_));
+    ssize_t n = ::pread(fd.get(), buf, sizeof buf, static_cast<off_t>(offset_));
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
@@ -404,7 +400,6 @@ std::vector<std::string> MetricsTail::poll_lines() {
       chunk.remove_prefix(nl + 1);
     }
   }
-  ::close(fd);
   return lines;
 }
 

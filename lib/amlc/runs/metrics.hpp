@@ -24,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "amlc/core/fs.hpp"
+
 namespace amlc::runs {
 
 namespace fs = std::filesystem;
@@ -82,9 +84,6 @@ std::optional<json> parse_metric_number(const std::string& text);
 class MetricsWriter {
  public:
   explicit MetricsWriter(fs::path file);
-  ~MetricsWriter();
-  MetricsWriter(const MetricsWriter&) = delete;
-  MetricsWriter& operator=(const MetricsWriter&) = delete;
   void add(const std::string& name, json value, const std::string& kind, const std::string& source,
            double time = 0);
   // One line of $AMLC_METRICS_FILE. Returns false (and writes nothing) if it is not a JSON object with a string
@@ -97,7 +96,7 @@ class MetricsWriter {
 
  private:
   fs::path file_;
-  int fd_ = -1;
+  Fd fd_;  // opened on the first record
   size_t count_ = 0;
   std::map<std::string, int64_t> steps_;
   std::map<std::string, json> tags_;

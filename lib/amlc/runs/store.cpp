@@ -43,7 +43,7 @@ bool valid_name(const std::string& s, bool allow_dot) {
 // half-written record. Used for non-durable records only: a durable one is replaced by rename after an fsync.
 void rewrite_in_place(const fs::path& path, const std::string& text) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-  if (fd.get() < 0) sys_fail("cannot open " + path.string());
+  if (!fd.valid()) sys_fail("cannot open " + path.string());
   overwrite_in_place(fd.get(), text, path);
 }
 
@@ -125,19 +125,12 @@ fs::path outputs_dir(const Workspace& ws, const std::string& run_id) { return ru
 
 json read_run_record(const fs::path& dir) {
   // Non-durable records are rewritten in place under the directory's exclusive flock: read under the shared one.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    while (::flock(dfd, LOCK_SH) != 0 && errno == EINTR) {
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.valid()) {
+    while (::flock(dfd.get(), LOCK_SH) != 0 && errno == EINTR) {
     }
   }
-  try {
-    json r = read_record(dir / "run.json");
-    if (dfd >= 0) ::close(dfd);
-    return r;
-  } catch (...) {
-    if (dfd >= 0) ::close(dfd);
-    throw;
-  }
+  return read_record(dir / "run.json");
 }
 
 json read_run_record_locked(const fs::path& dir) { return read_record(dir / "run.json"); }
