@@ -37,12 +37,6 @@ const std::vector<output::Column>& sweep_columns() {
   return cols;
 }
 
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 // HyperDrive's lookup: FILE as a path if it exists, else a file of that name under the source directory's
 // .azureml/ or ./.azureml/.
 fs::path find_hyperdrive_file(const std::string& name, const fs::path& source_dir) {
@@ -86,7 +80,7 @@ sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
       std::string line = "sweep " + id + ": " + std::to_string(done) + "/" + std::to_string(p.total) + " done (" +
                          std::to_string(p.completed) + " completed, " + std::to_string(p.failed) + " failed, " +
                          std::to_string(p.canceled) + " canceled), " + std::to_string(p.running) + " running" +
-                         (p.best ? ", best " + num(*p.best) + " (" + p.best_run_id + ")" : "");
+                         (p.best ? ", best " + format_number(*p.best) + " (" + p.best_run_id + ")" : "");
       // Never wider than the terminal: a wrapped line would leave its first rows behind at every redraw.
       if (size_t cols = terminal_columns(); cols > 1 && line.size() >= cols) line.resize(cols - 1);
       std::cerr << "\r\033[K" << line << std::flush;
@@ -97,7 +91,7 @@ sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
     if (tty || !c.verbose) return;
     std::string line = "amlc: trial " + t.value("runId", std::string()) + " " + t.value("status", std::string()) +
                        " " + t["parameters"].dump() +
-                       (t["bestMetric"].is_number() ? " best=" + num(t["bestMetric"].get<double>()) : "");
+                       (t["bestMetric"].is_number() ? " best=" + format_number(t["bestMetric"].get<double>()) : "");
     if (t.contains("canceledReason")) line += " (" + t["canceledReason"].get<std::string>() + ")";
     c.info(line, true);
   };
@@ -286,7 +280,7 @@ void add_sweep_commands(CLI::App& app, Context& ctx) {
         rr.name = o->model;
         rr.properties["sweepId"] = o->id;
         rr.properties["hyperparameters"] = best["parameters"].dump();
-        if (best["metric"]["value"].is_number()) rr.properties[best["metric"].value("name", "metric")] = num(best["metric"]["value"].get<double>());
+        if (best["metric"]["value"].is_number()) rr.properties[best["metric"].value("name", "metric")] = format_number(best["metric"]["value"].get<double>());
         best["model"] = runs::register_from_run(ws, rr, run_id, o->asset_path);
       }
       c.print(best, {{"RunId", "/runId"}, {"Metric", "/metric/value"}, {"Status", "/status"}});
@@ -309,7 +303,7 @@ void add_sweep_commands(CLI::App& app, Context& ctx) {
       json s = sweep::cancel_sweep(c.workspace(), o->id, o->reason, o->wait);
       c.print(s, sweep_columns());
       if (!sweep::sweep_status_terminal(s.value("status", ""))) {
-        fail(ErrorKind::General, "sweep " + o->id + " has not ended after " + num(o->wait) + " s",
+        fail(ErrorKind::General, "sweep " + o->id + " has not ended after " + format_number(o->wait) + " s",
              "check it with 'amlc sweep show " + o->id + "'");
       }
       return 0;

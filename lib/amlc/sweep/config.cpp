@@ -233,12 +233,6 @@ class ExprParser {
   size_t values_ = 0;
 };
 
-std::string show(double d) {  // shortest round-trip form, no ".0" (as the user wrote it)
-  char buf[64];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
-  return ec == std::errc() ? std::string(buf, p) : std::to_string(d);
-}
-
 // How deeply `v` nests lists/mappings (a scalar: 0) and how many values it holds, walked without recursion; the
 // walk stops once either passes its bound (the result is then just "too deep" / "too many").
 struct Shape {
@@ -262,7 +256,7 @@ Shape shape_of(const json& v) {
 // The largest |value| a sampler can produce before quantisation; quantised values must stay finite.
 void check_quantum(const config::Document& doc, const std::string& where, const char* name, double top, double q) {
   if (!std::isfinite(top / q) || !std::isfinite(top + q))
-    doc.error(where, std::string(name) + ": q=" + show(q) + " is too small for values up to " + show(top) +
+    doc.error(where, std::string(name) + ": q=" + exact_number(q) + " is too small for values up to " + exact_number(top) +
                          " (round(value / q) * q would overflow)",
               "use a larger q or a narrower range");
 }
@@ -345,12 +339,12 @@ void build_parameter(const config::Document& doc, const std::string& where, Para
       out.a = num(0, "lo");
       out.b = num(1, "hi");
       if (!(out.a < out.b))
-        doc.error(where, std::string(e.name) + "(lo, hi) needs lo < hi, got lo=" + show(out.a) + " hi=" + show(out.b));
+        doc.error(where, std::string(e.name) + "(lo, hi) needs lo < hi, got lo=" + exact_number(out.a) + " hi=" + exact_number(out.b));
       if (!std::isfinite(out.b - out.a))
-        doc.error(where, std::string(e.name) + "(lo, hi): hi - lo must be a finite number, got lo=" + show(out.a) + " hi=" + show(out.b));
+        doc.error(where, std::string(e.name) + "(lo, hi): hi - lo must be a finite number, got lo=" + exact_number(out.a) + " hi=" + exact_number(out.b));
       if (q) {
         out.q = num(2, "q");
-        if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + show(out.q));
+        if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + exact_number(out.q));
       }
       if (log) {
         if (out.b > 700 || out.a < -745)
@@ -369,17 +363,17 @@ void build_parameter(const config::Document& doc, const std::string& where, Para
       need(q ? 3 : 2);
       out.a = num(0, "mu");
       out.b = num(1, "sigma");
-      if (!(out.b > 0)) doc.error(where, std::string(e.name) + " needs sigma > 0, got sigma=" + show(out.b), "for a fixed value write choice(value)");
+      if (!(out.b > 0)) doc.error(where, std::string(e.name) + " needs sigma > 0, got sigma=" + exact_number(out.b), "for a fixed value write choice(value)");
       double lo = out.a - kNormalSpan * out.b, hi = out.a + kNormalSpan * out.b;
       if (!std::isfinite(lo) || !std::isfinite(hi))
-        doc.error(where, std::string(e.name) + "(mu, sigma): mu +- 9 sigma must be finite numbers, got mu=" + show(out.a) + " sigma=" + show(out.b));
+        doc.error(where, std::string(e.name) + "(mu, sigma): mu +- 9 sigma must be finite numbers, got mu=" + exact_number(out.a) + " sigma=" + exact_number(out.b));
       if (log && hi > kMaxExpArgument)
         doc.error(where, std::string(e.name) + "(mu, sigma) samples exp(normal(mu, sigma)); mu + 9 sigma must be at most 709 so that exp() stays finite, got " +
-                             show(hi),
+                             exact_number(hi),
                   "mu and sigma are on the natural-log scale");
       if (q) {
         out.q = num(2, "q");
-        if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + show(out.q));
+        if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + exact_number(out.q));
         check_quantum(doc, where, e.name, log ? std::exp(hi) : std::max(std::fabs(lo), std::fabs(hi)), out.q);
       }
       break;
@@ -569,9 +563,9 @@ PolicyConfig parse_policy(const config::Document& doc) {
       doc.error("/policy", "Please provide a slack factor or slack amount for BanditPolicy",
                 "add slack_factor: 0.1 (a run is canceled below best/(1+0.1)) or slack_amount: 0.05");
     if (p.slack_factor && !(*p.slack_factor > 0 && std::isfinite(*p.slack_factor)))
-      doc.error("/policy/slack_factor", "must be a number > 0, got " + show(*p.slack_factor));
+      doc.error("/policy/slack_factor", "must be a number > 0, got " + exact_number(*p.slack_factor));
     if (p.slack_amount && !(*p.slack_amount >= 0 && std::isfinite(*p.slack_amount)))
-      doc.error("/policy/slack_amount", "must be a number >= 0, got " + show(*p.slack_amount));
+      doc.error("/policy/slack_amount", "must be a number >= 0, got " + exact_number(*p.slack_amount));
   }
   if (p.type == PolicyType::TruncationSelection) {
     auto v = doc.get_int("/policy/truncation_percentage");
@@ -799,9 +793,9 @@ SweepConfig parse_config(const config::Document& doc) {
     c.max_concurrent_runs = std::min(c.max_total_runs, 100);
   }
   if (auto v = doc.get_number("/max_duration_minutes")) {
-    if (!(*v > 0) || !std::isfinite(*v)) doc.error("/max_duration_minutes", "must be a number > 0, got " + show(*v));
+    if (!(*v > 0) || !std::isfinite(*v)) doc.error("/max_duration_minutes", "must be a number > 0, got " + exact_number(*v));
     if (*v > 10080) {
-      c.warnings.push_back("max_duration_minutes " + show(*v) + " is above the limit of 10080 (7 days); using 10080");
+      c.warnings.push_back("max_duration_minutes " + exact_number(*v) + " is above the limit of 10080 (7 days); using 10080");
       c.max_duration_minutes = 10080;
     } else {
       c.max_duration_minutes = *v;
@@ -846,9 +840,7 @@ std::string format_value(const json& v) {
     double d = v.get<double>();
     if (std::isnan(d)) return "nan";
     if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-    char buf[64];
-    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
-    std::string s(buf, p);
+    std::string s = exact_number(d);
     if (s.find_first_of(".e") == std::string::npos) s += ".0";
     return s;
   }

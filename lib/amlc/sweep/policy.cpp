@@ -2,19 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+
+#include "amlc/core/util.hpp"
 
 namespace amlc::sweep {
 
 namespace {
 
 bool better(double a, double b, Goal g) { return g == Goal::Maximize ? a > b : a < b; }
-
-std::string num(double d) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", d);
-  return buf;
-}
 
 }  // namespace
 
@@ -87,8 +82,8 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         nums["cutoff"] = cutoff;
         if (better(cutoff, v, goal))
           out.push_back({r.run, e, rule, nums,
-                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + num(v) + " is " + word + " the Bandit cutoff " +
-                             num(cutoff) + " (best " + num(best) + " by run " + std::to_string(best_run) + ")"});
+                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + format_number(v) + " is " + word + " the Bandit cutoff " +
+                             format_number(cutoff) + " (best " + format_number(best) + " by run " + std::to_string(best_run) + ")"});
         break;
       }
       case PolicyType::MedianStopping: {
@@ -111,8 +106,8 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         double b = best_value(upto, goal).value_or(v);
         if (better(median, b, goal))
           out.push_back({r.run, e, "median_stopping", json{{"value", v}, {"best", b}, {"median", median}, {"count", n}},
-                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": its best " + num(b) + " is " + word +
-                             " the median " + num(median) + " of the running averages of " + std::to_string(n) + " runs"});
+                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": its best " + format_number(b) + " is " + word +
+                             " the median " + format_number(median) + " of the running averages of " + std::to_string(n) + " runs"});
         break;
       }
       case PolicyType::TruncationSelection: {
@@ -131,9 +126,9 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         if (strictly_better >= n - k)
           out.push_back({r.run, e, "truncation_selection",
                          json{{"value", v}, {"cutoff", cutoff}, {"count", n}, {"truncated", k}, {"truncationPercentage", policy.truncation_percentage}},
-                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + num(v) + " is in the lowest " +
+                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + format_number(v) + " is in the lowest " +
                              std::to_string(policy.truncation_percentage) + "% (" + std::to_string(k) + " of " + std::to_string(n) +
-                             " runs, cutoff " + num(cutoff) + ")"});
+                             " runs, cutoff " + format_number(cutoff) + ")"});
         break;
       }
       case PolicyType::None: break;

@@ -77,12 +77,6 @@ class ChildWakeup {
   bool installed_ = false;
 };
 
-std::string fmt_num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 std::string strip_dashes(const std::string& s) {
   size_t i = 0;
   while (i < s.size() && s[i] == '-') ++i;
@@ -634,7 +628,7 @@ json Scheduler::run() {
     }
     if (stop_.empty() && elapsed_limit_left() <= 0) {
       stop_ = "max_duration";
-      stop_detail_ = "max_duration_minutes reached (" + fmt_num(*cfg_.max_duration_minutes) + ")";
+      stop_detail_ = "max_duration_minutes reached (" + format_number(*cfg_.max_duration_minutes) + ")";
       cancel_live("max_duration_minutes reached");
     }
     fill_slots();
