@@ -41,17 +41,6 @@ TEST_CASE("sweep scheduler: trial run ids") {
   CHECK_NOTHROW(runs::validate_run_id(sweep::trial_run_id(id, 12, 3)));
 }
 
-TEST_CASE("sweep scheduler: base arguments naming a sweep parameter are replaced") {
-  auto cfg = two_params();
-  std::vector<std::string> dropped;
-  auto out = sweep::remove_parameter_arguments(
-      cfg, {"--epochs", "3", "--lr", "0.5", "--batch=8", "-v", "--data", "x.csv", "lr", "--lr", "-1e-3"}, &dropped);
-  CHECK(out == std::vector<std::string>{"--epochs", "3", "-v", "--data", "x.csv", "lr"});
-  CHECK(dropped == std::vector<std::string>{"--lr", "--batch", "--lr"});
-  // A flag followed by another option keeps that option.
-  CHECK(sweep::remove_parameter_arguments(cfg, {"--lr", "--epochs", "3"}) == std::vector<std::string>{"--epochs", "3"});
-}
-
 TEST_CASE("sweep store: records, effective status, check") {
   TempDir tmp;
   Workspace ws = Workspace::create(tmp.path() / "p", "t");

@@ -24,6 +24,7 @@
 #include "amlc/runs/metrics.hpp"
 #include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
+#include "amlc/sweep/arguments.hpp"
 #include "amlc/sweep/journal.hpp"
 #include "amlc/sweep/policy.hpp"
 #include "amlc/sweep/sampler.hpp"
@@ -76,12 +77,6 @@ class ChildWakeup {
   struct sigaction old_ {};
   bool installed_ = false;
 };
-
-std::string strip_dashes(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size() && s[i] == '-') ++i;
-  return s.substr(i);
-}
 
 bool better(double a, double b, Goal g) { return g == Goal::Maximize ? a > b : a < b; }
 
@@ -784,31 +779,6 @@ json trial_json(const Workspace& ws, const TrialRecord& t, const std::string& ru
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
-
-std::vector<std::string> remove_parameter_arguments(const SweepConfig& cfg, const std::vector<std::string>& args,
-                                                    std::vector<std::string>* dropped) {
-  std::set<std::string> names;
-  for (const auto& p : cfg.parameters) names.insert(strip_dashes(p.name));
-  std::vector<std::string> out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.size() > 1 && a[0] == '-') {
-      std::string body = strip_dashes(a);
-      auto eq = body.find('=');
-      std::string name = eq == std::string::npos ? body : body.substr(0, eq);
-      if (names.count(name)) {
-        if (dropped) dropped->push_back(a.substr(0, a.find('=')));
-        if (eq == std::string::npos && i + 1 < args.size() &&
-            (args[i + 1].empty() || args[i + 1][0] != '-' || runs::parse_metric_number(args[i + 1]))) {
-          ++i;  // its value
-        }
-        continue;
-      }
-    }
-    out.push_back(a);
-  }
-  return out;
-}
 
 std::string run_log_tail(const Workspace& ws, const std::string& run_id, int lines) {
   auto dir = runs::find_run_dir(ws, run_id);

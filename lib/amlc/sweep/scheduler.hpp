@@ -107,11 +107,6 @@ std::vector<json> list_sweeps(const Workspace& ws, const std::string& experiment
 // records it as the supervisor. Returns its pid.
 int spawn_sweep_supervisor(const Workspace& ws, const std::string& sweep_id);
 
-// Drops from `args` every "--name value" / "--name=value" whose name (leading '-' stripped) is a sweep parameter;
-// the dropped names are added to *dropped.
-std::vector<std::string> remove_parameter_arguments(const SweepConfig& cfg, const std::vector<std::string>& args,
-                                                    std::vector<std::string>* dropped = nullptr);
-
 // The last `lines` lines of a trial run's log (logs/run.log), or its error message when it has no log.
 std::string run_log_tail(const Workspace& ws, const std::string& run_id, int lines = 20);
 
