@@ -30,12 +30,6 @@ const std::vector<output::Column>& run_columns() {
   return cols;
 }
 
-std::string fmt_seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", s);
-  return buf;
-}
-
 // Prints the final record of a foreground run and turns its end into the exit code.
 int finish_foreground(Context& c, const json& rec, bool interrupted_by_us) {
   c.print(rec, run_columns());
@@ -289,7 +283,7 @@ void add_run_subcommands(CLI::App* group, Context& ctx) {
       json rec = runs::cancel_run(c.workspace(), o->run, o->reason, o->wait);
       c.print(rec, run_columns());
       if (!runs::is_terminal(rec.value("status", ""))) {
-        fail(ErrorKind::General, "run " + o->run + " has not ended after " + fmt_seconds(o->wait) + " s",
+        fail(ErrorKind::General, "run " + o->run + " has not ended after " + format_number(o->wait) + " s",
              "check it with 'amlc run show -r " + o->run + "'");
       }
       return 0;

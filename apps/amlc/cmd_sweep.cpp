@@ -1,11 +1,5 @@
 // amlc sweep submit|resume|list|show|best|cancel; the submit that run submit-hyperdrive (cmd_run.cpp) shares.
-#include <sys/ioctl.h>
-#include <unistd.h>
-
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,14 +7,17 @@
 #include "amlc/core/error.hpp"
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
+#include "amlc/output/progress.hpp"
 #include "amlc/registry/registry.hpp"
 #include "amlc/runs/executor.hpp"
 #include "amlc/runs/runconfig.hpp"
 #include "amlc/runs/register.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/config.hpp"
+#include "amlc/sweep/control.hpp"
 #include "amlc/sweep/scheduler.hpp"
 #include "amlc/sweep/store.hpp"
+#include "amlc/sweep/summary.hpp"
 #include "cmd_sweep.hpp"
 #include "commands.hpp"
 #include "context.hpp"
@@ -37,12 +34,6 @@ const std::vector<output::Column>& sweep_columns() {
   return cols;
 }
 
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 // HyperDrive's lookup: FILE as a path if it exists, else a file of that name under the source directory's
 // .azureml/ or ./.azureml/.
 fs::path find_hyperdrive_file(const std::string& name, const fs::path& source_dir) {
@@ -56,64 +47,42 @@ fs::path find_hyperdrive_file(const std::string& name, const fs::path& source_di
             "pass the path of the sweep YAML file");
 }
 
-// Whether a progress line is on the terminal, not yet ended by a newline.
-bool g_progress_open = false;
-
-// Ends the progress line (if one is open) before anything else is written to stderr; as a guard, also when the
-// sweep ends by an exception, so that the error message starts on a line of its own.
-void end_progress_line() {
-  if (!g_progress_open) return;
-  std::cerr << "\n" << std::flush;
-  g_progress_open = false;
-}
-struct ProgressLineGuard {
-  ~ProgressLineGuard() { end_progress_line(); }
-};
-
-// The terminal's width in columns (stderr), 0 if unknown.
-size_t terminal_columns() {
-  winsize w{};
-  return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 ? w.ws_col : 0;
-}
-
-// The scheduler's callbacks: a redrawn progress line on a TTY, a line per finished trial with --verbose.
-sweep::ScheduleOptions schedule_options(Context& c, const std::string& id) {
+// The scheduler's callbacks: `progress` redrawn on a TTY, a line per finished trial with --verbose. A warning erases
+// the progress line (it is drawn again below the warning at the next change).
+sweep::ScheduleOptions schedule_options(Context& c, const std::string& id, output::ProgressLine& progress) {
   sweep::ScheduleOptions so;
-  const bool tty = c.stderr_tty;
+  const bool tty = progress.enabled();
   if (tty) {
-    so.on_progress = [id](const sweep::Progress& p) {
+    so.on_progress = [id, &progress](const sweep::Progress& p) {
       int done = p.completed + p.failed + p.canceled;
       std::string line = "sweep " + id + ": " + std::to_string(done) + "/" + std::to_string(p.total) + " done (" +
                          std::to_string(p.completed) + " completed, " + std::to_string(p.failed) + " failed, " +
                          std::to_string(p.canceled) + " canceled), " + std::to_string(p.running) + " running" +
-                         (p.best ? ", best " + num(*p.best) + " (" + p.best_run_id + ")" : "");
-      // Never wider than the terminal: a wrapped line would leave its first rows behind at every redraw.
-      if (size_t cols = terminal_columns(); cols > 1 && line.size() >= cols) line.resize(cols - 1);
-      std::cerr << "\r\033[K" << line << std::flush;
-      g_progress_open = true;
+                         (p.best ? ", best " + format_number(*p.best) + " (" + p.best_run_id + ")" : "");
+      progress.show(line);
     };
   }
   so.on_trial_finished = [&c, tty](const json& t) {
     if (tty || !c.verbose) return;
     std::string line = "amlc: trial " + t.value("runId", std::string()) + " " + t.value("status", std::string()) +
                        " " + t["parameters"].dump() +
-                       (t["bestMetric"].is_number() ? " best=" + num(t["bestMetric"].get<double>()) : "");
+                       (t["bestMetric"].is_number() ? " best=" + format_number(t["bestMetric"].get<double>()) : "");
     if (t.contains("canceledReason")) line += " (" + t["canceledReason"].get<std::string>() + ")";
     c.info(line, true);
   };
-  so.on_warning = [&c, tty](const std::string& w) {
-    if (tty && g_progress_open) {
-      std::cerr << "\r\033[K";
-      g_progress_open = false;
-    }
+  so.on_warning = [&c, &progress](const std::string& w) {
+    progress.clear();
     c.info("amlc: warning: " + w, true);
   };
   return so;
 }
 
-// Prints the final summary and turns the sweep's end into the exit code.
-int finish_sweep(Context& c, json summary) {
-  end_progress_line();
+// Runs the sweep in this process with a progress line on a TTY, prints the final summary and turns the sweep's end
+// into the exit code. The progress line is ended before the summary, and before an error's message.
+int run_and_finish(Context& c, const std::string& sweep_id) {
+  output::ProgressLine progress(c.stderr_tty);
+  json summary = sweep::run_sweep(c.workspace(), sweep_id, schedule_options(c, sweep_id, progress));
+  progress.end();
   bool interrupted_here = summary.value("interrupted", false);
   summary.erase("interrupted");
   c.print(summary, sweep_columns());
@@ -162,8 +131,7 @@ int submit_sweep(Context& c, const SweepSubmitOpts& o, bool az_spelling) {
   c.info("amlc: sweep " + id + " (" + std::to_string(req.config.max_total_runs) + " trials, " +
              std::to_string(req.config.max_concurrent_runs) + " at a time)",
          true);
-  ProgressLineGuard guard;
-  return finish_sweep(c, sweep::run_sweep(ws, id, schedule_options(c, id)));
+  return run_and_finish(c, id);
 }
 
 void add_sweep_submit_options(CLI::App* sub, SweepSubmitOpts& o) {
@@ -196,10 +164,7 @@ void add_sweep_commands(CLI::App& app, Context& ctx) {
     CLI::App* sub = group->add_subcommand("resume", "Continue a sweep whose amlc process ended (crash, kill, reboot)");
     sub->add_option("id", *id, "Sweep id")->required();
     add_examples(sub, {"amlc sweep resume default_sweep_1763764800_1a2b3c4d"});
-    on_run(sub, ctx, [id](Context& c) {
-      ProgressLineGuard guard;
-      return finish_sweep(c, sweep::run_sweep(c.workspace(), *id, schedule_options(c, *id)));
-    });
+    on_run(sub, ctx, [id](Context& c) { return run_and_finish(c, *id); });
   }
   {
     auto id = std::make_shared<std::string>();
@@ -286,7 +251,7 @@ void add_sweep_commands(CLI::App& app, Context& ctx) {
         rr.name = o->model;
         rr.properties["sweepId"] = o->id;
         rr.properties["hyperparameters"] = best["parameters"].dump();
-        if (best["metric"]["value"].is_number()) rr.properties[best["metric"].value("name", "metric")] = num(best["metric"]["value"].get<double>());
+        if (best["metric"]["value"].is_number()) rr.properties[best["metric"].value("name", "metric")] = format_number(best["metric"]["value"].get<double>());
         best["model"] = runs::register_from_run(ws, rr, run_id, o->asset_path);
       }
       c.print(best, {{"RunId", "/runId"}, {"Metric", "/metric/value"}, {"Status", "/status"}});
@@ -309,7 +274,7 @@ void add_sweep_commands(CLI::App& app, Context& ctx) {
       json s = sweep::cancel_sweep(c.workspace(), o->id, o->reason, o->wait);
       c.print(s, sweep_columns());
       if (!sweep::sweep_status_terminal(s.value("status", ""))) {
-        fail(ErrorKind::General, "sweep " + o->id + " has not ended after " + num(o->wait) + " s",
+        fail(ErrorKind::General, "sweep " + o->id + " has not ended after " + format_number(o->wait) + " s",
              "check it with 'amlc sweep show " + o->id + "'");
       }
       return 0;

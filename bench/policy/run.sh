@@ -6,8 +6,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="${AMLC_BENCH_OUT:-$(mktemp -d)}"
 g++ -std=c++20 -O2 -Wall -Wextra -Wpedantic -I"$root/lib" "$here/bench_policy.cpp" \
-  "$root"/lib/amlc/sweep/{config,sampler,sampler_gp,policy,journal}.cpp "$root/lib/amlc/config/document.cpp" \
-  "$root"/lib/amlc/core/{error,fs,util}.cpp -lyaml-cpp -lcrypto -lpthread -o "$out/amlc_bench_policy"
+  "$root"/lib/amlc/sweep/{config,expression,sampler,sampler_gp,sampler_tpe,policy,journal}.cpp "$root/lib/amlc/config/document.cpp" \
+  "$root"/lib/amlc/core/{error,fs,hash,json,process,util}.cpp -lyaml-cpp -lcrypto -lpthread -o "$out/amlc_bench_policy"
 "$out/amlc_bench_policy" "$@" | tee "$out/policy.jsonl"
 /usr/bin/python3 - "$out/policy.jsonl" <<'PY'
 import json, sys

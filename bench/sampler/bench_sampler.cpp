@@ -13,6 +13,7 @@
 
 #include "amlc/sweep/config.hpp"
 #include "amlc/sweep/sampler.hpp"
+#include "amlc/sweep/sampler_tpe.hpp"
 
 using namespace amlc::sweep;
 

@@ -19,8 +19,8 @@ while [ $# -gt 0 ]; do
 done
 echo "building amlc_bench_sampler in $out ..." >&2
 g++ -std=c++20 -O2 -Wall -Wextra -Wpedantic -I"$root/lib" "$here/bench_sampler.cpp" \
-  "$root"/lib/amlc/sweep/{config,sampler,sampler_gp,policy,journal}.cpp "$root/lib/amlc/config/document.cpp" \
-  "$root"/lib/amlc/core/{error,fs,util}.cpp -lyaml-cpp -lcrypto -lpthread -o "$out/amlc_bench_sampler"
+  "$root"/lib/amlc/sweep/{config,expression,sampler,sampler_gp,sampler_tpe,policy,journal}.cpp "$root/lib/amlc/config/document.cpp" \
+  "$root"/lib/amlc/core/{error,fs,hash,json,process,util}.cpp -lyaml-cpp -lcrypto -lpthread -o "$out/amlc_bench_sampler"
 echo "running amlc samplers and Optuna TPE (in parallel) ..." >&2
 "$out/amlc_bench_sampler" --trials "$trials" --seeds "$seeds" $variants > "$out/amlc.jsonl" &
 amlc_pid=$!

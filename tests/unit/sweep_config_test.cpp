@@ -382,23 +382,6 @@ TEST_CASE("sweep config: budget and policy ranges") {
         "sweep.yml:3:11: key 'sampling': expected random, grid or bayesian, got 'sobol'");
 }
 
-TEST_CASE("sweep config: script arguments and value formatting") {
-  SweepConfig c = parse_config_text(kAz, "hd.yml");
-  json params{{"--penalty", 1}, {"learning_rate", 0.1}, {"--batch", 32}};
-  CHECK(script_arguments(c, params) == std::vector<std::string>{"--penalty", "1", "--learning_rate", "0.1", "--batch", "32"});
-  CHECK(format_value(json(1.0)) == "1.0");
-  CHECK(format_value(json(0.1)) == "0.1");
-  CHECK(format_value(json(1e-5)) == "1e-05");
-  CHECK(format_value(json(0.30000000000000004)) == "0.30000000000000004");
-  CHECK(std::stod(format_value(json(0.07123456789012345))) == 0.07123456789012345);
-  CHECK(format_value(json(-3)) == "-3");
-  CHECK(format_value(json("adam")) == "adam");
-  CHECK(format_value(json(true)) == "True");
-  CHECK(format_value(json::array({1, 2})) == "[1,2]");
-  CHECK(argument_name("-x") == "-x");
-  CHECK(argument_name("x") == "--x");
-}
-
 TEST_CASE("sweep config: a recorded configuration is read back directly, with the file's checks naming the key") {
   SweepConfig c = parse_config_text("parameters:\n  x: uniform(0, 1)\nprimary_metric: {name: a, goal: max}\nmax_total_runs: 5\n", "ok.yml");
   json j = c.to_json();

@@ -6,6 +6,7 @@
 #include "amlc/core/fs.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/config.hpp"
+#include "amlc/sweep/definition.hpp"
 #include "amlc/sweep/journal.hpp"
 #include "amlc/sweep/scheduler.hpp"
 #include "amlc/sweep/store.hpp"
@@ -39,17 +40,6 @@ TEST_CASE("sweep scheduler: trial run ids") {
   std::string id = sweep::new_sweep_id("tune");
   CHECK(id.rfind("tune_sweep_", 0) == 0);
   CHECK_NOTHROW(runs::validate_run_id(sweep::trial_run_id(id, 12, 3)));
-}
-
-TEST_CASE("sweep scheduler: base arguments naming a sweep parameter are replaced") {
-  auto cfg = two_params();
-  std::vector<std::string> dropped;
-  auto out = sweep::remove_parameter_arguments(
-      cfg, {"--epochs", "3", "--lr", "0.5", "--batch=8", "-v", "--data", "x.csv", "lr", "--lr", "-1e-3"}, &dropped);
-  CHECK(out == std::vector<std::string>{"--epochs", "3", "-v", "--data", "x.csv", "lr"});
-  CHECK(dropped == std::vector<std::string>{"--lr", "--batch", "--lr"});
-  // A flag followed by another option keeps that option.
-  CHECK(sweep::remove_parameter_arguments(cfg, {"--lr", "--epochs", "3"}) == std::vector<std::string>{"--epochs", "3"});
 }
 
 TEST_CASE("sweep store: records, effective status, check") {

@@ -18,9 +18,7 @@
 
 namespace amlc::config {
 
-namespace {
-
-std::string escape_pointer_token(const std::string& key) {
+std::string pointer_token(const std::string& key) {
   std::string out;
   for (char c : key) {
     if (c == '~') out += "~0";
@@ -29,6 +27,8 @@ std::string escape_pointer_token(const std::string& key) {
   }
   return out;
 }
+
+namespace {
 
 Mark to_mark(const YAML::Mark& m) {
   if (m.is_null()) return {};
@@ -231,7 +231,7 @@ struct Converter {
             usage_error(at(source, to_mark(kv.first.Mark())) + ": a mapping key must be a plain value");
           }
           std::string key = kv.first.Scalar();
-          std::string child = pointer + "/" + escape_pointer_token(key);
+          std::string child = pointer + "/" + pointer_token(key);
           if (obj.contains(key)) {
             usage_error(at(source, to_mark(kv.first.Mark())) + ": key '" + Document::key_path(child) + "' appears twice",
                         "remove one of the two entries");
@@ -320,7 +320,7 @@ void Document::check_keys(const std::string& pointer, const std::vector<std::str
   if (!obj->is_object()) error(pointer, "expected a mapping, found " + type_name(*obj));
   for (const auto& [key, value] : obj->items()) {
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string child = pointer + "/" + escape_pointer_token(key);
+    std::string child = pointer + "/" + pointer_token(key);
     Mark m = key_mark(child);
     std::string loc = m.line ? source_ + ":" + std::to_string(m.line) + ":" + std::to_string(m.col) : source_;
     std::string suggestion = closest_match(key, allowed);

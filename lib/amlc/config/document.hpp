@@ -65,6 +65,9 @@ class Document {
   std::set<std::string> big_numbers_;  // pointers of numbers kept as text
 };
 
+// One key as a JSON pointer token ("a/b" -> "a~1b", "~" -> "~0"), for building pointers: "/parameters/" + token.
+std::string pointer_token(const std::string& key);
+
 // Values nested deeper than this (brackets, indentation or aliases) are an error.
 inline constexpr int kMaxNesting = 100;
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -51,6 +52,19 @@ std::string trim(std::string_view s) {
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+std::string format_number(double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", value);
+  return buf;
+}
+
+std::string exact_number(double value) {
+  char buf[64];  // the longest shortest form of a double is 24 characters
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  if (ec != std::errc()) return std::to_string(value);  // not reached: 64 bytes always suffice
+  return std::string(buf, end);
+}
 
 std::pair<std::string, std::string> parse_key_value(std::string_view text, std::string_view what, bool allow_bare,
                                                     bool* had_value) {

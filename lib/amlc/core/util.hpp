@@ -1,4 +1,4 @@
-// Small helpers: strings, time, ids, key=value parsing, name validation.
+// Small helpers: strings, numbers shown as text, time, ids, key=value parsing, name validation.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,13 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::string to_lower(std::string_view s);
 std::string trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
+
+// Numbers as text. Every number amlc shows to people (progress, summaries, messages, policy reasons) goes through
+// format_number: at most 6 significant digits, as printf's "%.6g" (0.1, 0.666667, 1e+06, nan, inf). Where the text
+// must read back as the same double (a value the user wrote, quoted in an error), exact_number gives the shortest
+// text that round-trips (0.1, 1e-300, 0.30000000000000004, 1e+300), without adding ".0" to whole numbers.
+std::string format_number(double value);
+std::string exact_number(double value);
 
 // "k=v" -> {k, v}. `what` names the option in the error ("--tag"). Empty key is an error;
 // with allow_bare, "k" alone gives {k, ""} and sets *had_value=false.

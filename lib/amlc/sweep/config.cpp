@@ -1,7 +1,8 @@
+// Sweep configuration files (config.hpp): the az and native forms, the policy block, the sampling rules and budgets,
+// and the recorded form read back for resume. Expressions are expression.cpp.
 #include "amlc/sweep/config.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
@@ -10,407 +11,6 @@
 #include "amlc/core/util.hpp"
 
 namespace amlc::sweep {
-
-namespace {
-
-struct ExprInfo {
-  ExprKind kind;
-  const char* name;
-  const char* signature;
-};
-
-const ExprInfo kExprs[] = {
-    {ExprKind::Choice, "choice", "choice(option, ...)"},
-    {ExprKind::RandInt, "randint", "randint(upper)"},
-    {ExprKind::Uniform, "uniform", "uniform(lo, hi)"},
-    {ExprKind::QUniform, "quniform", "quniform(lo, hi, q)"},
-    {ExprKind::LogUniform, "loguniform", "loguniform(lo, hi)"},
-    {ExprKind::QLogUniform, "qloguniform", "qloguniform(lo, hi, q)"},
-    {ExprKind::Normal, "normal", "normal(mu, sigma)"},
-    {ExprKind::QNormal, "qnormal", "qnormal(mu, sigma, q)"},
-    {ExprKind::LogNormal, "lognormal", "lognormal(mu, sigma)"},
-    {ExprKind::QLogNormal, "qlognormal", "qlognormal(mu, sigma, q)"},
-};
-
-const ExprInfo& info(ExprKind k) {
-  for (const auto& e : kExprs)
-    if (e.kind == k) return e;
-  return kExprs[0];
-}
-
-std::vector<std::string> expr_names() {
-  std::vector<std::string> out;
-  for (const auto& e : kExprs) out.push_back(e.name);
-  return out;
-}
-
-std::string escape_token(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
-
-// One argument of an expression: a value, or a sequence (list literal / range) that choice may expand.
-struct Arg {
-  json value;
-  bool sequence = false;
-};
-
-// ---- native expression parser: name(arg, ...) with numbers, quoted or bare strings, [lists], range() ----
-class ExprParser {
- public:
-  ExprParser(const config::Document& doc, std::string pointer, std::string text)
-      : doc_(doc), pointer_(std::move(pointer)), text_(std::move(text)) {}
-
-  void parse(Parameter& out) {
-    skip_ws();
-    std::string name = ident();
-    if (name.empty()) fail_at("expected an expression such as uniform(0.05, 0.1) or choice(16, 32)");
-    std::string lname = to_lower(name);
-    const ExprInfo* found = nullptr;
-    for (const auto& e : kExprs)
-      if (lname == e.name) found = &e;
-    if (!found) {
-      std::string s = closest_match(lname, expr_names());
-      doc_.error(pointer_, "unknown expression '" + name + "'",
-                 s.empty() ? "use one of: " + join(expr_names(), ", ") : "did you mean '" + s + "'?");
-    }
-    skip_ws();
-    expect('(');
-    std::vector<Arg> args = arg_list(')');
-    skip_ws();
-    if (pos_ != text_.size()) fail_at("unexpected text after the closing ')'");
-    out.kind = found->kind;
-    build(out, args);
-  }
-
-  void build(Parameter& out, const std::vector<Arg>& args);
-
- private:
-  [[noreturn]] void fail_at(const std::string& msg) {
-    std::string shown = text_.size() <= 80 ? text_ : text_.substr(0, 77) + "...";
-    doc_.error(pointer_, msg + " (at character " + std::to_string(pos_ + 1) + " of '" + shown + "')");
-  }
-  // Every value counts toward kMaxExpressionValues. Every '[' or range( is one level: at most kMaxExpressionDepth
-  // for the options plus one for a list argument that holds them (build_parameter checks the options themselves).
-  void count_values(size_t n) {
-    values_ += n;
-    if (values_ > kMaxExpressionValues)
-      fail_at("the expression has more than " + std::to_string(kMaxExpressionValues) + " values");
-  }
-  void enter() {
-    if (++depth_ > kMaxExpressionDepth + 1)
-      fail_at("the expression is nested deeper than " + std::to_string(kMaxExpressionDepth) + " levels");
-  }
-  void skip_ws() {
-    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
-  }
-  bool peek(char c) {
-    skip_ws();
-    return pos_ < text_.size() && text_[pos_] == c;
-  }
-  void expect(char c) {
-    skip_ws();
-    if (pos_ >= text_.size() || text_[pos_] != c) fail_at(std::string("expected '") + c + "'");
-    ++pos_;
-  }
-  std::string ident() {
-    size_t start = pos_;
-    while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) ++pos_;
-    return text_.substr(start, pos_ - start);
-  }
-  std::vector<Arg> arg_list(char close) {
-    std::vector<Arg> args;
-    if (peek(close)) {
-      ++pos_;
-      return args;
-    }
-    for (;;) {
-      args.push_back(arg());
-      skip_ws();
-      if (peek(',')) {
-        ++pos_;
-        if (peek(close)) {  // trailing comma
-          ++pos_;
-          return args;
-        }
-        continue;
-      }
-      if (peek(close)) {
-        ++pos_;
-        return args;
-      }
-      fail_at(std::string("expected ',' or '") + close + "'");
-    }
-  }
-  Arg arg() {
-    skip_ws();
-    if (pos_ >= text_.size()) fail_at("unexpected end of the expression");
-    count_values(1);
-    char c = text_[pos_];
-    if (c == '[') {
-      enter();
-      ++pos_;
-      std::vector<Arg> items = arg_list(']');
-      --depth_;
-      json arr = json::array();
-      for (auto& a : items) arr.push_back(std::move(a.value));
-      return {arr, true};
-    }
-    if (c == '"' || c == '\'') {
-      size_t start = ++pos_;
-      while (pos_ < text_.size() && text_[pos_] != c) ++pos_;
-      if (pos_ >= text_.size()) fail_at("unterminated string");
-      std::string s = text_.substr(start, pos_ - start);
-      ++pos_;
-      return {json(s), false};
-    }
-    if (std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+' || c == '.') return {number(), false};
-    std::string word = ident();
-    if (word.empty()) fail_at(std::string("unexpected character '") + c + "'");
-    if (word == "range" && peek('(')) {
-      enter();
-      ++pos_;
-      std::vector<Arg> ra = arg_list(')');
-      --depth_;
-      json arr = range(ra);
-      count_values(arr.size());
-      return {arr, true};
-    }
-    if (word == "True" || word == "true") return {json(true), false};
-    if (word == "False" || word == "false") return {json(false), false};
-    if (word == "None" || word == "null") return {json(nullptr), false};
-    return {json(word), false};  // bare word: a string option (choice(adam, sgd))
-  }
-  json number() {
-    size_t start = pos_;
-    if (text_[pos_] == '-' || text_[pos_] == '+') ++pos_;
-    while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '.' ||
-                                   ((text_[pos_] == '-' || text_[pos_] == '+') && (text_[pos_ - 1] == 'e' || text_[pos_ - 1] == 'E'))))
-      ++pos_;
-    std::string s = text_.substr(start, pos_ - start);
-    if (!s.empty() && s[0] == '+') s.erase(0, 1);
-    long long i = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
-    if (ec == std::errc() && p == s.data() + s.size()) return json(i);
-    double d = 0;
-    auto [p2, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
-    if (ec2 == std::errc() && p2 == s.data() + s.size() && std::isfinite(d)) return json(d);
-    pos_ = start;
-    fail_at("'" + s + "' is not a number");
-  }
-  json range(const std::vector<Arg>& ra) {
-    if (ra.empty() || ra.size() > 3) fail_at("range() takes 1 to 3 integer arguments");
-    long long v[3] = {0, 0, 1};
-    for (size_t k = 0; k < ra.size(); ++k) {
-      if (!ra[k].value.is_number_integer()) fail_at("range() arguments must be integers");
-      v[k] = ra[k].value.get<long long>();
-    }
-    long long start = ra.size() == 1 ? 0 : v[0], stop = ra.size() == 1 ? v[0] : v[1], step = ra.size() == 3 ? v[2] : 1;
-    if (step == 0) fail_at("range() step must not be zero");
-    // The number of values, computed without overflow (range(9223372036854775800, 9223372036854775807, 5)).
-    using u64 = unsigned long long;
-    u64 count = 0;
-    if (step > 0 && start < stop) count = (static_cast<u64>(stop) - static_cast<u64>(start) - 1) / static_cast<u64>(step) + 1;
-    if (step < 0 && start > stop) count = (static_cast<u64>(start) - static_cast<u64>(stop) - 1) / (0 - static_cast<u64>(step)) + 1;
-    if (count > kMaxExpressionValues)
-      fail_at("range() is too large (more than " + std::to_string(kMaxExpressionValues) + " values)");
-    json arr = json::array();
-    for (u64 i = 0; i < count; ++i) arr.push_back(static_cast<long long>(static_cast<u64>(start) + i * static_cast<u64>(step)));
-    if (arr.empty()) fail_at("range(" + std::to_string(start) + ", " + std::to_string(stop) + ", " + std::to_string(step) + ") is empty");
-    return arr;
-  }
-
-  const config::Document& doc_;
-  std::string pointer_;
-  std::string text_;
-  size_t pos_ = 0;
-  int depth_ = 0;
-  size_t values_ = 0;
-};
-
-std::string show(double d) {  // shortest round-trip form, no ".0" (as the user wrote it)
-  char buf[64];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
-  return ec == std::errc() ? std::string(buf, p) : std::to_string(d);
-}
-
-// How deeply `v` nests lists/mappings (a scalar: 0) and how many values it holds, walked without recursion; the
-// walk stops once either passes its bound (the result is then just "too deep" / "too many").
-struct Shape {
-  int depth = 0;
-  size_t values = 0;
-};
-Shape shape_of(const json& v) {
-  Shape s;
-  std::vector<std::pair<const json*, int>> todo{{&v, 0}};
-  while (!todo.empty() && s.depth <= kMaxExpressionDepth && s.values <= kMaxExpressionValues) {
-    auto [node, depth] = todo.back();
-    todo.pop_back();
-    ++s.values;
-    if (!node->is_structured()) continue;
-    s.depth = std::max(s.depth, depth + 1);
-    for (const auto& child : *node) todo.push_back({&child, depth + 1});
-  }
-  return s;
-}
-
-// The largest |value| a sampler can produce before quantisation; quantised values must stay finite.
-void check_quantum(const config::Document& doc, const std::string& where, const char* name, double top, double q) {
-  if (!std::isfinite(top / q) || !std::isfinite(top + q))
-    doc.error(where, std::string(name) + ": q=" + show(q) + " is too small for values up to " + show(top) +
-                         " (round(value / q) * q would overflow)",
-              "use a larger q or a narrower range");
-}
-
-// A normal sample is mu + sigma * z with |z| < 8.6 (Box-Muller from 53-bit uniforms): 9 sigma bounds every sample.
-constexpr double kNormalSpan = 9;
-// exp(x) is finite for x <= 709.78.
-constexpr double kMaxExpArgument = 709;
-
-// Validates argument counts/ranges and fills `out`. `where` is the pointer used in errors. Everything a sampler
-// could trip over is refused here, so that sampling a valid configuration can neither throw nor produce a
-// non-finite number: bounds, widths, quantisation overflow, nesting and size of the values.
-void build_parameter(const config::Document& doc, const std::string& where, Parameter& out, const std::vector<Arg>& args) {
-  const ExprInfo& e = info(out.kind);
-  auto need = [&](size_t n) {
-    if (args.size() != n)
-      doc.error(where, std::string(e.name) + " takes " + std::to_string(n) + " argument" + (n == 1 ? "" : "s") + ", got " +
-                           std::to_string(args.size()),
-                std::string("write ") + e.signature);
-  };
-  auto num = [&](size_t k, const char* what) -> double {
-    const json& v = args[k].value;
-    if (!v.is_number() || v.is_boolean())
-      doc.error(where, std::string(e.name) + ": " + what + " must be a number, got " + v.dump(), std::string("write ") + e.signature);
-    double d = v.get<double>();
-    if (!std::isfinite(d)) doc.error(where, std::string(e.name) + ": " + what + " must be finite");
-    return d;
-  };
-  auto too_deep = [&](int depth) {
-    if (depth > kMaxExpressionDepth)
-      doc.error(where, std::string(e.name) + ": the values are nested deeper than " + std::to_string(kMaxExpressionDepth) + " levels",
-                "write the options as plain values or shallow lists, e.g. choice([16, 32], [64, 128])");
-  };
-  size_t total = 0;
-  for (const auto& a : args) {
-    Shape sh = shape_of(a.value);
-    total += sh.values;
-    // choice's options are checked one by one below (a list argument is only their container)
-    if (out.kind != ExprKind::Choice) too_deep(sh.depth);
-    if (total > kMaxExpressionValues)
-      doc.error(where, std::string(e.name) + ": more than " + std::to_string(kMaxExpressionValues) + " values");
-  }
-  switch (out.kind) {
-    case ExprKind::Choice: {
-      if (args.empty()) doc.error(where, "choice needs at least one option", "write choice(16, 32, 64)");
-      if (args.size() == 1 && args[0].sequence) {
-        for (const auto& v : args[0].value) out.options.push_back(v);
-        if (out.options.empty()) doc.error(where, "choice needs at least one option", "write choice(16, 32, 64)");
-      } else {
-        for (const auto& a : args) {
-          too_deep(shape_of(a.value).depth);  // before the copy
-          out.options.push_back(a.value);
-        }
-      }
-      for (const auto& o : out.options) too_deep(shape_of(o).depth);
-      break;
-    }
-    case ExprKind::RandInt: {
-      need(1);
-      const json& v = args[0].value;
-      double d = num(0, "upper");
-      bool whole = v.is_number_integer() || std::floor(d) == d;
-      if (!whole || d < 1) doc.error(where, "randint(upper) needs an integer upper >= 1, got " + v.dump(), "randint(10) gives 0..9");
-      bool too_big = v.is_number_unsigned() ? v.get<unsigned long long>() > static_cast<unsigned long long>(kMaxRandIntUpper)
-                     : v.is_number_integer() ? v.get<long long>() > kMaxRandIntUpper
-                                             : d > static_cast<double>(kMaxRandIntUpper);
-      if (too_big)
-        doc.error(where, "randint(upper) needs upper <= " + std::to_string(kMaxRandIntUpper) + " (2^53), got " + v.dump(),
-                  "larger integers cannot be drawn exactly");
-      out.upper = v.is_number_integer() ? v.get<long long>() : static_cast<long long>(d);
-      break;
-    }
-    case ExprKind::Uniform:
-    case ExprKind::LogUniform:
-    case ExprKind::QUniform:
-    case ExprKind::QLogUniform: {
-      bool q = out.kind == ExprKind::QUniform || out.kind == ExprKind::QLogUniform;
-      bool log = out.kind == ExprKind::LogUniform || out.kind == ExprKind::QLogUniform;
-      need(q ? 3 : 2);
-      out.a = num(0, "lo");
-      out.b = num(1, "hi");
-      if (!(out.a < out.b))
-        doc.error(where, std::string(e.name) + "(lo, hi) needs lo < hi, got lo=" + show(out.a) + " hi=" + show(out.b));
-      if (!std::isfinite(out.b - out.a))
-        doc.error(where, std::string(e.name) + "(lo, hi): hi - lo must be a finite number, got lo=" + show(out.a) + " hi=" + show(out.b));
-      if (q) {
-        out.q = num(2, "q");
-        if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + show(out.q));
-      }
-      if (log) {
-        if (out.b > 700 || out.a < -745)
-          doc.error(where, std::string(e.name) + "(lo, hi) samples exp(uniform(lo, hi)); lo and hi are natural logarithms and must lie in [-745, 700]",
-                    "for 1e-5..1e-1 write " + std::string(e.name) + "(-11.5, -2.3)");
-      }
-      if (q) check_quantum(doc, where, e.name, log ? std::exp(out.b) : std::max(std::fabs(out.a), std::fabs(out.b)), out.q);
-      break;
-    }
-    case ExprKind::Normal:
-    case ExprKind::LogNormal:
-    case ExprKind::QNormal:
-    case ExprKind::QLogNormal: {
-      bool q = out.kind == ExprKind::QNormal || out.kind == ExprKind::QLogNormal;
-      bool log = out.kind == ExprKind::LogNormal || out.kind == ExprKind::QLogNormal;
-      need(q ? 3 : 2);
-      out.a = num(0, "mu");
-      out.b = num(1, "sigma");
-      if (!(out.b > 0)) doc.error(where, std::string(e.name) + " needs sigma > 0, got sigma=" + show(out.b), "for a fixed value write choice(value)");
-      double lo = out.a - kNormalSpan * out.b, hi = out.a + kNormalSpan * out.b;
-      if (!std::isfinite(lo) || !std::isfinite(hi))
-        doc.error(where, std::string(e.name) + "(mu, sigma): mu +- 9 sigma must be finite numbers, got mu=" + show(out.a) + " sigma=" + show(out.b));
-      if (log && hi > kMaxExpArgument)
-        doc.error(where, std::string(e.name) + "(mu, sigma) samples exp(normal(mu, sigma)); mu + 9 sigma must be at most 709 so that exp() stays finite, got " +
-                             show(hi),
-                  "mu and sigma are on the natural-log scale");
-      if (q) {
-        out.q = num(2, "q");
-        if (!(out.q > 0)) doc.error(where, std::string(e.name) + " needs q > 0, got q=" + show(out.q));
-        check_quantum(doc, where, e.name, log ? std::exp(hi) : std::max(std::fabs(lo), std::fabs(hi)), out.q);
-      }
-      break;
-    }
-  }
-}
-
-}  // namespace
-
-void ExprParser::build(Parameter& out, const std::vector<Arg>& args) { build_parameter(doc_, pointer_, out, args); }
-
-const char* expr_name(ExprKind kind) { return info(kind).name; }
-
-bool Parameter::quantised() const {
-  return kind == ExprKind::QUniform || kind == ExprKind::QLogUniform || kind == ExprKind::QNormal || kind == ExprKind::QLogNormal;
-}
-
-json Parameter::to_json() const {
-  json j{{"name", name}, {"expression", expr_name(kind)}};
-  json values = json::array();
-  switch (kind) {
-    case ExprKind::Choice: values = json(options); break;
-    case ExprKind::RandInt: values.push_back(upper); break;
-    default:
-      values.push_back(a);
-      values.push_back(b);
-      if (quantised()) values.push_back(q);
-  }
-  j["values"] = values;
-  return j;
-}
 
 const char* sampling_name(SamplingType t) {
   switch (t) {
@@ -489,21 +89,6 @@ SweepConfig SweepConfig::from_json(const json& j) {
   }
 }
 
-long long grid_size(const std::vector<Parameter>& params) {
-  long long n = 1;
-  for (const auto& p : params) {
-    long long k = p.kind == ExprKind::Choice ? static_cast<long long>(p.options.size()) : 0;
-    if (k == 0) return 0;
-    if (n > (1LL << 62) / k) return 1LL << 62;
-    n *= k;
-  }
-  return n;
-}
-
-void parse_expression(const config::Document& doc, const std::string& pointer, const std::string& text, Parameter& out) {
-  ExprParser(doc, pointer, text).parse(out);
-}
-
 namespace {
 
 std::optional<SamplingType> parse_sampling(std::string s) {
@@ -569,9 +154,9 @@ PolicyConfig parse_policy(const config::Document& doc) {
       doc.error("/policy", "Please provide a slack factor or slack amount for BanditPolicy",
                 "add slack_factor: 0.1 (a run is canceled below best/(1+0.1)) or slack_amount: 0.05");
     if (p.slack_factor && !(*p.slack_factor > 0 && std::isfinite(*p.slack_factor)))
-      doc.error("/policy/slack_factor", "must be a number > 0, got " + show(*p.slack_factor));
+      doc.error("/policy/slack_factor", "must be a number > 0, got " + exact_number(*p.slack_factor));
     if (p.slack_amount && !(*p.slack_amount >= 0 && std::isfinite(*p.slack_amount)))
-      doc.error("/policy/slack_amount", "must be a number >= 0, got " + show(*p.slack_amount));
+      doc.error("/policy/slack_amount", "must be a number >= 0, got " + exact_number(*p.slack_amount));
   }
   if (p.type == PolicyType::TruncationSelection) {
     auto v = doc.get_int("/policy/truncation_percentage");
@@ -638,12 +223,12 @@ SweepConfig parse_config(const config::Document& doc) {
     // nlohmann::json objects are sorted by key; recover file order from the marks.
     std::vector<std::pair<std::pair<int, int>, std::string>> ordered;
     for (const auto& [key, value] : params.items()) {
-      auto m = doc.key_mark("/parameters/" + escape_token(key));
+      auto m = doc.key_mark("/parameters/" + config::pointer_token(key));
       ordered.push_back({{m.line, m.col}, key});
     }
     std::sort(ordered.begin(), ordered.end());
     for (const auto& [pos, key] : ordered) {
-      std::string ptr = "/parameters/" + escape_token(key);
+      std::string ptr = "/parameters/" + config::pointer_token(key);
       const json& v = params.at(key);
       Parameter p;
       p.name = key;
@@ -651,20 +236,15 @@ SweepConfig parse_config(const config::Document& doc) {
         parse_expression(doc, ptr, v.get<std::string>(), p);
       } else if (v.is_array()) {
         p.kind = ExprKind::Choice;
-        std::vector<Arg> args{{v, true}};
-        build_parameter(doc, ptr, p, args);
+        build_parameter(doc, ptr, p, std::vector<ExprArg>{ExprArg{v, true}});
       } else if (v.is_object()) {
         doc.check_keys(ptr, {"expression", "values"});
         std::string e = doc.require_string(ptr + "/expression");
         const json* vals = doc.find(ptr + "/values");
         if (!vals || !vals->is_array()) doc.error(ptr + "/values", "expected a list of the expression's arguments");
-        std::vector<Arg> args;
+        std::vector<ExprArg> args;
         for (const auto& a : *vals) args.push_back({a, a.is_array()});
-        std::string l = to_lower(trim(e));
-        bool ok = false;
-        for (const auto& ei : kExprs)
-          if (l == ei.name) { p.kind = ei.kind; ok = true; }
-        if (!ok) doc.error(ptr + "/expression", "unknown expression '" + e + "'", "use one of: " + join(expr_names(), ", "));
+        p.kind = expression_kind(doc, ptr + "/expression", e);
         build_parameter(doc, ptr, p, args);
       } else {
         doc.error(ptr, "expected an expression string such as uniform(0.05, 0.1) or a list of choices");
@@ -711,19 +291,10 @@ SweepConfig parse_config(const config::Document& doc) {
       Parameter p;
       p.name = doc.require_string(ptr + "/name");
       if (trim(p.name).empty()) doc.error(ptr + "/name", "must not be empty");
-      std::string e = doc.require_string(ptr + "/expression");
-      std::string l = to_lower(trim(e));
-      bool ok = false;
-      for (const auto& ei : kExprs)
-        if (l == ei.name) { p.kind = ei.kind; ok = true; }
-      if (!ok) {
-        std::string sug = closest_match(l, expr_names());
-        doc.error(ptr + "/expression", "unknown expression '" + e + "'",
-                  sug.empty() ? "use one of: " + join(expr_names(), ", ") : "did you mean '" + sug + "'?");
-      }
+      p.kind = expression_kind(doc, ptr + "/expression", doc.require_string(ptr + "/expression"));
       const json* vals = doc.find(ptr + "/values");
       if (!vals) doc.error(ptr, "values is required (the expression's arguments as a list)");
-      std::vector<Arg> args;
+      std::vector<ExprArg> args;
       if (vals->is_array()) {
         for (const auto& a : *vals) args.push_back({a, a.is_array()});
       } else {
@@ -746,8 +317,7 @@ SweepConfig parse_config(const config::Document& doc) {
   // Parameter names: unique once leading '-' are stripped.
   std::map<std::string, size_t> seen;
   for (size_t i = 0; i < c.parameters.size(); ++i) {
-    std::string bare = c.parameters[i].name;
-    while (!bare.empty() && bare[0] == '-') bare.erase(0, 1);
+    std::string bare = bare_parameter_name(c.parameters[i].name);
     if (bare.empty()) doc.error(param_where[i], "parameter name '" + c.parameters[i].name + "' has no letters after the dashes");
     auto [it, inserted] = seen.emplace(bare, i);
     if (!inserted)
@@ -799,9 +369,9 @@ SweepConfig parse_config(const config::Document& doc) {
     c.max_concurrent_runs = std::min(c.max_total_runs, 100);
   }
   if (auto v = doc.get_number("/max_duration_minutes")) {
-    if (!(*v > 0) || !std::isfinite(*v)) doc.error("/max_duration_minutes", "must be a number > 0, got " + show(*v));
+    if (!(*v > 0) || !std::isfinite(*v)) doc.error("/max_duration_minutes", "must be a number > 0, got " + exact_number(*v));
     if (*v > 10080) {
-      c.warnings.push_back("max_duration_minutes " + show(*v) + " is above the limit of 10080 (7 days); using 10080");
+      c.warnings.push_back("max_duration_minutes " + exact_number(*v) + " is above the limit of 10080 (7 days); using 10080");
       c.max_duration_minutes = 10080;
     } else {
       c.max_duration_minutes = *v;
@@ -828,50 +398,12 @@ SweepConfig parse_config(const config::Document& doc) {
   return c;
 }
 
+std::string bare_parameter_name(const std::string& name) { return name.substr(std::min(name.find_first_not_of('-'), name.size())); }
+
 SweepConfig load_config(const std::filesystem::path& path) { return parse_config(config::load_file(path)); }
 
 SweepConfig parse_config_text(const std::string& text, const std::string& source_name) {
   return parse_config(config::parse(text, source_name));
-}
-
-std::string argument_name(const std::string& name) { return !name.empty() && name[0] == '-' ? name : "--" + name; }
-
-std::string format_value(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_boolean()) return v.get<bool>() ? "True" : "False";
-  if (v.is_null()) return "None";
-  if (v.is_number_integer()) return std::to_string(v.get<long long>());
-  if (v.is_number_unsigned()) return std::to_string(v.get<unsigned long long>());
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::isnan(d)) return "nan";
-    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-    char buf[64];
-    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);
-    std::string s(buf, p);
-    if (s.find_first_of(".e") == std::string::npos) s += ".0";
-    return s;
-  }
-  return v.dump();
-}
-
-std::vector<std::string> script_arguments(const SweepConfig& cfg, const json& params) {
-  std::vector<std::string> out;
-  for (const auto& p : cfg.parameters) {
-    if (!params.contains(p.name)) continue;
-    out.push_back(argument_name(p.name));
-    out.push_back(format_value(params.at(p.name)));
-  }
-  return out;
-}
-
-std::vector<std::string> script_arguments(const json& params) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : params.items()) {
-    out.push_back(argument_name(k));
-    out.push_back(format_value(v));
-  }
-  return out;
 }
 
 }  // namespace amlc::sweep

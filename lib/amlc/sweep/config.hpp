@@ -1,4 +1,6 @@
-// Sweep (HyperDrive) configuration: parsing, validation and the normalised SweepConfig.
+// Sweep (HyperDrive) configuration files: parsing, validation and the normalised SweepConfig, with its recorded form
+// (to_json/from_json). The parameter expressions inside are expression.hpp; how parameters become script arguments
+// is arguments.hpp.
 //
 // Two input forms are accepted (YAML or JSON, loaded with amlc::config::Document so every error carries
 // file:line:col and the key path):
@@ -23,18 +25,7 @@
 //       max_total_runs, max_concurrent_runs, max_duration_minutes, max_failures, seed
 //     Both forms also accept the amlc extensions `max_failures` and `seed`.
 //
-// Expressions (reference §3): choice(opts...) (one list/range argument = its elements are the options;
-// otherwise each argument, lists included, is one option), randint(upper) in [0, upper),
-// uniform(lo, hi), quniform(lo, hi, q) = round(uniform(lo, hi)/q)*q, loguniform(lo, hi) = exp(uniform(lo, hi)),
-// qloguniform(lo, hi, q) = round(exp(uniform(lo, hi))/q)*q, normal(mu, sigma), qnormal(mu, sigma, q),
-// lognormal(mu, sigma) = exp(normal(mu, sigma)), qlognormal(mu, sigma, q). Rounding is half-to-even
-// (numpy.round). Quantised values are integers when q is a whole number, floats otherwise.
-// Checks (all at submit time, so that sampling a valid configuration can neither fail nor produce a non-finite
-// number): every number finite; lo < hi with hi - lo finite; sigma > 0 with mu +- 9 sigma finite; q > 0 with
-// round(value / q) * q finite over the whole range; loguniform bounds in [-745, 700] and lognormal's
-// mu + 9 sigma <= 709 (exp stays finite); randint's upper an integer in 1..2^53; choice non-empty; range step
-// != 0 and non-empty; text valid UTF-8. Sizes: the values of one expression nest at most kMaxExpressionDepth
-// lists deep and hold at most kMaxExpressionValues values (range() included); at most kMaxParameters parameters.
+// Expressions and their checks: expression.hpp.
 //
 // Validation (HyperDrive rules, plus what amlc's samplers can do):
 //   - grid: only choice (error names the parameter); options must be int, float or string, and either all
@@ -65,28 +56,11 @@
 #include <nlohmann/json.hpp>
 
 #include "amlc/config/document.hpp"
+#include "amlc/sweep/expression.hpp"
 
 namespace amlc::sweep {
 
 using json = nlohmann::json;
-
-inline constexpr int kMaxExpressionDepth = 32;
-inline constexpr size_t kMaxExpressionValues = 100000;
-inline constexpr long long kMaxRandIntUpper = 1LL << 53;
-inline constexpr size_t kMaxParameters = 1000;
-
-enum class ExprKind { Choice, RandInt, Uniform, QUniform, LogUniform, QLogUniform, Normal, QNormal, LogNormal, QLogNormal };
-const char* expr_name(ExprKind kind);
-
-struct Parameter {
-  std::string name;             // as written ("--penalty" or "learning_rate")
-  ExprKind kind = ExprKind::Choice;
-  std::vector<json> options;    // choice
-  double a = 0, b = 0, q = 0;   // uniform-like: lo, hi; normal-like: mu, sigma; q for the quantised ones
-  long long upper = 0;          // randint
-  json to_json() const;         // {"name", "expression", "values"} (az form, expanded choice options)
-  bool quantised() const;
-};
 
 enum class SamplingType { Random, Grid, Bayesian };
 enum class Goal { Maximize, Minimize };
@@ -130,21 +104,8 @@ SweepConfig parse_config(const config::Document& doc);
 SweepConfig load_config(const std::filesystem::path& path);
 SweepConfig parse_config_text(const std::string& text, const std::string& source_name);
 
-// Parses one native expression string ("uniform(0.05, 0.1)") into `out` (name preset). Errors via doc at pointer.
-void parse_expression(const config::Document& doc, const std::string& pointer, const std::string& text, Parameter& out);
-
-// Number of grid points (product of choice sizes), saturating at 2^62.
-long long grid_size(const std::vector<Parameter>& params);
-
-// Script arguments for one trial's parameters, in the config's parameter order:
-// "--name" (or the name verbatim when it already starts with '-') followed by the formatted value.
-std::vector<std::string> script_arguments(const SweepConfig& cfg, const json& params);
-// Same, in the object's own key order.
-std::vector<std::string> script_arguments(const json& params);
-// Value formatting: integers as integers; floats as the shortest string that round-trips, with ".0"
-// added to whole numbers (Python repr: 1.0, 0.1, 1e-05 -> "1e-05"); strings verbatim; true/false/null as
-// Python's True/False/None; lists and mappings as compact JSON.
-std::string format_value(const json& v);
-std::string argument_name(const std::string& name);  // "lr" -> "--lr", "-x" -> "-x"
+// A parameter's name without its leading dashes ("--lr" -> "lr"): two parameters (or a parameter and a base
+// argument) with the same bare name are the same script argument.
+std::string bare_parameter_name(const std::string& name);
 
 }  // namespace amlc::sweep

@@ -2,21 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+
+#include "amlc/core/util.hpp"
 
 namespace amlc::sweep {
 
-namespace {
-
-bool better(double a, double b, Goal g) { return g == Goal::Maximize ? a > b : a < b; }
-
-std::string num(double d) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", d);
-  return buf;
-}
-
-}  // namespace
+bool is_better(double a, double b, Goal goal) { return goal == Goal::Maximize ? a > b : a < b; }
 
 json Decision::to_json() const { return json{{"run", run}, {"interval", interval}, {"rule", rule}, {"numbers", numbers}, {"reason", reason}}; }
 
@@ -32,7 +23,7 @@ std::optional<double> best_value(const std::vector<double>& values, Goal goal) {
   std::optional<double> best;
   for (double v : values) {
     if (std::isnan(v)) continue;
-    if (!best || better(v, *best, goal)) best = v;
+    if (!best || is_better(v, *best, goal)) best = v;
   }
   return best;
 }
@@ -64,7 +55,7 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         int best_run = r.run;
         for (const auto* o : pop) {
           double ov = o->values[at];
-          if (std::isfinite(ov) && better(ov, best, goal)) {
+          if (std::isfinite(ov) && is_better(ov, best, goal)) {
             best = ov;
             best_run = o->run;
           }
@@ -85,10 +76,10 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
           nums["slackAmount"] = a;
         }
         nums["cutoff"] = cutoff;
-        if (better(cutoff, v, goal))
+        if (is_better(cutoff, v, goal))
           out.push_back({r.run, e, rule, nums,
-                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + num(v) + " is " + word + " the Bandit cutoff " +
-                             num(cutoff) + " (best " + num(best) + " by run " + std::to_string(best_run) + ")"});
+                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + format_number(v) + " is " + word + " the Bandit cutoff " +
+                             format_number(cutoff) + " (best " + format_number(best) + " by run " + std::to_string(best_run) + ")"});
         break;
       }
       case PolicyType::MedianStopping: {
@@ -109,10 +100,10 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         double median = n % 2 ? avgs[n / 2] : 0.5 * (avgs[n / 2 - 1] + avgs[n / 2]);
         std::vector<double> upto(r.values.begin(), r.values.begin() + e);
         double b = best_value(upto, goal).value_or(v);
-        if (better(median, b, goal))
+        if (is_better(median, b, goal))
           out.push_back({r.run, e, "median_stopping", json{{"value", v}, {"best", b}, {"median", median}, {"count", n}},
-                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": its best " + num(b) + " is " + word +
-                             " the median " + num(median) + " of the running averages of " + std::to_string(n) + " runs"});
+                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": its best " + format_number(b) + " is " + word +
+                             " the median " + format_number(median) + " of the running averages of " + std::to_string(n) + " runs"});
         break;
       }
       case PolicyType::TruncationSelection: {
@@ -123,17 +114,17 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         size_t k = n * static_cast<size_t>(policy.truncation_percentage) / 100;
         if (k == 0) break;
         // worst first
-        std::sort(vals.begin(), vals.end(), [&](double a, double b) { return better(b, a, goal); });
+        std::sort(vals.begin(), vals.end(), [&](double a, double b) { return is_better(b, a, goal); });
         double cutoff = vals[k - 1];
         size_t strictly_better = 0;
         for (double x : vals)
-          if (better(x, v, goal)) ++strictly_better;
+          if (is_better(x, v, goal)) ++strictly_better;
         if (strictly_better >= n - k)
           out.push_back({r.run, e, "truncation_selection",
                          json{{"value", v}, {"cutoff", cutoff}, {"count", n}, {"truncated", k}, {"truncationPercentage", policy.truncation_percentage}},
-                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + num(v) + " is in the lowest " +
+                         "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + format_number(v) + " is in the lowest " +
                              std::to_string(policy.truncation_percentage) + "% (" + std::to_string(k) + " of " + std::to_string(n) +
-                             " runs, cutoff " + num(cutoff) + ")"});
+                             " runs, cutoff " + format_number(cutoff) + ")"});
         break;
       }
       case PolicyType::None: break;

@@ -180,13 +180,12 @@ Hyper fit_hyper(Model& m) {
 }
 
 double norm_pdf(double z) { return std::exp(-0.5 * z * z) / std::sqrt(2 * M_PI); }
-double norm_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 // log EI for minimisation with incumbent `best`.
 double log_ei(double mu, double sd, double best) {
   double z = (best - mu) / sd;
   if (z > -6) {
-    double ei = (best - mu) * norm_cdf(z) + sd * norm_pdf(z);
+    double ei = (best - mu) * normal_cdf(z) + sd * norm_pdf(z);
     return std::log(std::max(ei, 1e-300));
   }
   // asymptotic: EI ~ sd * phi(z) / z^2
