@@ -13,11 +13,12 @@
 #include "amlc/core/fs.hpp"
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
-#include "amlc/deploy/http.hpp"
 #include "amlc/deploy/image_plan.hpp"
 #include "amlc/deploy/models.hpp"
 #include "amlc/deploy/services.hpp"
 #include "amlc/docker/client.hpp"
+#include "amlc/net/http.hpp"
+#include "amlc/net/ports.hpp"
 
 namespace amlc::deploy {
 
@@ -28,6 +29,18 @@ constexpr const char* kKeysMount = "/run/amlc/keys.json";
 constexpr const char* kAllowedPeers = "gateway";
 // Longer than the scoring server's keys reload interval (Keys.RELOAD_SECONDS = 0.2 s in amlc_scoring/app.py).
 constexpr std::chrono::milliseconds kKeysReloadWait{250};
+
+// One request to a service on 127.0.0.1 (a connect takes at most 2 s).
+net::Response ask_service(const std::string& method, const std::string& url, std::chrono::milliseconds timeout,
+                          const std::vector<std::string>& headers = {}) {
+  net::Request r;
+  r.method = method;
+  r.url = url;
+  r.timeout = timeout;
+  r.connect_timeout = std::min(timeout, std::chrono::milliseconds(2000));
+  r.headers = headers;
+  return net::perform(r);
+}
 
 void say(const Progress& p, const std::string& s) {
   if (p) p(s);
@@ -275,8 +288,8 @@ json run_container(const Workspace& ws, docker::Client& dc, const Desired& d, co
         fail(ErrorKind::General, msg + "; container log tail:\n" + last_lines(logs, 40),
              "fix the entry script and deploy again (the failed container was removed)");
       }
-      auto r = http_request("GET", url, "", {}, 2000);
-      if (r && r->status == 200) break;
+      net::Response r = ask_service("GET", url, std::chrono::milliseconds(2000));
+      if (r.answered() && r.status == 200) break;
       if (monotonic_seconds() > deadline) {
         std::string logs = log_tail(dc, id);
         std::string msg = "service '" + d.service + "' is unhealthy: no 200 from GET " + url + " within " +
@@ -306,15 +319,15 @@ int choose_port(const DeployConfig& dc, const json& previous, bool* port_auto) {
   bool prev_live = previous.is_object() && !previous.value("containerId", json(nullptr)).is_null();
   if (dc.port) {
     *port_auto = false;
-    if (!(prev_live && prev_port == *dc.port) && !local_port_free(*dc.port))
+    if (!(prev_live && prev_port == *dc.port) && !net::local_port_free(*dc.port))
       conflict("port " + std::to_string(*dc.port) + " on 127.0.0.1 is already in use",
                "choose another --port (or omit it to get a free one)");
     return *dc.port;
   }
   *port_auto = true;
-  if (prev_port > 0 && previous.value("portAssigned", "") == "auto" && (prev_live || local_port_free(prev_port)))
+  if (prev_port > 0 && previous.value("portAssigned", "") == "auto" && (prev_live || net::local_port_free(prev_port)))
     return prev_port;
-  return pick_free_port();
+  return net::pick_free_port();
 }
 
 json rollout(const Workspace& ws, docker::Client& dc, const Desired& d, const json& previous, double timeout_seconds,
@@ -643,8 +656,9 @@ json reconcile(const Workspace& ws, json rec, docker::Client* dc, bool probe) {
     return rec;
   }
   if (probe) {
-    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/", "", {}, 1000);
-    if (r && r->status == 200) rec["state"] = "Healthy";
+    net::Response r = ask_service("GET", "http://127.0.0.1:" + std::to_string(rec.value("port", 0)) + "/",
+                                  std::chrono::milliseconds(1000));
+    if (r.answered() && r.status == 200) rec["state"] = "Healthy";
     else if (!in_progress) rec["state"] = "Unhealthy";
   }
   return rec;
@@ -717,18 +731,28 @@ ScoreResult score(const Workspace& ws, const std::string& service, const std::st
   if (state == "Failed" || state == "Unhealthy")
     fail(ErrorKind::General, "service '" + service + "' is " + state + ": " + rec.value("error", json("")).get<std::string>(),
          "fix it and run 'amlc service update -n " + service + "'");
-  std::vector<std::string> headers = {"Content-Type: application/json"};
+  net::Request req;
+  req.method = "POST";
+  req.url = rec.value("scoringUri", "");
+  req.content_type = "application/json";
+  req.has_body = true;
+  req.body = body;
+  req.timeout = std::chrono::milliseconds(static_cast<long long>(timeout_seconds * 1000));
+  req.connect_timeout = std::min(req.timeout, std::chrono::milliseconds(2000));
+  req.max_body = kMaxAnswerBytes;
   if (rec.value("authEnabled", false)) {
     auto keys = read_keys(ws, service);
     if (!keys) fail(ErrorKind::Damaged, "service '" + service + "' has auth enabled but no keys file");
-    headers.push_back("Authorization: Bearer " + keys->primary);
+    req.headers.push_back("Authorization: Bearer " + keys->primary);
   }
-  std::string err;
-  auto r = http_request("POST", rec.value("scoringUri", ""), body, headers, static_cast<long>(timeout_seconds * 1000), &err);
-  if (!r)
-    fail(ErrorKind::General, "no answer from service '" + service + "' at " + rec.value("scoringUri", "") + ": " + err,
-         "see 'amlc service show -n " + service + "' and 'amlc service logs -n " + service + "'");
-  return {r->status, r->body, r->content_type};
+  net::Response r = net::perform(req);
+  const std::string hint = "see 'amlc service show -n " + service + "' and 'amlc service logs -n " + service + "'";
+  if (r.outcome == net::Outcome::TooLarge)
+    fail(ErrorKind::General, "the answer of service '" + service + "' is larger than " +
+                                 std::to_string(kMaxAnswerBytes >> 20) + " MiB", hint);
+  if (!r.answered())
+    fail(ErrorKind::General, "no answer from service '" + service + "' at " + req.url + ": " + r.error, hint);
+  return {r.status, r.body, r.content_type};
 }
 
 json get_keys(const Workspace& ws, const std::string& service) {
@@ -773,11 +797,11 @@ json regen_key(const Workspace& ws, const std::string& service, const std::strin
     const double deadline = monotonic_seconds() + timeout_seconds;
     for (;;) {
       throw_if_interrupted();
-      auto r = http_request("GET", url, "", {"Authorization: Bearer " + key}, 1000);
-      if (r && r->status == 200) break;
+      net::Response r = ask_service("GET", url, std::chrono::milliseconds(1000), {"Authorization: Bearer " + key});
+      if (r.answered() && r.status == 200) break;
       if (monotonic_seconds() > deadline)
         fail(ErrorKind::General, "service '" + service + "' does not accept the new key (" +
-                                     (r ? "HTTP " + std::to_string(r->status) : std::string("no answer")) + ")",
+                                     (r.answered() ? "HTTP " + std::to_string(r.status) : std::string("no answer")) + ")",
              "the old keys are kept; see 'amlc service logs -n " + service + "', or restart the service with "
              "'amlc service reload -n " + service + "' and try again");
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -89,6 +89,8 @@ void logs(const Workspace& ws, const std::string& service, std::optional<int> ta
 
 // service run -d @FILE: the largest request body read from a file.
 inline constexpr size_t kMaxRequestBytes = 100u << 20;
+// service run: the largest answer read back (a larger one is an error, not a cut one).
+inline constexpr size_t kMaxAnswerBytes = size_t{1} << 30;
 
 // service run: one scoring request (POST, application/json), with the primary key when auth is on. Returns the
 // status and body.

@@ -228,7 +228,7 @@ struct Client::Impl {
   http::Response send(http::Request& req, std::string_view what, std::initializer_list<long> also_ok = {},
                       bool allow_timeout = false) {
     http::Response r = http::perform(endpoint, options.connect_timeout, req, allow_timeout);
-    if (r.timed_out) return r;
+    if (r.timed_out()) return r;
     if (is_ok(r.status)) return r;
     for (long s : also_ok)
       if (r.status == s) return r;
@@ -695,7 +695,7 @@ std::optional<int64_t> Client::wait_container_for(const std::string& id, std::ch
       "POST", impl_->path("/containers/" + url_encode(id) + "/wait?condition=" + condition_name(condition)));
   req.timeout = std::max(timeout, std::chrono::milliseconds(1));
   http::Response r = impl_->send(req, "cannot wait for container " + id, {}, /*allow_timeout=*/true);
-  if (r.timed_out) return std::nullopt;
+  if (r.timed_out()) return std::nullopt;
   return wait_result(id, r.body);
 }
 
