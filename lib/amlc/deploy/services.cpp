@@ -30,6 +30,56 @@ std::string container_name(const Workspace& ws, const std::string& service) {
   return "amlc-" + service + (short_id.empty() ? "" : "-" + short_id);
 }
 
+namespace {
+
+// The lock files live in the rebuildable cache, not among the records.
+fs::path service_lock_path(const Workspace& ws, const std::string& name) {
+  return ws.root() / "cache" / "locks" / ("service-" + name + ".lock");
+}
+
+// Whether `lock_file` is held exclusively right now: a try-lock that takes it shared without waiting (and drops it
+// at once). A shared probe only fails against an exclusive holder, never against another probe: two readers
+// asking at the same moment do not take each other for a writer.
+bool held_exclusively(const fs::path& lock_file) {
+  Fd fd(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;  // no lock file: nobody ever locked it
+  while (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK;
+  }
+  return false;  // released with the descriptor
+}
+
+}  // namespace
+
+std::string service_workspace_id(const Workspace& ws) {
+  std::string id = ws.info().value("id", "");
+  return id.empty() ? ws.root().string() : id;
+}
+
+FileLock service_lock(const Workspace& ws, const std::string& name) {
+  fs::path path = service_lock_path(ws, name);
+  create_directories_durable(path.parent_path());
+  return FileLock(path);
+}
+
+bool service_busy(const Workspace& ws, const std::string& name) {
+  return held_exclusively(service_lock_path(ws, name));
+}
+
+json public_view(json rec) {
+  rec.erase("inferenceConfig");
+  rec.erase("deploymentConfig");
+  return rec;
+}
+
+std::vector<std::string> model_ids_of(const json& rec) {
+  std::vector<std::string> ids;
+  for (const auto& m : rec.value("models", json::array()))
+    ids.push_back(m.value("name", "") + ":" + std::to_string(m.value("version", 0)));
+  return ids;
+}
+
 std::optional<json> read_service(const Workspace& ws, const std::string& name) {
   if (!is_service_name(name)) return std::nullopt;
   fs::path p = service_record_path(ws, name);
