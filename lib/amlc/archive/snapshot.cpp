@@ -353,10 +353,8 @@ SnapshotInfo create_snapshot(const fs::path& source, const fs::path& output, con
   SourceListing listing = list_source(source, wo);
   check_limits(source, listing, options.limits);
   // An output file inside the source directory must not include itself (nor its temp sibling).
-  std::string out_abs = fs::absolute(output).lexically_normal().string();
-  std::string src_abs = fs::absolute(source).lexically_normal().string();
-  if (out_abs.size() > src_abs.size() && out_abs.compare(0, src_abs.size(), src_abs) == 0) {
-    std::string rel = fs::path(out_abs).lexically_relative(src_abs).generic_string();
+  if (std::optional<fs::path> inside = lexically_inside(source, fs::absolute(output))) {
+    const std::string rel = inside->generic_string();
     auto& v = listing.entries;
     v.erase(std::remove_if(v.begin(), v.end(),
                            [&](const SourceEntry& e) {

@@ -56,8 +56,9 @@ void add_tree(const fs::path& dir, const std::string& prefix, std::vector<Contex
     }
     if (it->is_directory(ec)) continue;
     if (!it->is_regular_file(ec)) continue;  // sockets, broken links, ...
-    std::string rel = p.lexically_relative(dir).generic_string();
-    out.push_back({prefix + rel, read_file(p), normal_mode(p)});
+    std::optional<fs::path> rel = lexically_inside(dir, p);
+    if (!rel) fail(ErrorKind::General, "'" + p.string() + "' is not inside '" + dir.string() + "'");
+    out.push_back({prefix + rel->generic_string(), read_file(p), normal_mode(p)});
   }
 }
 
