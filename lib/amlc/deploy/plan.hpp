@@ -1,6 +1,7 @@
 // The one parse-and-validate step of model deploy, service update and model package: the inference and deployment
 // configurations (a file, else a stored record's, else the defaults; then the flags), the health-wait timeout and
-// the models, all checked before anything is written or the engine is asked.
+// the models, all checked before anything is written or the engine is asked. (service reload has no plan: it
+// starts the stored record again as it is, with its image.)
 #pragma once
 
 #include <optional>
