@@ -21,9 +21,9 @@
 #include <thread>
 
 #include "amlc/core/util.hpp"
-#include "amlc/deploy/http.hpp"
 #include "amlc/deploy/image_plan.hpp"
 #include "amlc/docker/client.hpp"
+#include "amlc/net/http.hpp"
 #include "support/harness.hpp"
 
 extern char** environ;
@@ -198,10 +198,27 @@ bool tcp_open(const std::string& ip, int port) {
   return open;
 }
 
-std::optional<amlc::deploy::HttpResponse> post(const std::string& url, const std::string& body, const std::string& key = {}) {
-  std::vector<std::string> h = {"Content-Type: application/json"};
-  if (!key.empty()) h.push_back("Authorization: Bearer " + key);
-  return amlc::deploy::http_request("POST", url, body, h, 10000);
+// The answer, or nullopt when none came.
+std::optional<amlc::net::Response> request(const std::string& method, const std::string& url, const std::string& body,
+                                           const std::string& key, int timeout_ms) {
+  amlc::net::Request req;
+  req.method = method;
+  req.url = url;
+  if (method == "POST") {
+    req.content_type = "application/json";
+    req.has_body = true;
+    req.body = body;
+  }
+  if (!key.empty()) req.headers.push_back("Authorization: Bearer " + key);
+  req.timeout = std::chrono::milliseconds(timeout_ms);
+  req.connect_timeout = std::chrono::milliseconds(2000);
+  amlc::net::Response r = amlc::net::perform(req);
+  if (!r.answered()) return std::nullopt;
+  return r;
+}
+
+std::optional<amlc::net::Response> post(const std::string& url, const std::string& body, const std::string& key = {}) {
+  return request("POST", url, body, key, 10000);
 }
 
 }  // namespace
@@ -218,7 +235,7 @@ TEST_CASE("deploy a model, score it over HTTP, redeploy a new model version with
   REQUIRE(r);
   CHECK(r->status == 200);
   CHECK(json::parse(r->body) == json({{"result", {2, 4, 6}}}));
-  auto sw = amlc::deploy::http_request("GET", svc["swaggerUri"], "", {}, 5000);
+  auto sw = request("GET", svc["swaggerUri"], "", "", 5000);
   REQUIRE(sw);
   CHECK(sw->status == 200);
 

@@ -99,6 +99,10 @@ TEST_CASE("deploy: an existing service is a conflict (exit 4) without --overwrit
   CHECK(r.code == 4);
   CHECK(r.err.find("--overwrite") != std::string::npos);
   CHECK(snapshot_tree(f.ws.root() / "services") == before);
+  // The input is checked before the state: an unknown model is named first.
+  r = f.ws.run({"model", "deploy", "-n", "svc-one", "-m", "nope:1", "--es", f.app("score.py").string()});
+  CHECK(r.code == 3);
+  CHECK(snapshot_tree(f.ws.root() / "services") == before);
 
   r = f.ws.run({"model", "delete", "-i", "m:1"});
   CHECK(r.code == 4);

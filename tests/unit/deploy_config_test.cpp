@@ -172,6 +172,17 @@ TEST_CASE("flags win over file values - entry script relative to the source dire
   bad.entry_script = "missing.py";
   CHECK(usage_message([&] { apply_inference_flags({}, bad, s.dir.path(), false); }).find("--entry-script") !=
         std::string::npos);
+
+  // The entry script must lie inside the source directory (by name: "..x.py" is a name inside it).
+  test::write_text(s.dir / "src" / "..x.py", "def init(): pass\ndef run(d): return d\n");
+  InferenceFlags inside;
+  inside.source_directory = "src";
+  inside.entry_script = "..x.py";
+  CHECK(apply_inference_flags({}, inside, s.dir.path(), false).entry_script == "..x.py");
+  InferenceFlags outside = inside;
+  outside.entry_script = (s.dir / "score.py").string();
+  CHECK(usage_message([&] { apply_inference_flags({}, outside, s.dir.path(), false); })
+            .find("is outside the source directory") != std::string::npos);
 }
 
 TEST_CASE("stored configs round-trip through JSON") {

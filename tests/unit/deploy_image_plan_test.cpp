@@ -206,9 +206,19 @@ TEST_CASE("model cache: materialized once from the blob store, then reused") {
   CHECK_FALSE(fs::exists(dir / "sub"));
   json bad = rec;
   bad["version"] = 5;
-  bad["files"][0]["path"] = "../escape";
-  CHECK_THROWS_AS(materialize_model(ws, bad), Error);
-  CHECK_FALSE(fs::exists(ws.root() / "cache" / "models" / "m" / "5"));
+  for (const char* unsafe : {"../escape", "sub/../../escape", "/abs/path", ".", ""}) {
+    bad["files"][0]["path"] = unsafe;
+    CHECK_THROWS_AS(materialize_model(ws, bad), Error);
+    CHECK_FALSE(fs::exists(ws.root() / "cache" / "models" / "m" / "5"));
+  }
+  // Two dots inside a name are a name, not a way out.
+  json dotted = rec;
+  dotted["version"] = 6;
+  dotted["files"] = json::array({{{"path", "weights..v2.bin"}, {"sha256", b1.sha256}, {"size", 7}, {"mode", "0644"}},
+                                 {{"path", "a..b/vocab.txt"}, {"sha256", b2.sha256}, {"size", 5}, {"mode", "0644"}}});
+  fs::path dotted_dir = materialize_model(ws, dotted);
+  CHECK(test::read_text(dotted_dir / "weights..v2.bin") == "weights");
+  CHECK(test::read_text(dotted_dir / "a..b" / "vocab.txt") == "vocab");
 }
 
 TEST_CASE("image plan: the source directory honours .amlignore (else .gitignore) as run snapshots do") {

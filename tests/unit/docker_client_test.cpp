@@ -613,7 +613,7 @@ TEST_CASE("docker fake: wait returns the exit code, a wait error throws, a timeo
   CHECK(stopped.kind() == ErrorKind::Interrupted);
 }
 
-TEST_CASE("docker fake: put_archive uploads the tar with PUT, Content-Length and no Expect header") {
+TEST_CASE("docker fake: put_archive and put_archive_file upload the tar with PUT, Content-Length and no Expect header") {
   FakeDockerServer srv([](const FakeRequest& r) -> std::optional<FakeResponse> {
     if (r.path() == "/v1.41/containers/c1/archive" && r.method == "PUT") return FakeResponse{200, {}, {}, false, false};
     if (r.path() == "/v1.41/containers/c1/archive" && r.method == "GET") {
@@ -634,6 +634,17 @@ TEST_CASE("docker fake: put_archive uploads the tar with PUT, Content-Length and
   CHECK(r.header("content-length") == "1500000");
   CHECK(r.body == tar);
   CHECK(dc.get_archive("c1", "/tmp/in") == "tarbytes");
+
+  // The same upload from a file: its content whole, with its size.
+  amlc::TempDir tmp;
+  std::ofstream(tmp.path() / "in.tar", std::ios::binary) << std::string(70000, 'f');
+  dc.put_archive_file("c1", "/srv", tmp.path() / "in.tar");
+  auto f = srv.api_requests().back();
+  CHECK(f.method == "PUT");
+  CHECK(f.target == "/v1.41/containers/c1/archive?path=%2Fsrv");
+  CHECK(f.header("content-type") == "application/x-tar");
+  CHECK(f.header("content-length") == "70000");
+  CHECK(f.body == std::string(70000, 'f'));
 }
 
 TEST_CASE("docker fake: socket missing or refusing -> DockerUnavailable") {

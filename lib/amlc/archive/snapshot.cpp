@@ -1,7 +1,7 @@
+// Snapshots of a source folder: the limits, the listing (ignore rules, what is left out and why), the size check, and
+// the deterministic .tar.gz written through TarWriter. Extraction is in extract.cpp.
 #include "amlc/archive/snapshot.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "amlc/archive/ignore.hpp"
+#include "amlc/archive/tar_writer.hpp"
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
 #include "amlc/core/hash.hpp"
@@ -22,25 +23,6 @@
 namespace amlc::archive {
 
 namespace {
-
-struct ArchiveDeleter {
-  void operator()(struct archive* a) const {
-    if (a) archive_write_free(a);
-  }
-};
-struct ReadDeleter {
-  void operator()(struct archive* a) const {
-    if (a) archive_read_free(a);
-  }
-};
-struct EntryDeleter {
-  void operator()(archive_entry* e) const {
-    if (e) archive_entry_free(e);
-  }
-};
-using WriteArchive = std::unique_ptr<struct archive, ArchiveDeleter>;
-using ReadArchive = std::unique_ptr<struct archive, ReadDeleter>;
-using Entry = std::unique_ptr<archive_entry, EntryDeleter>;
 
 uint64_t env_number(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
@@ -54,12 +36,11 @@ uint64_t env_number(const char* name, uint64_t fallback) {
   return n;
 }
 
-// Does a symlink at directory `link_dir` (relative to the root, real directories only) with `target` resolve
-// inside the root, whatever other links in the tree point to? Only a relative target of the form
-// "../../name/name" qualifies: leading ".." components that stay inside the root, then names ('.' and empty
-// components are ignored). A ".." after a name could step out through another link: with "b -> .",
-// "a -> b/.." is lexically inside but resolves to the root's parent. Names that are links are, by this same
-// rule, inside; so every link that passes resolves inside.
+// The rule of symlink_stays_inside (snapshot.hpp), for a link in folder `link_dir` (relative to the root, real
+// directories only). Only a relative target of the form "../../name/name" qualifies: leading ".." components that
+// stay inside the root, then names ('.' and empty components are ignored). A ".." after a name could step out
+// through another link: with "b -> .", "a -> b/.." is lexically inside but resolves to the root's parent. Names
+// that are links are, by this same rule, inside; so every link that passes resolves inside.
 bool link_stays_inside(const std::string& link_dir, const std::string& target) {
   if (target.empty() || target[0] == '/') return false;
   size_t depth = 0;
@@ -160,7 +141,7 @@ struct Walker {
         fs::path target = fs::read_symlink(abs, lec);
         if (lec) fail(ErrorKind::General, "cannot read symlink " + abs.string() + ": " + lec.message());
         std::string t = target.string();
-        if (link_stays_inside(parent_of(rel), t)) {
+        if (symlink_stays_inside(rel, t)) {
           SourceEntry e;
           e.path = rel;
           e.type = SourceEntry::Type::Symlink;
@@ -199,39 +180,11 @@ struct Walker {
   }
 };
 
-void check_archive(struct archive* a, int rc, const std::string& what) {
-  if (rc >= ARCHIVE_WARN) return;
-  const char* msg = archive_error_string(a);
-  fail(ErrorKind::General, what + ": " + (msg ? msg : "libarchive error"));
-}
-
-struct WriteState {
-  int fd = -1;
-  Sha256 sha;
-  uint64_t bytes = 0;
-  int error = 0;
-};
-
-la_ssize_t write_cb(struct archive*, void* data, const void* buf, size_t n) {
-  auto* st = static_cast<WriteState*>(data);
-  const char* p = static_cast<const char*>(buf);
-  size_t left = n;
-  while (left > 0) {
-    ssize_t w = ::write(st->fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      st->error = errno;
-      return -1;
-    }
-    p += w;
-    left -= static_cast<size_t>(w);
-  }
-  st->sha.update(buf, n);
-  st->bytes += n;
-  return static_cast<la_ssize_t>(n);
-}
-
 }  // namespace
+
+bool symlink_stays_inside(const std::string& link_path, const std::string& target) {
+  return link_stays_inside(parent_of(link_path), target);
+}
 
 SnapshotLimits SnapshotLimits::from_env() {
   SnapshotLimits l;
@@ -329,49 +282,26 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
     }
   } cleanup{tmp};
 
-  WriteState state;
-  state.fd = out_fd.get();
-  WriteArchive a(archive_write_new());
-  if (!a) fail(ErrorKind::General, "libarchive: out of memory");
-  check_archive(a.get(), archive_write_set_format_pax_restricted(a.get()), "cannot set the archive format");
-  check_archive(a.get(), archive_write_add_filter_gzip(a.get()), "cannot set up gzip");
-  std::string opts = "gzip:compression-level=" + std::to_string(compression_level) + ",gzip:!timestamp";
-  check_archive(a.get(), archive_write_set_options(a.get(), opts.c_str()), "cannot set gzip options");
-  archive_write_set_bytes_per_block(a.get(), 1 << 20);
-  archive_write_set_bytes_in_last_block(a.get(), 1);
-  check_archive(a.get(), archive_write_open(a.get(), &state, nullptr, write_cb, nullptr),
-                "cannot start the archive " + output.string());
-
+  Sha256 sha;
+  uint64_t archive_bytes = 0;
+  TarWriter tar(
+      [&](std::string_view d) {
+        write_all(out_fd.get(), d.data(), d.size(), output);
+        sha.update(d.data(), d.size());
+        archive_bytes += d.size();
+      },
+      {.what = output.string(), .mtime = kSnapshotMtime, .gzip_level = compression_level});
   std::vector<char> buf(1 << 20);
-  Entry entry(archive_entry_new());
-  uint64_t files = 0;
   for (const auto& e : listing.entries) {
-    archive_entry_clear(entry.get());
-    archive_entry_set_pathname(entry.get(), e.path.c_str());
-    archive_entry_set_mtime(entry.get(), kSnapshotMtime, 0);
-    archive_entry_set_uid(entry.get(), 0);
-    archive_entry_set_gid(entry.get(), 0);
     switch (e.type) {
       case SourceEntry::Type::Dir:
-        archive_entry_set_filetype(entry.get(), AE_IFDIR);
-        archive_entry_set_perm(entry.get(), 0755);
-        archive_entry_set_size(entry.get(), 0);
-        break;
+        tar.add_directory(e.path, 0755);
+        continue;
       case SourceEntry::Type::Symlink:
-        archive_entry_set_filetype(entry.get(), AE_IFLNK);
-        archive_entry_set_perm(entry.get(), 0777);
-        archive_entry_set_symlink(entry.get(), e.link_target.c_str());
-        archive_entry_set_size(entry.get(), 0);
-        break;
+        tar.add_symlink(e.path, e.link_target);
+        continue;
       case SourceEntry::Type::File:
-        archive_entry_set_filetype(entry.get(), AE_IFREG);
-        archive_entry_set_perm(entry.get(), e.executable ? 0755 : 0644);
-        archive_entry_set_size(entry.get(), static_cast<la_int64_t>(e.size));
         break;
-    }
-    if (e.type != SourceEntry::Type::File) {
-      check_archive(a.get(), archive_write_header(a.get(), entry.get()), "cannot add " + e.path);
-      continue;
     }
     // O_NONBLOCK and the fstat: a file replaced by a fifo since the listing must not hang the snapshot.
     Fd in(::open(e.disk_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
@@ -384,7 +314,7 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
            "snapshot again when nothing changes the source directory");
     }
     ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    check_archive(a.get(), archive_write_header(a.get(), entry.get()), "cannot add " + e.path);
+    tar.begin_file(e.path, e.executable ? 0755 : 0644, e.size);
     uint64_t left = e.size;
     while (left > 0) {
       ssize_t got = ::read(in.get(), buf.data(), std::min<uint64_t>(buf.size(), left));
@@ -396,38 +326,22 @@ SnapshotInfo write_snapshot(const fs::path& source, const SourceListing& listing
         fail(ErrorKind::General, e.disk_path.string() + " shrank while the snapshot was being written",
              "snapshot again when nothing writes to the source directory");
       }
-      la_ssize_t w = archive_write_data(a.get(), buf.data(), static_cast<size_t>(got));
-      if (w < 0) {
-        if (state.error) {
-          errno = state.error;
-          sys_fail("cannot write " + output.string());
-        }
-        check_archive(a.get(), static_cast<int>(w), "cannot write " + output.string());
-      }
+      tar.write(std::string_view(buf.data(), static_cast<size_t>(got)));
       left -= static_cast<uint64_t>(got);
     }
-    ++files;
   }
-  int rc = archive_write_close(a.get());
-  if (rc < ARCHIVE_WARN) {
-    if (state.error) {
-      errno = state.error;
-      sys_fail("cannot write " + output.string());
-    }
-    check_archive(a.get(), rc, "cannot finish " + output.string());
-  }
-  a.reset();
+  tar.close();
   if (::fsync(out_fd.get()) != 0) sys_fail("cannot write " + output.string());
   if (::rename(tmp.c_str(), output.c_str()) != 0) sys_fail("cannot rename " + tmp.string() + " to " + output.string());
   cleanup.armed = false;
   (void)source;
   SnapshotInfo info;
   info.path = output;
-  info.sha256 = state.sha.hex_digest();
+  info.sha256 = sha.hex_digest();
   info.files = listing.files;
   info.bytes = listing.bytes;
   info.excluded = listing.excluded;
-  info.archive_bytes = state.bytes;
+  info.archive_bytes = archive_bytes;
   return info;
 }
 
@@ -439,10 +353,8 @@ SnapshotInfo create_snapshot(const fs::path& source, const fs::path& output, con
   SourceListing listing = list_source(source, wo);
   check_limits(source, listing, options.limits);
   // An output file inside the source directory must not include itself (nor its temp sibling).
-  std::string out_abs = fs::absolute(output).lexically_normal().string();
-  std::string src_abs = fs::absolute(source).lexically_normal().string();
-  if (out_abs.size() > src_abs.size() && out_abs.compare(0, src_abs.size(), src_abs) == 0) {
-    std::string rel = fs::path(out_abs).lexically_relative(src_abs).generic_string();
+  if (std::optional<fs::path> inside = lexically_inside(source, fs::absolute(output))) {
+    const std::string rel = inside->generic_string();
     auto& v = listing.entries;
     v.erase(std::remove_if(v.begin(), v.end(),
                            [&](const SourceEntry& e) {
@@ -455,204 +367,6 @@ SnapshotInfo create_snapshot(const fs::path& source, const fs::path& output, con
             v.end());
   }
   return write_snapshot(source, listing, output, options.compression_level);
-}
-
-// ----------------------------------------------------------------------------------------------------------
-// Extraction
-
-namespace {
-
-[[noreturn]] void refuse(const fs::path& archive_path, const std::string& entry, const std::string& why) {
-  fail(ErrorKind::General, "refusing to extract " + archive_path.string() + ": entry '" + entry + "' " + why,
-       "the archive is unsafe or damaged; do not use it");
-}
-
-// Checks an archive path: relative, no "..", not empty. Returns it normalised (no "./", no trailing '/').
-std::string safe_relative(const fs::path& archive_path, const std::string& name, const char* what) {
-  if (name.empty()) refuse(archive_path, name, std::string("has an empty ") + what);
-  if (name[0] == '/') refuse(archive_path, name, std::string("has an absolute ") + what);
-  std::string norm;
-  size_t pos = 0;
-  while (pos <= name.size()) {
-    size_t slash = name.find('/', pos);
-    std::string part = name.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-    pos = slash == std::string::npos ? name.size() + 1 : slash + 1;
-    if (part == "..") refuse(archive_path, name, std::string("has a '..' component in its ") + what);
-    if (part.empty() || part == ".") continue;
-    norm += (norm.empty() ? "" : "/") + part;
-  }
-  if (norm.empty()) refuse(archive_path, name, std::string("has an empty ") + what);
-  return norm;
-}
-
-// Refuses `rel` if one of its parent directories (as now on disk under `dest`) is a symlink.
-void refuse_through_symlink(const fs::path& archive_path, const fs::path& dest, const std::string& name,
-                            const std::string& rel) {
-  for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1)) {
-    std::string walk = rel.substr(0, slash);
-    struct stat st {};
-    if (::lstat((dest / walk).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      refuse(archive_path, name, "would be written through the symlink '" + walk + "'");
-    }
-  }
-}
-
-std::string read_error(struct archive* a) {
-  const char* msg = archive_error_string(a);
-  return msg ? msg : "unknown error";
-}
-
-}  // namespace
-
-ExtractInfo extract_snapshot(const fs::path& archive_path, const fs::path& dest_in, const ExtractLimits& limits) {
-  // The archive must be a regular file: opened without blocking (a fifo would hang), then checked.
-  Fd fd(::open(archive_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (fd.get() < 0) sys_fail("cannot open archive " + archive_path.string());
-  struct stat ast {};
-  if (::fstat(fd.get(), &ast) != 0) sys_fail("cannot open archive " + archive_path.string());
-  if (!S_ISREG(ast.st_mode)) {
-    fail(ErrorKind::General, "cannot open archive " + archive_path.string() + ": it is not a regular file");
-  }
-
-  std::error_code ec;
-  fs::create_directories(dest_in, ec);
-  if (ec) fail(ErrorKind::General, "cannot create " + dest_in.string() + ": " + ec.message());
-  // libarchive's SECURE_SYMLINKS check walks the whole path: resolve symlinks in `dest` itself first.
-  fs::path dest = fs::canonical(dest_in, ec);
-  if (ec) fail(ErrorKind::General, "cannot resolve " + dest_in.string() + ": " + ec.message());
-  if (!fs::is_empty(dest, ec)) fail(ErrorKind::Conflict, "cannot extract into " + dest.string() + ": it is not empty");
-
-  ReadArchive in(archive_read_new());
-  if (!in) fail(ErrorKind::General, "libarchive: out of memory");
-  // Snapshots are gzip'ed tar files. Only gzip (zlib, in process) is enabled: "filter all" would also run external
-  // decompressors (lrzip, lzop, grzip...) on a crafted file.
-  archive_read_support_filter_gzip(in.get());
-  archive_read_support_format_tar(in.get());
-  archive_read_support_format_gnutar(in.get());
-  if (archive_read_open_fd(in.get(), fd.get(), 1 << 20) != ARCHIVE_OK) {
-    fail(ErrorKind::General, "cannot open archive " + archive_path.string() + ": " + read_error(in.get()));
-  }
-  struct DiskDeleter {
-    void operator()(struct archive* a) const {
-      if (a) archive_write_free(a);
-    }
-  };
-  std::unique_ptr<struct archive, DiskDeleter> out(archive_write_disk_new());
-  if (!out) fail(ErrorKind::General, "libarchive: out of memory");
-  // ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS cannot be combined with a target directory without chdir() (which is
-  // process-wide); absolute names are refused by our own check below before the destination is prefixed.
-  archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                                ARCHIVE_EXTRACT_NO_OVERWRITE);
-
-  // What the decompressed stream may hold besides file content: headers (a pax header, a ustar header and long
-  // names take a few KB per entry) and the end-of-archive blocks.
-  const uint64_t max_stream = limits.max_bytes + 16 * 1024 * limits.max_entries + (16u << 20);
-  auto check_stream = [&](const std::string& name) {
-    if (static_cast<uint64_t>(archive_filter_bytes(in.get(), 0)) > max_stream) {
-      refuse(archive_path, name, "takes the archive over " + human_bytes(max_stream) + " of headers and data");
-    }
-  };
-
-  ExtractInfo info;
-  uint64_t entries = 0;
-  archive_entry* entry = nullptr;
-  for (;;) {
-    int rc = archive_read_next_header(in.get(), &entry);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) {
-      fail(ErrorKind::General, "cannot read archive " + archive_path.string() + ": " + read_error(in.get()));
-    }
-    const char* raw_name = archive_entry_pathname(entry);
-    std::string name = raw_name ? raw_name : "";
-    check_stream(name);
-    if (++entries > limits.max_entries) {
-      refuse(archive_path, name, "is one entry too many (at most " + std::to_string(limits.max_entries) + ")");
-    }
-    std::string rel = safe_relative(archive_path, name, "path");
-    // Beyond PATH_MAX libarchive chdir()s its way down (the working directory is process-wide), and nothing else
-    // could open the file by its path afterwards.
-    if (dest.string().size() + 1 + rel.size() >= PATH_MAX) refuse(archive_path, name, "has a path too long for this system");
-    mode_t type = archive_entry_filetype(entry);
-    const char* hard = archive_entry_hardlink(entry);
-    if (hard) {
-      std::string target = safe_relative(archive_path, hard, "hard link target");
-      // Only to a regular file extracted before, reached without a symlink: a hard link to a symlink would keep
-      // the link's relative target at another depth, and could point outside.
-      refuse_through_symlink(archive_path, dest, name, target);
-      struct stat tst {};
-      if (::lstat((dest / target).c_str(), &tst) != 0 || !S_ISREG(tst.st_mode)) {
-        refuse(archive_path, name, "is a hard link to '" + target + "', which is not a file extracted before it");
-      }
-      archive_entry_set_hardlink(entry, (dest / target).c_str());
-    } else if (type == AE_IFLNK) {
-      const char* t = archive_entry_symlink(entry);
-      std::string target = t ? t : "";
-      if (target.empty()) refuse(archive_path, name, "is a symlink without a target");
-      if (target[0] == '/') refuse(archive_path, name, "is a symlink to an absolute path (" + target + ")");
-      if (!link_stays_inside(parent_of(rel), target)) {
-        refuse(archive_path, name,
-               "is a symlink pointing outside the target directory (" + target +
-                   "), or that could through another symlink ('..' after a name)");
-      }
-    } else if (type == AE_IFCHR || type == AE_IFBLK) {
-      refuse(archive_path, name, "is a device file");
-    } else if (type == AE_IFIFO) {
-      refuse(archive_path, name, "is a fifo");
-    } else if (type == AE_IFSOCK) {
-      refuse(archive_path, name, "is a socket");
-    } else if (type != AE_IFREG && type != AE_IFDIR) {
-      refuse(archive_path, name, "has an unsupported file type");
-    }
-    // Never write through a symlink that an earlier entry created.
-    refuse_through_symlink(archive_path, dest, name, rel);
-    // Content is counted at its declared size before anything is written: a sparse file's holes count too.
-    la_int64_t declared = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
-    if (type == AE_IFREG && !hard && declared > 0) {
-      if (static_cast<uint64_t>(declared) > limits.max_bytes - std::min(limits.max_bytes, info.bytes)) {
-        refuse(archive_path, name,
-               "(" + human_bytes(static_cast<uint64_t>(declared)) + ") takes the content over the limit of " +
-                   human_bytes(limits.max_bytes));
-      }
-    }
-    archive_entry_set_pathname(entry, (dest / rel).c_str());
-    // No setuid/setgid/sticky; directories stay traversable and removable by their owner.
-    archive_entry_set_perm(entry, (archive_entry_perm(entry) & 0777) | (type == AE_IFDIR ? 0700 : 0));
-    archive_entry_set_uid(entry, 0);
-    archive_entry_set_gid(entry, 0);
-    rc = archive_write_header(out.get(), entry);
-    if (rc < ARCHIVE_WARN) refuse(archive_path, name, "cannot be written: " + read_error(out.get()));
-    if (type == AE_IFREG && !hard && declared > 0) {
-      const void* block = nullptr;
-      size_t size = 0;
-      la_int64_t offset = 0;
-      for (;;) {
-        rc = archive_read_data_block(in.get(), &block, &size, &offset);
-        if (rc == ARCHIVE_EOF) break;
-        if (rc < ARCHIVE_WARN) {
-          fail(ErrorKind::General,
-               "cannot read archive " + archive_path.string() + " at '" + name + "': " + read_error(in.get()));
-        }
-        check_stream(name);
-        if (offset < 0 || static_cast<uint64_t>(offset) + size > static_cast<uint64_t>(declared)) {
-          refuse(archive_path, name, "has more content than its declared size");
-        }
-        if (archive_write_data_block(out.get(), block, size, offset) < ARCHIVE_WARN) {
-          fail(ErrorKind::General, "cannot write " + (dest / rel).string() + ": " + read_error(out.get()));
-        }
-      }
-      info.bytes += static_cast<uint64_t>(declared);
-    }
-    rc = archive_write_finish_entry(out.get());
-    if (rc < ARCHIVE_WARN) {
-      fail(ErrorKind::General, "cannot write " + (dest / rel).string() + ": " + read_error(out.get()));
-    }
-    if (type == AE_IFDIR) ++info.dirs;
-    else ++info.files;
-  }
-  if (archive_write_close(out.get()) < ARCHIVE_WARN) {
-    fail(ErrorKind::General, "cannot finish extracting into " + dest.string() + ": " + read_error(out.get()));
-  }
-  return info;
 }
 
 }  // namespace amlc::archive

@@ -13,6 +13,8 @@
 // and symlinks that leave the tree (or have '..' after a name in their target, which extraction refuses) and do
 // not point at a regular file (those that do are stored as that file's content). An .amlignore/.gitignore that is
 // not a regular file is an error (see ignore.hpp).
+//
+// Code: snapshot.cpp (limits, listing, writing through archive::TarWriter), extract.cpp (extraction).
 #pragma once
 
 #include <cstdint>
@@ -59,6 +61,11 @@ struct WalkOptions {
 
 // Lists what a snapshot of `root` would hold. Usage error if `root` is not a directory.
 SourceListing list_source(const fs::path& root, const WalkOptions& options = {});
+
+// Whether a symlink at `link_path` (relative to the root, '/'-separated) with `target` resolves inside the root,
+// whatever other links in the tree point to: a relative target of leading ".." components that stay inside, then
+// names. Listing keeps such links as links; extraction refuses every other one.
+bool symlink_stays_inside(const std::string& link_path, const std::string& target);
 
 // Throws a Usage error if the listing exceeds the limits, naming the 5 largest top-level entries.
 void check_limits(const fs::path& root, const SourceListing& listing, const SnapshotLimits& limits);

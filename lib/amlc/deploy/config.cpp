@@ -1,3 +1,8 @@
+// The inference and deployment config schemas (config.hpp): parsing from files, the flags on top, the stored JSON
+// form, validation, and the service name and key rules.
+// One file (about 600 lines) on purpose: both schemas are read with the same value readers (scalar_text,
+// string_map, note_ignored), and each numeric deployment setting has one NumberRule that the file key and its flag
+// both obey; split in two, these would move to a shared internal header for no reader's gain.
 #include "amlc/deploy/config.hpp"
 
 #include <algorithm>
@@ -533,12 +538,12 @@ InferenceConfig apply_inference_flags(InferenceConfig ic, const InferenceFlags& 
   // The entry script's name inside the app: relative to the source directory when it lies inside it.
   if (!ic.entry_script_path.empty()) {
     if (ic.source_directory) {
-      fs::path rel = ic.entry_script_path.lexically_relative(*ic.source_directory);
-      if (rel.empty() || *rel.begin() == "..")
+      std::optional<fs::path> rel = lexically_inside(*ic.source_directory, ic.entry_script_path);
+      if (!rel)
         usage_error("entry script '" + ic.entry_script_path.string() + "' is outside the source directory '" +
                         ic.source_directory->string() + "'",
                     "put the entry script inside the source directory");
-      ic.entry_script = rel.generic_string();
+      ic.entry_script = rel->generic_string();
     } else {
       ic.entry_script = ic.entry_script_path.filename().string();
     }

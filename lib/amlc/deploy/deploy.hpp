@@ -16,6 +16,10 @@
 // before any container exists (bad config, engine down, missing base image, build error, port in use, Ctrl-C)
 // leave the records exactly as they were, except once the service's previous container has been removed: then the
 // previous record is kept as Failed with the error and no container (`service reload` starts it again).
+//
+// Code: plan.* (parse and validate), deploy.cpp (deploy, update, reload: claim and rollback), container.cpp (the
+// container and its health wait), image_build.cpp (image builds, package), service_ops.cpp (delete, show, list, logs,
+// score, keys); internal.hpp is what they share.
 #pragma once
 
 #include <functional>
@@ -89,6 +93,8 @@ void logs(const Workspace& ws, const std::string& service, std::optional<int> ta
 
 // service run -d @FILE: the largest request body read from a file.
 inline constexpr size_t kMaxRequestBytes = 100u << 20;
+// service run: the largest answer read back (a larger one is an error, not a cut one).
+inline constexpr size_t kMaxAnswerBytes = size_t{1} << 30;
 
 // service run: one scoring request (POST, application/json), with the primary key when auth is on. Returns the
 // status and body.

@@ -1,15 +1,12 @@
 #include "amlc/deploy/image_plan.hpp"
 
-#include "amlc/archive/snapshot.hpp"
-
-#include <archive.h>
-#include <archive_entry.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <memory>
 #include <set>
 
+#include "amlc/archive/snapshot.hpp"
+#include "amlc/archive/tar_writer.hpp"
 #include "amlc/assets/assets.hpp"
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
@@ -59,8 +56,9 @@ void add_tree(const fs::path& dir, const std::string& prefix, std::vector<Contex
     }
     if (it->is_directory(ec)) continue;
     if (!it->is_regular_file(ec)) continue;  // sockets, broken links, ...
-    std::string rel = p.lexically_relative(dir).generic_string();
-    out.push_back({prefix + rel, read_file(p), normal_mode(p)});
+    std::optional<fs::path> rel = lexically_inside(dir, p);
+    if (!rel) fail(ErrorKind::General, "'" + p.string() + "' is not inside '" + dir.string() + "'");
+    out.push_back({prefix + rel->generic_string(), read_file(p), normal_mode(p)});
   }
 }
 
@@ -87,20 +85,6 @@ std::string join_quoted(const std::vector<std::string>& items) {
   std::string s;
   for (const auto& i : items) s += (s.empty() ? "" : ",") + i;
   return s;
-}
-
-struct ArchiveWriter {
-  ::archive* a = archive_write_new();
-  ArchiveWriter() = default;
-  ArchiveWriter(const ArchiveWriter&) = delete;  // one owner of the handle: a copy would free it twice
-  ArchiveWriter& operator=(const ArchiveWriter&) = delete;
-  ~ArchiveWriter() { archive_write_free(a); }
-};
-
-void check(::archive* a, int rc, const char* what) {
-  if (rc < ARCHIVE_WARN)
-    fail(ErrorKind::General, std::string("cannot write the build context (") + what + "): " +
-                                 (archive_error_string(a) ? archive_error_string(a) : "unknown error"));
 }
 
 }  // namespace
@@ -223,15 +207,8 @@ json ImagePlan::summary() const {
 }
 
 std::string pack_context(const ImagePlan& plan) {
-  ArchiveWriter w;
-  check(w.a, archive_write_set_format_pax_restricted(w.a), "format");
   std::string out;
-  auto writer = [](::archive*, void* ctx, const void* buf, size_t n) -> la_ssize_t {
-    static_cast<std::string*>(ctx)->append(static_cast<const char*>(buf), n);
-    return static_cast<la_ssize_t>(n);
-  };
-  check(w.a, archive_write_set_bytes_in_last_block(w.a, 1), "block");
-  check(w.a, archive_write_open(w.a, &out, nullptr, writer, nullptr), "open");
+  archive::TarWriter tar([&out](std::string_view d) { out.append(d); }, {.what = "the build context"});
   std::set<std::string> dirs;
   for (const auto& f : plan.files) {
     // Directory entries (sorted with their files is not required by Docker, but keeps modes explicit).
@@ -239,28 +216,11 @@ std::string pack_context(const ImagePlan& plan) {
     while ((pos = f.path.find('/', pos)) != std::string::npos) {
       std::string d = f.path.substr(0, pos);
       ++pos;
-      if (!dirs.insert(d).second) continue;
-      std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(), archive_entry_free);
-      archive_entry_set_pathname(e.get(), (d + "/").c_str());
-      archive_entry_set_filetype(e.get(), AE_IFDIR);
-      archive_entry_set_perm(e.get(), 0755);
-      archive_entry_set_mtime(e.get(), 0, 0);
-      archive_entry_set_uid(e.get(), 0);
-      archive_entry_set_gid(e.get(), 0);
-      check(w.a, archive_write_header(w.a, e.get()), "header");
+      if (dirs.insert(d).second) tar.add_directory(d, 0755);
     }
-    std::unique_ptr<archive_entry, void (*)(archive_entry*)> e(archive_entry_new(), archive_entry_free);
-    archive_entry_set_pathname(e.get(), f.path.c_str());
-    archive_entry_set_filetype(e.get(), AE_IFREG);
-    archive_entry_set_perm(e.get(), f.mode);
-    archive_entry_set_size(e.get(), static_cast<la_int64_t>(f.data.size()));
-    archive_entry_set_mtime(e.get(), 0, 0);
-    archive_entry_set_uid(e.get(), 0);
-    archive_entry_set_gid(e.get(), 0);
-    check(w.a, archive_write_header(w.a, e.get()), "header");
-    if (!f.data.empty() && archive_write_data(w.a, f.data.data(), f.data.size()) < 0) check(w.a, ARCHIVE_FATAL, "data");
+    tar.add_file(f.path, f.mode, f.data);
   }
-  check(w.a, archive_write_close(w.a), "close");
+  tar.close();
   return out;
 }
 

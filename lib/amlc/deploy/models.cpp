@@ -48,9 +48,10 @@ fs::path materialize_model(const Workspace& ws, const nlohmann::json& record) {
     fs::create_directories(staging);
     for (const auto& f : record.value("files", nlohmann::json::array())) {
       std::string rel = f.at("path").get<std::string>();
-      fs::path rp(rel);
-      if (rp.is_absolute() || rel.find("..") != std::string::npos)
+      std::optional<fs::path> inside = fs::path(rel).is_absolute() ? std::nullopt : lexically_inside(staging, rel);
+      if (!inside)
         fail(ErrorKind::Damaged, "model " + name + ":" + std::to_string(version) + " has an unsafe file path '" + rel + "'");
+      const fs::path& rp = *inside;
       std::string sha = f.at("sha256").get<std::string>();
       unsigned mode = 0644;
       if (auto it = f.find("mode"); it != f.end()) {

@@ -30,6 +30,56 @@ std::string container_name(const Workspace& ws, const std::string& service) {
   return "amlc-" + service + (short_id.empty() ? "" : "-" + short_id);
 }
 
+namespace {
+
+// The lock files live in the rebuildable cache, not among the records.
+fs::path service_lock_path(const Workspace& ws, const std::string& name) {
+  return ws.root() / "cache" / "locks" / ("service-" + name + ".lock");
+}
+
+// Whether `lock_file` is held exclusively right now: a try-lock that takes it shared without waiting (and drops it
+// at once). A shared probe only fails against an exclusive holder, never against another probe: two readers
+// asking at the same moment do not take each other for a writer.
+bool held_exclusively(const fs::path& lock_file) {
+  Fd fd(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;  // no lock file: nobody ever locked it
+  while (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK;
+  }
+  return false;  // released with the descriptor
+}
+
+}  // namespace
+
+std::string service_workspace_id(const Workspace& ws) {
+  std::string id = ws.info().value("id", "");
+  return id.empty() ? ws.root().string() : id;
+}
+
+FileLock service_lock(const Workspace& ws, const std::string& name) {
+  fs::path path = service_lock_path(ws, name);
+  create_directories_durable(path.parent_path());
+  return FileLock(path);
+}
+
+bool service_busy(const Workspace& ws, const std::string& name) {
+  return held_exclusively(service_lock_path(ws, name));
+}
+
+json public_view(json rec) {
+  rec.erase("inferenceConfig");
+  rec.erase("deploymentConfig");
+  return rec;
+}
+
+std::vector<std::string> model_ids_of(const json& rec) {
+  std::vector<std::string> ids;
+  for (const auto& m : rec.value("models", json::array()))
+    ids.push_back(m.value("name", "") + ":" + std::to_string(m.value("version", 0)));
+  return ids;
+}
+
 std::optional<json> read_service(const Workspace& ws, const std::string& name) {
   if (!is_service_name(name)) return std::nullopt;
   fs::path p = service_record_path(ws, name);
@@ -80,25 +130,24 @@ namespace {
 
 // The keys file is bind-mounted (as a file) into the service's container, so it is rewritten in place (the mount
 // follows the inode, not the name) under an exclusive flock on the file itself; readers here take the shared one.
-// The scoring server does not lock: it re-reads the file when its mtime changes and keeps its previous keys if it
-// ever reads a half-written one.
+// The scoring server does not lock: its workers re-read the file at most every 0.2 s (comparing the content, not
+// the mtime) and keep their previous keys if they ever read a half-written one (amlc_scoring/app.py, Keys).
 std::optional<std::string> read_locked(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
     if (errno == ENOENT) return std::nullopt;
     sys_fail("cannot open " + path.string());
   }
-  while (::flock(fd, LOCK_SH) != 0 && errno == EINTR) {
+  while (::flock(fd.get(), LOCK_SH) != 0 && errno == EINTR) {
   }
   std::string text;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     text.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
   return text;
 }
 
@@ -121,18 +170,17 @@ void write_keys(const Workspace& ws, const std::string& name, const ServiceKeys&
   json j = {{"primaryKey", keys.primary}, {"secondaryKey", keys.secondary}};
   std::string text = j.dump() + "\n";
   fs::path path = service_keys_path(ws, name);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
     if (errno != ENOENT) sys_fail("cannot open " + path.string());
     write_file_atomic(path, text, 0600);  // a new service: created whole
     return;
   }
   // In place, so that a running container sees the new keys without a restart.
-  Fd guard(fd);
-  while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+  while (::flock(fd.get(), LOCK_EX) != 0 && errno == EINTR) {
   }
-  overwrite_in_place(fd, text, path);
-  if (::fsync(fd) != 0) sys_fail("cannot fsync " + path.string());
+  overwrite_in_place(fd.get(), text, path);
+  if (::fsync(fd.get()) != 0) sys_fail("cannot fsync " + path.string());
 }
 
 // 128 bits from getrandom(2), drawn anew for every key: no key is derived from another.

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "amlc/core/fs.hpp"
 #include "amlc/workspace/workspace.hpp"
 
 namespace amlc::deploy {
@@ -45,6 +46,21 @@ std::vector<std::string> services_using_model(const Workspace& ws, const std::st
 
 // `workspace check`: every record parses, has the required keys, names match files, keys files are 0600.
 void check_services(const Workspace& ws, std::vector<std::string>& problems, json& stats);
+
+// A record as the commands show it: without the stored inference and deployment configs.
+json public_view(json record);
+// "name:version" of each of the record's models.
+std::vector<std::string> model_ids_of(const json& record);
+
+// The workspace as services name it (workspaceId, the amlc.workspace container label): its id, else its root.
+std::string service_workspace_id(const Workspace& ws);
+
+// Serialises operations on one service: deploy, update, reload, regen-key and delete take it exclusively (they can
+// take minutes: the workspace lock is held only for writes). The lock file is cache/locks/service-<name>.lock.
+FileLock service_lock(const Workspace& ws, const std::string& name);
+// Whether some amlc process holds the service's lock right now. A record left Transitioning while nobody holds it
+// is the trace of a deploy that was killed. Probed by service show/list and by a deploy's pre-check, concurrently.
+bool service_busy(const Workspace& ws, const std::string& name);
 
 // The container name of a service: amlc-<service>-<first 8 of the workspace id> (service names are only
 // unique within a workspace; the engine is shared).

@@ -1,5 +1,5 @@
-// Docker Engine API client: libcurl over the Unix socket (or plain tcp://), shared by the docker run
-// target and by deployments.
+// Docker Engine API client over amlc's HTTP transport (net/http.hpp, libcurl) on the engine's Unix socket (or plain
+// tcp://), shared by the docker run target and by deployments.
 //
 //   amlc::docker::Client dc;                        // DOCKER_HOST or unix:///var/run/docker.sock
 //   dc.ping();                                      // throws DockerUnavailable with a hint if no engine answers
