@@ -27,7 +27,7 @@ void append_line_durable(const fs::path& path, std::string_view line);
 void fsync_path(const fs::path& path);  // file or directory
 
 // An owned file descriptor, closed on destruction and on reset(); -1 is none. Movable (the source is left with
-// none), not copyable: every descriptor amlc opens has exactly one owner that closes it, also on an exception.
+// none), not copyable: one owner closes it, also when an exception leaves its scope.
 class Fd {
  public:
   Fd() = default;

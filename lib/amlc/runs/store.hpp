@@ -12,8 +12,8 @@
 //
 // Status: NotStarted -> Queued -> Preparing -> Running -> Completed | Failed | Canceled. Every transition
 // is written to run.json ("status", "statusHistory"); Queued, Running and the final status are fsynced.
-// Record updates are read-modify-write under the run's own lock (<run dir>/.lock): one writer at a time per
-// run without serialising unrelated runs on the workspace lock.
+// Record updates are read-modify-write under the run's own lock (a flock of the run folder itself, no lock file):
+// one writer at a time per run without serialising unrelated runs on the workspace lock.
 #pragma once
 
 #include <filesystem>
