@@ -19,6 +19,14 @@ SweepConfig small_config() {
                            "s.yml");
 }
 
+// Starts the sweep of small_config() (seed 11) in `j` and creates `n` trials; returns their parameters.
+std::vector<json> start_with_trials(Journal& j, const SweepConfig& cfg, int n) {
+  j.sweep_started(cfg, 11);
+  auto params = make_sampler(cfg, 11)->suggest(n, {});
+  for (int i = 0; i < n; ++i) j.trial_created(i, params[static_cast<size_t>(i)]);
+  return params;
+}
+
 void append_raw(const std::filesystem::path& p, const std::string& s) {
   std::ofstream f(p, std::ios::app | std::ios::binary);
   f << s;
@@ -31,10 +39,7 @@ TEST_CASE("journal: records replay into the sweep state") {
   auto path = tmp / "journal.jsonl";
   SweepConfig cfg = small_config();
   Journal j(path);
-  j.sweep_started(cfg, 11);
-  auto sampler = make_sampler(cfg, 11);
-  auto params = sampler->suggest(3, {});
-  for (int i = 0; i < 3; ++i) j.trial_created(i, params[static_cast<size_t>(i)]);
+  auto params = start_with_trials(j, cfg, 3);
   j.trial_started(0);
   j.trial_started(1);
   j.trial_metric(0, 1, 0.5);
@@ -269,4 +274,34 @@ TEST_CASE("journal: a batched journal writes what it holds at flush, in order, w
   now.sweep_finished("Canceled");
   CHECK_FALSE(now.has_pending());
   CHECK(replay(path).finished);
+}
+
+TEST_CASE("journal: replay keeps each trial's latest run and why a trial failed before its run existed") {
+  amlc::test::TempDir tmp;
+  auto path = tmp / "journal.jsonl";
+  SweepConfig cfg = small_config();
+  Journal j(path);
+  start_with_trials(j, cfg, 3);
+  j.trial_started(0, "s_0", 1);
+  j.sweep_resumed({0});            // its process died: re-queued
+  j.trial_started(0, "s_0_r1", 2);  // the second attempt
+  j.trial_started(1, "s_1", 1);
+  j.trial_finished(1, TrialStatus::Failed, std::nullopt, "source directory vanished");
+  j.trial_finished(1, TrialStatus::Failed, std::nullopt, "a duplicate");  // ignored
+
+  SweepState st = replay(path);
+  CHECK(st.trials[0].run_id == "s_0_r1");
+  CHECK(st.trials[0].starts == 2);
+  CHECK(st.trials[0].error.empty());
+  CHECK(st.trials[1].run_id == "s_1");
+  CHECK(st.trials[1].status == TrialStatus::Failed);
+  CHECK(st.trials[1].error == "source directory vanished");
+  CHECK(st.trials[2].run_id.empty());
+  CHECK(st.trials[2].status == TrialStatus::Queued);
+  // value(): the recorded best, else the best of the series.
+  st.trials[2].metrics = {0.2, 0.4};
+  CHECK(*st.trials[2].value(Goal::Maximize) == 0.4);
+  CHECK(*st.trials[2].value(Goal::Minimize) == 0.2);
+  st.trials[2].best = 0.9;
+  CHECK(*st.trials[2].value(Goal::Minimize) == 0.9);
 }

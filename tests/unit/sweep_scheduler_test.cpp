@@ -6,6 +6,7 @@
 #include "amlc/core/fs.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/config.hpp"
+#include "amlc/sweep/definition.hpp"
 #include "amlc/sweep/journal.hpp"
 #include "amlc/sweep/scheduler.hpp"
 #include "amlc/sweep/store.hpp"

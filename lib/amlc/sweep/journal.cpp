@@ -18,6 +18,20 @@ namespace {
 
 }  // namespace
 
+void TrialRecord::start(const std::string& attempt_run_id) {
+  status = TrialStatus::Running;
+  metrics.clear();
+  best.reset();
+  ++starts;
+  run_id = attempt_run_id;
+}
+
+void TrialRecord::requeue() {
+  status = TrialStatus::Queued;
+  metrics.clear();
+  best.reset();
+}
+
 int SweepState::count(TrialStatus s) const {
   return static_cast<int>(std::count_if(trials.begin(), trials.end(), [&](const TrialRecord& t) { return t.status == s; }));
 }
@@ -29,7 +43,7 @@ History SweepState::history(Goal goal) const {
     tr.index = t.index;
     tr.params = t.params;
     tr.status = t.status;
-    tr.value = t.best ? t.best : best_value(t.metrics, goal);
+    tr.value = t.value(goal);
     h.push_back(std::move(tr));
   }
   return h;
@@ -48,9 +62,7 @@ std::vector<int> SweepState::requeue_interrupted() {
   std::vector<int> out;
   for (auto& t : trials) {
     if (t.status == TrialStatus::Running) {
-      t.status = TrialStatus::Queued;
-      t.metrics.clear();
-      t.best.reset();
+      t.requeue();
       out.push_back(t.index);
     }
   }
@@ -133,10 +145,7 @@ SweepState replay(const std::vector<json>& records, const std::string& source) {
           int idx = i.get<int>();
           if (idx < 0 || idx >= static_cast<int>(st.trials.size())) damaged(where, "sweep_resumed names unknown trial " + std::to_string(idx));
           TrialRecord& t = st.trials[static_cast<size_t>(idx)];
-          if (t.status != TrialStatus::Running) continue;
-          t.status = TrialStatus::Queued;
-          t.metrics.clear();
-          t.best.reset();
+          if (t.status == TrialStatus::Running) t.requeue();
         }
       } else if (ev == "trial_created") {
         int idx = r.at("index").get<int>();
@@ -154,14 +163,13 @@ SweepState replay(const std::vector<json>& records, const std::string& source) {
         st.trials.push_back(std::move(t));
       } else if (ev == "trial_started") {
         TrialRecord& t = trial();
+        std::string run_id = r.contains("runId") && r["runId"].is_string() ? r["runId"].get<std::string>() : t.run_id;
         if (is_terminal(t.status) || t.status == TrialStatus::Running) {
+          t.run_id = run_id;  // the latest attempt's run as recorded, even when the record changes nothing else
           ++st.ignored;
           continue;
         }
-        t.status = TrialStatus::Running;
-        t.metrics.clear();
-        t.best.reset();
-        ++t.starts;
+        t.start(run_id);
       } else if (ev == "trial_metric") {
         TrialRecord& t = trial();
         int interval = r.at("interval").get<int>();
@@ -198,6 +206,7 @@ SweepState replay(const std::vector<json>& records, const std::string& source) {
           else ++st.ignored;
           continue;
         }
+        if (r.contains("error") && r["error"].is_string()) t.error = r["error"].get<std::string>();
         if (t.status != TrialStatus::Running) {  // finished without being started (e.g. failed to launch)
           t.metrics.clear();
         }

@@ -39,6 +39,12 @@ struct TrialRecord {
   std::optional<double> best;           // from trial_finished, else the best of `metrics`
   std::optional<Decision> canceled_by;  // the policy decision, if any
   int starts = 0;                       // how many times it was started (re-queued after a crash: > 1)
+  std::string run_id;                   // the run of its latest attempt (the last trial_started's runId), "" = none
+  std::string error;                    // why it failed before its run existed (trial_finished's error), if it did
+
+  std::optional<double> value(Goal goal) const { return best ? best : best_value(metrics, goal); }  // its best so far
+  void start(const std::string& attempt_run_id);  // a new attempt: Running, its series cleared
+  void requeue();                                 // back to Queued (same params), its series cleared
 };
 
 struct SweepState {

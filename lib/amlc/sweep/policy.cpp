@@ -7,11 +7,7 @@
 
 namespace amlc::sweep {
 
-namespace {
-
-bool better(double a, double b, Goal g) { return g == Goal::Maximize ? a > b : a < b; }
-
-}  // namespace
+bool is_better(double a, double b, Goal goal) { return goal == Goal::Maximize ? a > b : a < b; }
 
 json Decision::to_json() const { return json{{"run", run}, {"interval", interval}, {"rule", rule}, {"numbers", numbers}, {"reason", reason}}; }
 
@@ -27,7 +23,7 @@ std::optional<double> best_value(const std::vector<double>& values, Goal goal) {
   std::optional<double> best;
   for (double v : values) {
     if (std::isnan(v)) continue;
-    if (!best || better(v, *best, goal)) best = v;
+    if (!best || is_better(v, *best, goal)) best = v;
   }
   return best;
 }
@@ -59,7 +55,7 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         int best_run = r.run;
         for (const auto* o : pop) {
           double ov = o->values[at];
-          if (std::isfinite(ov) && better(ov, best, goal)) {
+          if (std::isfinite(ov) && is_better(ov, best, goal)) {
             best = ov;
             best_run = o->run;
           }
@@ -80,7 +76,7 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
           nums["slackAmount"] = a;
         }
         nums["cutoff"] = cutoff;
-        if (better(cutoff, v, goal))
+        if (is_better(cutoff, v, goal))
           out.push_back({r.run, e, rule, nums,
                          "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": " + format_number(v) + " is " + word + " the Bandit cutoff " +
                              format_number(cutoff) + " (best " + format_number(best) + " by run " + std::to_string(best_run) + ")"});
@@ -104,7 +100,7 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         double median = n % 2 ? avgs[n / 2] : 0.5 * (avgs[n / 2 - 1] + avgs[n / 2]);
         std::vector<double> upto(r.values.begin(), r.values.begin() + e);
         double b = best_value(upto, goal).value_or(v);
-        if (better(median, b, goal))
+        if (is_better(median, b, goal))
           out.push_back({r.run, e, "median_stopping", json{{"value", v}, {"best", b}, {"median", median}, {"count", n}},
                          "run " + std::to_string(r.run) + " at interval " + std::to_string(e) + ": its best " + format_number(b) + " is " + word +
                              " the median " + format_number(median) + " of the running averages of " + std::to_string(n) + " runs"});
@@ -118,11 +114,11 @@ std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSe
         size_t k = n * static_cast<size_t>(policy.truncation_percentage) / 100;
         if (k == 0) break;
         // worst first
-        std::sort(vals.begin(), vals.end(), [&](double a, double b) { return better(b, a, goal); });
+        std::sort(vals.begin(), vals.end(), [&](double a, double b) { return is_better(b, a, goal); });
         double cutoff = vals[k - 1];
         size_t strictly_better = 0;
         for (double x : vals)
-          if (better(x, v, goal)) ++strictly_better;
+          if (is_better(x, v, goal)) ++strictly_better;
         if (strictly_better >= n - k)
           out.push_back({r.run, e, "truncation_selection",
                          json{{"value", v}, {"cutoff", cutoff}, {"count", n}, {"truncated", k}, {"truncationPercentage", policy.truncation_percentage}},

@@ -56,6 +56,9 @@ int evaluation_point(const PolicyConfig& policy, int n);
 
 std::vector<Decision> decide(const PolicyConfig& policy, const std::vector<RunSeries>& runs, Goal goal);
 
+// Whether `a` is strictly better than `b` for the goal.
+bool is_better(double a, double b, Goal goal);
+
 // Best value of a series per goal (NaNs ignored); nullopt when empty/all-NaN. Used for trial values.
 std::optional<double> best_value(const std::vector<double>& values, Goal goal);
 

@@ -1,151 +1,34 @@
+// The scheduler (scheduler.hpp): runs a sweep's trials in this process until the sweep ends. Creating, detaching
+// and canceling sweeps are control.cpp; summaries and the final status are summary.cpp.
 #include "amlc/sweep/scheduler.hpp"
 
-#include "amlc/core/process.hpp"
-
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <limits>
-#include <map>
-#include <set>
 
 #include "amlc/core/error.hpp"
 #include "amlc/core/fs.hpp"
 #include "amlc/core/signals.hpp"
 #include "amlc/core/util.hpp"
-#include "amlc/registry/blob_store.hpp"
 #include "amlc/runs/metrics.hpp"
 #include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
-#include "amlc/sweep/arguments.hpp"
+#include "amlc/sweep/child_wakeup.hpp"
+#include "amlc/sweep/definition.hpp"
 #include "amlc/sweep/journal.hpp"
 #include "amlc/sweep/policy.hpp"
 #include "amlc/sweep/sampler.hpp"
-
-extern char** environ;
+#include "amlc/sweep/store.hpp"
+#include "amlc/sweep/summary.hpp"
 
 namespace amlc::sweep {
 
 namespace {
-
-// ---- SIGCHLD wake-up: a trial's exit wakes the scheduler at once instead of at the next poll tick. ----------
-int g_chld_pipe[2] = {-1, -1};
-
-extern "C" void on_sigchld(int) {
-  int saved = errno;
-  if (g_chld_pipe[1] >= 0) {
-    char c = 'c';
-    ssize_t n = ::write(g_chld_pipe[1], &c, 1);
-    (void)n;
-  }
-  errno = saved;
-}
-
-class ChildWakeup {
- public:
-  ChildWakeup() {
-    if (g_chld_pipe[0] < 0) {
-      if (::pipe2(g_chld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        g_chld_pipe[0] = g_chld_pipe[1] = -1;
-        return;
-      }
-    }
-    struct sigaction sa {};
-    sa.sa_handler = on_sigchld;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-    installed_ = ::sigaction(SIGCHLD, &sa, &old_) == 0;
-  }
-  ~ChildWakeup() {
-    if (installed_) ::sigaction(SIGCHLD, &old_, nullptr);
-  }
-  int fd() const { return g_chld_pipe[0]; }
-  void drain() const {
-    char buf[256];
-    while (g_chld_pipe[0] >= 0 && ::read(g_chld_pipe[0], buf, sizeof buf) > 0) {
-    }
-  }
-
- private:
-  struct sigaction old_ {};
-  bool installed_ = false;
-};
-
-bool better(double a, double b, Goal g) { return g == Goal::Maximize ? a > b : a < b; }
-
-runs::SnapshotRef snapshot_from_json(const json& j) {
-  runs::SnapshotRef s;
-  s.sha256 = j.value("sha256", std::string());
-  s.files = j.value("files", uint64_t{0});
-  s.bytes = j.value("bytes", uint64_t{0});
-  s.excluded = j.value("excluded", uint64_t{0});
-  s.archive_bytes = j.value("archiveBytes", uint64_t{0});
-  return s;
-}
-
-// What a sweep runs with, as recorded: the configuration and seed (the journal's sweep_started; for a journal that
-// never got that record, e.g. a sweep created by an older amlc killed between its folder and its journal, the same
-// values from the sweep record), the sampler and the trials' run definition. Throws when any of it is unusable.
-struct Definition {
-  SweepConfig cfg;
-  std::uint64_t seed = 0;
-  std::unique_ptr<Sampler> sampler;
-  runs::RunRequest base;
-  std::optional<json> missing_start;  // the sweep_started record the journal lacks (to append), if it lacks one
-};
-
-Definition load_definition(const json& record, const SweepState& st) {
-  Definition d;
-  json config = st.config;
-  d.seed = st.seed;
-  if (!st.started) {
-    config = record.value("config", json());
-    const json seed = record.value("seed", json());
-    bool seed_ok = seed.is_number_unsigned() || (seed.is_number_integer() && seed.get<long long>() >= 0);
-    if (!config.is_object() || !seed_ok)
-      fail(ErrorKind::Damaged, "its journal has no sweep_started record and its record holds no configuration and seed");
-    d.seed = seed.get<std::uint64_t>();
-    d.missing_start = sweep_started_record(config, d.seed);
-  }
-  d.cfg = SweepConfig::from_json(config);
-  d.sampler = make_sampler(d.cfg, d.seed);
-  d.base = runs::request_from_json(record.value("runDefinition", json::object()), record.value("experimentName", std::string("default")),
-                                   "the sweep record's runDefinition");
-  return d;
-}
-
-// The runId of the latest attempt of each trial, from the journal's trial_started records.
-std::map<int, std::string> run_ids_from_journal(const std::vector<json>& records) {
-  std::map<int, std::string> out;
-  for (const auto& r : records) {
-    if (r.value("event", "") == "trial_started" && r.contains("runId") && r["runId"].is_string()) {
-      out[r.value("index", -1)] = r["runId"].get<std::string>();
-    }
-  }
-  return out;
-}
-
-// Best (per goal) finite value of the primary metric in a run's metrics file, and the metric names seen.
-struct RunMetrics {
-  std::vector<double> series;
-  std::set<std::string> names;
-};
-RunMetrics read_run_metrics(const fs::path& run_dir, const std::string& primary) {
-  RunMetrics m;
-  for (const auto& x : runs::read_metrics(run_dir / "metrics.jsonl")) {
-    m.names.insert(x.name);
-    if (x.name != primary) continue;
-    if (auto v = x.number()) m.series.push_back(*v);
-  }
-  return m;
-}
 
 // ---- the scheduler ------------------------------------------------------------------------------------------
 
@@ -197,8 +80,6 @@ class Scheduler {
   runs::RunRequest base_;
   runs::SnapshotRef snapshot_;
   std::vector<Live> live_;
-  std::map<int, std::string> run_ids_;
-  std::map<int, std::string> fail_reason_;  // trials that failed before their run existed
   bool new_values_ = false;
   bool policy_active_ = false;
   double start_unix_ = 0;
@@ -242,8 +123,7 @@ void Scheduler::take_over() {
 }
 
 void Scheduler::load() {
-  auto records = read_journal(journal_path(dir_));
-  st_ = replay(records, journal_path(dir_).string());
+  st_ = replay(read_journal(journal_path(dir_)), journal_path(dir_).string());
   if (st_.finished) {
     // The journal says it ended (a crash came before the record was updated): make the record agree.
     update_sweep(dir_, [&](json& r) {
@@ -252,7 +132,6 @@ void Scheduler::load() {
     });
     conflict("sweep '" + id_ + "' has already finished (" + st_.finish_status + ")");
   }
-  run_ids_ = run_ids_from_journal(records);
   try {
     Definition d = load_definition(record_, st_);
     if (d.missing_start) {
@@ -274,7 +153,7 @@ void Scheduler::load() {
     cfg_ = SweepConfig{};
     const json pm = record_.value("primaryMetric", json::object());
     cfg_.primary_metric_name = pm.is_object() ? pm.value("name", std::string()) : std::string();
-    cfg_.goal = pm.is_object() && to_lower(pm.value("goal", std::string())) == "minimize" ? Goal::Minimize : Goal::Maximize;
+    cfg_.goal = recorded_goal(record_);
     cfg_.max_total_runs = st_.created();
     cfg_.max_concurrent_runs = 1;
     cfg_.max_failures = std::numeric_limits<int>::max();
@@ -282,7 +161,7 @@ void Scheduler::load() {
     stop_ = "canceled";
     stop_detail_ = trim(*marker).empty() ? "canceled" : trim(*marker);
   }
-  snapshot_ = snapshot_from_json(record_.value("snapshot", json::object()));
+  snapshot_ = recorded_snapshot(record_);
   // What every trial runs is checked once for the sweep, not once per trial. If the check fails (e.g. the Docker
   // engine is down), each trial checks again, and one that fails is recorded as before.
   if (sampler_) {
@@ -303,8 +182,7 @@ void Scheduler::recover_interrupted() {
   // Trials the journal says are running: their process died with the previous supervisor (or is about to).
   for (auto& t : st_.trials) {
     if (t.status != TrialStatus::Running) continue;
-    auto it = run_ids_.find(t.index);
-    std::string rid = it != run_ids_.end() ? it->second : trial_run_id(id_, t.index, t.starts);
+    std::string rid = !t.run_id.empty() ? t.run_id : trial_run_id(id_, t.index, t.starts);
     auto dir = runs::find_run_dir(ws_, rid);
     if (dir) {
       json rr = runs::read_run_record(*dir);
@@ -335,9 +213,8 @@ void Scheduler::recover_interrupted() {
   // Working folders that finished trials kept for their successors when the previous process died: hand them on.
   for (const auto& t : st_.trials) {
     if (t.status == TrialStatus::Queued || t.status == TrialStatus::Running) continue;
-    auto it = run_ids_.find(t.index);
-    if (it == run_ids_.end()) continue;
-    if (auto dir = runs::find_run_dir(ws_, it->second)) {
+    if (t.run_id.empty()) continue;
+    if (auto dir = runs::find_run_dir(ws_, t.run_id)) {
       std::error_code ec;
       if (fs::is_directory(*dir / "wd", ec)) spare_workdirs_.push_back(*dir / "wd");
     }
@@ -366,25 +243,9 @@ bool Scheduler::prepare_trial(int index, Live& l) {
   }
   journal_.trial_started(index, rid, attempt);
   flush();  // durable before the run exists: a crash from here on re-queues the trial
-  t.status = TrialStatus::Running;
-  t.metrics.clear();
-  t.best.reset();
-  ++t.starts;
-  run_ids_[index] = rid;
+  t.start(rid);
 
-  runs::RunRequest rq = base_;
-  rq.run_id = rid;
-  rq.parent_run_id = id_;
-  rq.snapshot = snapshot_;
-  // The journal's trial_started (fsynced above) is the durable fact; a crash re-queues the trial on resume and
-  // reconciles whatever run record exists, so the run record itself need not be fsynced.
-  rq.durable = false;
-  auto params_args = script_arguments(cfg_, t.params);
-  rq.arguments.insert(rq.arguments.end(), params_args.begin(), params_args.end());
-  rq.tags["hyperparameters"] = t.params.dump();
-  rq.tags["sweepId"] = id_;
-  rq.properties = {{"hyperparameters", t.params}, {"sweepId", id_}, {"trialIndex", index}, {"attempt", attempt},
-                   {"primaryMetricName", cfg_.primary_metric_name}};
+  runs::RunRequest rq = trial_request(base_, cfg_, id_, snapshot_, t, attempt);
   l.index = index;
   l.run_id = rid;
   fs::path adopt;  // trials hand their working folder on to the next one (see spare_workdirs_)
@@ -403,7 +264,7 @@ bool Scheduler::prepare_trial(int index, Live& l) {
   } catch (const Error& e) {
     keep_spare();
     // The run could not even be created: the trial failed.
-    fail_reason_[index] = e.what();
+    t.error = e.what();
     t.status = TrialStatus::Failed;
     journal_.trial_finished(index, TrialStatus::Failed, std::nullopt, e.what());
     return false;
@@ -583,11 +444,10 @@ void Scheduler::progress() {
   p.canceled = st_.count(TrialStatus::Canceled);
   p.running = static_cast<int>(live_.size());
   for (const auto& t : st_.trials) {
-    auto v = t.best ? t.best : best_value(t.metrics, cfg_.goal);
-    if (v && std::isfinite(*v) && (!p.best || better(*v, *p.best, cfg_.goal))) {
+    auto v = t.value(cfg_.goal);
+    if (v && std::isfinite(*v) && (!p.best || is_better(*v, *p.best, cfg_.goal))) {
       p.best = v;
-      auto it = run_ids_.find(t.index);
-      p.best_run_id = it != run_ids_.end() ? it->second : "";
+      p.best_run_id = t.run_id;
     }
   }
   bool changed = p.completed != last_progress_.completed || p.failed != last_progress_.failed ||
@@ -683,57 +543,14 @@ json Scheduler::finish() {
       journal_.trial_finished(t.index, TrialStatus::Canceled, std::nullopt);
     }
   }
-  int completed = st_.count(TrialStatus::Completed);
-  int failed = st_.count(TrialStatus::Failed);
-  bool any_value = std::any_of(st_.trials.begin(), st_.trials.end(), [&](const TrialRecord& t) {
-    auto v = t.best ? t.best : best_value(t.metrics, cfg_.goal);
-    return v.has_value();
-  });
-  std::string status = kSweepCompleted;
-  json error = nullptr;
-  std::string stop_reason = stop_detail_;
-  auto first_failed = [&]() -> std::string {
-    for (const auto& t : st_.trials) {
-      if (t.status != TrialStatus::Failed) continue;
-      auto it = run_ids_.find(t.index);
-      if (fail_reason_.count(t.index)) return "trial " + std::to_string(t.index) + ": " + fail_reason_[t.index];
-      if (it == run_ids_.end()) continue;
-      return "first failure, run " + it->second + ", last lines of its log:\n" + run_log_tail(ws_, it->second, 20);
-    }
-    return {};
-  };
-  if (stop_ == "canceled" || stop_ == "interrupted") {
-    status = kSweepCanceled;
-    error = {{"message", stop_detail_}};
-  } else if (stop_ == "max_failures") {
-    status = kSweepFailed;
-    error = {{"message", "the sweep stopped: " + stop_detail_}, {"details", first_failed()}};
-  } else if (completed == 0 && failed > 0 && failed == st_.created()) {
-    status = kSweepFailed;
-    error = {{"message", "all " + std::to_string(failed) + " trial(s) failed"}, {"details", first_failed()}};
-  } else if (!any_value && completed > 0) {
-    std::set<std::string> names;
-    for (const auto& [idx, rid] : run_ids_) {
-      if (auto d = runs::find_run_dir(ws_, rid)) {
-        auto m = read_run_metrics(*d, cfg_.primary_metric_name);
-        names.insert(m.names.begin(), m.names.end());
-      }
-    }
-    std::vector<std::string> seen(names.begin(), names.end());
-    status = kSweepFailed;
-    error = {{"message", "no trial logged the primary metric '" + cfg_.primary_metric_name + "'; " +
-                             (seen.empty() ? std::string("the trials logged no metrics at all")
-                                           : "the metrics the trials logged: " + join(seen, ", "))},
-             {"expectedMetric", cfg_.primary_metric_name},
-             {"loggedMetrics", seen}};
-  }
-  journal_.sweep_finished(status);
+  const Outcome outcome = sweep_outcome(ws_, cfg_, st_, stop_, stop_detail_);
+  journal_.sweep_finished(outcome.status);
   flush();
   update_sweep(dir_, [&](json& r) {
-    r["status"] = status;
+    r["status"] = outcome.status;
     r["endTimeUtc"] = now_iso8601();
-    r["error"] = error;
-    r["stopReason"] = stop_reason.empty() ? json() : json(stop_reason);
+    r["error"] = outcome.error;
+    r["stopReason"] = stop_detail_.empty() ? json() : json(stop_detail_);
   });
   std::error_code ec;
   fs::remove(dir_ / "cancel", ec);
@@ -742,271 +559,11 @@ json Scheduler::finish() {
   return summary;
 }
 
-json trial_json(const Workspace& ws, const TrialRecord& t, const std::string& run_id, Goal goal) {
-  auto v = t.best ? t.best : best_value(t.metrics, goal);
-  json j{{"index", t.index},
-         {"runId", run_id.empty() ? json() : json(run_id)},
-         {"status", status_name(t.status)},
-         {"parameters", t.params},
-         {"bestMetric", v && std::isfinite(*v) ? json(*v) : json(nullptr)},
-         {"intervals", t.metrics.size()},
-         {"attempts", t.starts}};
-  if (t.status == TrialStatus::Running && !run_id.empty()) {
-    // Prepared ahead of a free slot: the journal has it started, its run is still waiting.
-    if (auto d = runs::find_run_dir(ws, run_id)) {
-      try {
-        std::string rs = runs::read_run_record(*d).value("status", "");
-        if (rs == runs::kQueued || rs == runs::kNotStarted) j["status"] = status_name(TrialStatus::Queued);
-      } catch (const Error&) {
-      }
-    }
-  }
-  if (t.canceled_by) {
-    j["canceledReason"] = t.canceled_by->reason;
-    j["earlyTermination"] = t.canceled_by->to_json();
-  } else if (t.status == TrialStatus::Canceled && !run_id.empty()) {
-    if (auto d = runs::find_run_dir(ws, run_id)) {
-      try {
-        json rr = runs::read_run_record(*d);
-        if (rr.value("cancelRequested", json()).is_object()) j["canceledReason"] = rr["cancelRequested"].value("reason", "");
-      } catch (const Error&) {
-      }
-    }
-  }
-  return j;
-}
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------------------------
-
-std::string run_log_tail(const Workspace& ws, const std::string& run_id, int lines) {
-  auto dir = runs::find_run_dir(ws, run_id);
-  if (!dir) return "(run " + run_id + " was not created)";
-  std::string text = read_file_if_exists(*dir / "logs" / "run.log").value_or("");
-  std::vector<std::string> all = split(text, '\n');
-  while (!all.empty() && all.back().empty()) all.pop_back();
-  if (all.empty()) {
-    try {
-      json rr = runs::read_run_record(*dir);
-      if (rr.value("error", json()).is_object()) return rr["error"].value("message", std::string("(no output)"));
-    } catch (const Error&) {
-    }
-    return "(no output)";
-  }
-  size_t from = all.size() > static_cast<size_t>(lines) ? all.size() - static_cast<size_t>(lines) : 0;
-  std::vector<std::string> tail(all.begin() + static_cast<long>(from), all.end());
-  return join(tail, "\n");
-}
-
-json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
-  SubmitRequest req = req_in;
-  runs::RunRequest& r = req.run;
-  runs::validate_experiment_name(r.experiment);
-  if (r.target != "local" && r.target != "docker") {
-    usage_error("unknown target '" + r.target + "'", "use local or docker");
-  }
-  std::error_code ec;
-  if (!fs::is_directory(r.source_dir, ec)) {
-    not_found("source directory " + r.source_dir.string() + " does not exist", "pass an existing folder with --source-directory");
-  }
-  if (r.script.empty() && r.command.empty()) {
-    usage_error("no script given", "amlc sweep submit -f sweep.yml [options] SCRIPT [ARGS...]");
-  }
-  if (!r.script.empty()) {
-    fs::path sp = fs::path(r.script).is_absolute() ? fs::path(r.script) : r.source_dir / r.script;
-    if (!fs::is_regular_file(sp, ec)) {
-      not_found("script '" + r.script + "' not found in source directory " + fs::absolute(r.source_dir).lexically_normal().string(),
-                "the script path is relative to --source-directory (default: the current folder)");
-    }
-  }
-  if (!r.metrics_regex.empty()) runs::MetricPattern check(r.metrics_regex, r.metrics_regex_where);
-  (void)runs::resolve_command(r);
-  std::vector<std::string> dropped;
-  r.arguments = remove_parameter_arguments(req.config, r.arguments, &dropped);
-  SweepConfig cfg = req.config;
-  if (req.seed) cfg.seed = req.seed;
-  if (!dropped.empty()) {
-    cfg.warnings.push_back("the script arguments " + join(dropped, ", ") +
-                           " name sweep parameters; the sweep's values replace them");
-  }
-  std::uint64_t seed = resolve_seed(cfg);
-  // What resume reads back must load: the configuration is validated once here, through the same round trip.
-  (void)SweepConfig::from_json(cfg.to_json());
-  if (!r.script.empty() && fs::path(r.script).is_absolute()) {
-    r.script = fs::path(r.script).lexically_normal().lexically_relative(fs::absolute(r.source_dir).lexically_normal()).generic_string();
-  }
-  std::string id = new_sweep_id(r.experiment);
-  json record{{"sweepId", id},
-              {"runType", "hyperdrive"},
-              {"experimentName", r.experiment},
-              {"status", kSweepRunning},
-              {"createdUtc", now_iso8601()},
-              {"startTimeUtc", nullptr},
-              {"endTimeUtc", nullptr},
-              {"primaryMetric", {{"name", cfg.primary_metric_name}, {"goal", goal_name(cfg.goal)}}},
-              {"seed", seed},
-              {"hyperdriveConfiguration", req.config_file.empty() ? json() : json(fs::absolute(req.config_file).lexically_normal().string())},
-              {"runConfiguration", req.runconfig_file.empty() ? json() : json(fs::absolute(req.runconfig_file).lexically_normal().string())},
-              {"runDefinition", runs::request_to_json(r)},
-              {"snapshot", nullptr},
-              {"supervisor", runs::supervisor_info(static_cast<int>(::getpid()))},
-              {"error", nullptr},
-              {"stopReason", nullptr}};
-  std::string journal_text;
-  try {  // paths (file names are bytes) must be valid UTF-8 to be recorded
-    journal_text = journal_line(sweep_started_record(cfg.to_json(), seed)) + "\n";
-    (void)record.dump();
-  } catch (const json::exception&) {
-    usage_error("a path given to the sweep (source directory, script, configuration file) is not valid UTF-8",
-                "rename it, or run from a folder whose path is valid UTF-8");
-  }
-  // Writes start here: the snapshot, then the sweep folder with its journal's first record, in one rename. The
-  // snapshot is pinned until the sweep's record refers to it.
-  FileLock pin = BlobStore(ws.blobs_dir()).pin();
-  record["snapshot"] = runs::store_snapshot(ws, r.source_dir, r.limits).to_json();
-  create_sweep_dir(ws, id, record, journal_text);
-  return record;
-}
 
 json run_sweep(const Workspace& ws, const std::string& sweep_id, const ScheduleOptions& options) {
   Scheduler s(ws, sweep_id, options);
   return s.run();
-}
-
-json sweep_summary(const Workspace& ws, const std::string& sweep_id, bool with_trials) {
-  fs::path dir = sweep_dir(ws, sweep_id);
-  json r = effective_record(read_sweep_record(dir));
-  auto records = read_journal(journal_path(dir));
-  SweepState st = replay(records, journal_path(dir).string());
-  auto ids = run_ids_from_journal(records);
-  Goal goal = to_lower(r["primaryMetric"].value("goal", std::string("Maximize"))) == "minimize" ? Goal::Minimize : Goal::Maximize;
-  std::vector<json> trials;
-  for (const auto& t : st.trials) {
-    auto it = ids.find(t.index);
-    trials.push_back(trial_json(ws, t, it != ids.end() ? it->second : "", goal));
-  }
-  std::stable_sort(trials.begin(), trials.end(), [&](const json& a, const json& b) {
-    bool ha = a["bestMetric"].is_number(), hb = b["bestMetric"].is_number();
-    if (ha != hb) return ha;
-    if (!ha) return a["index"].get<int>() < b["index"].get<int>();
-    double va = a["bestMetric"].get<double>(), vb = b["bestMetric"].get<double>();
-    if (va != vb) return better(va, vb, goal);
-    return a["index"].get<int>() < b["index"].get<int>();
-  });
-  json out = r;
-  out.erase("supervisor");
-  // The configuration is recorded once, in the journal's sweep_started (sweep records before that held a copy).
-  if (st.started) out["config"] = st.config;
-  // Running/queued as the trials show them: a trial prepared ahead of a free slot is queued.
-  int prepared = static_cast<int>(std::count_if(trials.begin(), trials.end(), [&](const json& t) {
-    return t["status"] == status_name(TrialStatus::Queued);
-  })) - st.count(TrialStatus::Queued);
-  out["trials"] = {{"total", st.created()},
-                   {"completed", st.count(TrialStatus::Completed)},
-                   {"failed", st.count(TrialStatus::Failed)},
-                   {"canceled", st.count(TrialStatus::Canceled)},
-                   {"running", st.count(TrialStatus::Running) - prepared},
-                   {"queued", st.count(TrialStatus::Queued) + prepared}};
-  if (!trials.empty() && trials.front()["bestMetric"].is_number()) {
-    out["bestRunId"] = trials.front()["runId"];
-    out["bestMetric"] = trials.front()["bestMetric"];
-    out["bestParameters"] = trials.front()["parameters"];
-  } else {
-    out["bestRunId"] = nullptr;
-    out["bestMetric"] = nullptr;
-    out["bestParameters"] = nullptr;
-  }
-  if (with_trials) out["trialRuns"] = trials;
-  return out;
-}
-
-std::string resume_blocker(const json& record, const SweepState& state) {
-  try {
-    (void)load_definition(record, state);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return {};
-}
-
-json best_trial(const Workspace& ws, const std::string& sweep_id) {
-  json s = sweep_summary(ws, sweep_id, true);
-  if (s["bestRunId"].is_null()) {
-    not_found("no trial of sweep '" + sweep_id + "' logged the primary metric '" + s["primaryMetric"].value("name", "") + "'",
-              "see the trials with 'amlc sweep show " + sweep_id + "'");
-  }
-  const json& t = s["trialRuns"].front();
-  json out{{"runId", t["runId"]},
-           {"sweepId", sweep_id},
-           {"experimentName", s["experimentName"]},
-           {"parameters", t["parameters"]},
-           {"metric", {{"name", s["primaryMetric"]["name"]}, {"goal", s["primaryMetric"]["goal"]}, {"value", t["bestMetric"]}}},
-           {"status", t["status"]}};
-  if (auto d = runs::find_run_dir(ws, t["runId"].get<std::string>())) {
-    try {
-      json rr = runs::read_run_record(*d);
-      out["arguments"] = rr["runDefinition"].value("arguments", json::array());
-    } catch (const Error&) {
-    }
-  }
-  return out;
-}
-
-std::vector<json> list_sweeps(const Workspace& ws, const std::string& experiment) {
-  std::vector<json> out;
-  for (const auto& r : list_sweep_records(ws, experiment)) {
-    try {
-      out.push_back(sweep_summary(ws, r.value("sweepId", std::string())));
-    } catch (const Error&) {
-      out.push_back(r);
-    }
-  }
-  return out;
-}
-
-json cancel_sweep(const Workspace& ws, const std::string& sweep_id, const std::string& reason, double wait_seconds) {
-  fs::path dir = sweep_dir(ws, sweep_id);
-  json r = read_sweep_record(dir);
-  std::string status = r.value("status", "");
-  if (status == kSweepCanceled) return sweep_summary(ws, sweep_id);
-  if (sweep_status_terminal(status)) {
-    conflict("sweep '" + sweep_id + "' already finished: " + status, "only a sweep that is not finished can be canceled");
-  }
-  update_sweep(dir, [&](json& rec) {
-    if (!rec.contains("cancelRequested") || rec["cancelRequested"].is_null()) {
-      rec["cancelRequested"] = {{"time", now_iso8601()}, {"reason", reason}, {"byPid", static_cast<int>(::getpid())}};
-    }
-  });
-  write_file_atomic(dir / "cancel", reason + "\n");
-  double t0 = monotonic_seconds();
-  while (monotonic_seconds() - t0 < wait_seconds) {
-    json cur = read_sweep_record(dir);
-    if (sweep_status_terminal(cur.value("status", ""))) return sweep_summary(ws, sweep_id);
-    if (!runs::supervisor_alive(cur.value("supervisor", json()))) {
-      // Nobody supervises it: end it here. The scheduler sees the marker at once and cancels what runs.
-      ScheduleOptions o;
-      try {
-        return run_sweep(ws, sweep_id, o);
-      } catch (const Error& e) {
-        if (e.kind() != ErrorKind::Conflict) throw;  // someone else took it over: keep waiting
-      }
-    }
-    ::usleep(20000);
-  }
-  return sweep_summary(ws, sweep_id);
-}
-
-int spawn_sweep_supervisor(const Workspace& ws, const std::string& sweep_id) {
-  fs::path dir = sweep_dir(ws, sweep_id);
-  int pid = spawn_detached_self({"-w", ws.root().string(), "sweep", "_supervise", sweep_id}, dir / "supervisor.txt");
-  int rc = pid < 0 ? -pid : 0;
-  if (rc != 0) fail(ErrorKind::General, std::string("cannot start the sweep's supervisor: ") + std::strerror(rc));
-  json info = runs::supervisor_info(pid);
-  update_sweep(dir, [&](json& r) {
-    if (r.value("supervisor", json::object()).value("pid", 0) == static_cast<int>(::getpid())) r["supervisor"] = info;
-  });
-  return pid;
 }
 
 }  // namespace amlc::sweep

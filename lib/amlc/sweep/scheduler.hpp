@@ -1,6 +1,6 @@
 // The sweep scheduler: runs a HyperDrive-style sweep's trials as child runs of the runs layer.
 //
-//   json rec = sweep::create_sweep(ws, req);             // validated, snapshotted once, recorded (Running)
+//   json rec = sweep::create_sweep(ws, req);             // control.hpp: validated, snapshotted once, recorded (Running)
 //   json summary = sweep::run_sweep(ws, rec["sweepId"], opts);   // to the end, in this process
 //
 // - The source directory is snapshotted once; every trial is a run "<sweep>_<n>" (parentRunId = the sweep,
@@ -24,7 +24,7 @@
 //   group is killed (runs::reconcile), that attempt's run is marked Canceled ("re-queued by sweep resume") and
 //   the trial runs again with the SAME parameters as "<sweep>_<n>_r<k>" (it is still one trial: it counts once
 //   toward max_total_runs).
-// - A sweep is stopped from another process with cancel_sweep() (a marker file the scheduler polls) and by
+// - A sweep is stopped from another process with cancel_sweep() (control.hpp: a marker file the scheduler polls) and by
 //   SIGINT/SIGTERM in the supervising process (amlc::interrupted()): running trials are canceled, the sweep
 //   ends Canceled; run_sweep then throws Interrupted for a signal.
 #pragma once
@@ -37,28 +37,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "amlc/runs/executor.hpp"
-#include "amlc/sweep/config.hpp"
-#include "amlc/sweep/journal.hpp"
-#include "amlc/sweep/store.hpp"
 #include "amlc/workspace/workspace.hpp"
 
 namespace amlc::sweep {
 
-struct SubmitRequest {
-  SweepConfig config;
-  // What every trial runs: experiment, source_dir, script, arguments (the sweep's parameters are appended),
-  // command, interpreter, target, image, environment, metrics pattern, grace and duration limits, snapshot limits.
-  runs::RunRequest run;
-  std::optional<std::uint64_t> seed;  // overrides config.seed
-  std::string config_file;            // for the record
-  std::string runconfig_file;         // idem ("" = none)
-};
-
-// Validates everything (experiment name, target, script present in the source directory, command, metrics
-// pattern), then snapshots the source and writes the sweep record (status Running, supervised by this process)
-// and the journal's sweep_started. Nothing is written when validation fails. Returns the record.
-json create_sweep(const Workspace& ws, const SubmitRequest& req);
+using json = nlohmann::json;
 
 struct Progress {
   int total = 0;  // max_total_runs (or the grid size)
@@ -69,7 +52,7 @@ struct Progress {
 
 struct ScheduleOptions {
   std::function<void(const Progress&)> on_progress;          // after every change
-  std::function<void(const json& trial)> on_trial_finished;  // a trial summary (see trial list in summary)
+  std::function<void(const json& trial)> on_trial_finished;  // {index, runId, status, parameters, bestMetric, canceledReason}
   std::function<void(const std::string&)> on_warning;        // one sentence
   int poll_interval_ms = 100;  // the longest sleep between checks (cancel marker, file metrics, deadline)
 };
@@ -77,37 +60,5 @@ struct ScheduleOptions {
 // Runs the sweep to its end in this process: a new sweep (create_sweep) or one to continue (resume; a detached
 // supervisor). Conflict if another live process supervises it or it has finished. Returns the summary.
 json run_sweep(const Workspace& ws, const std::string& sweep_id, const ScheduleOptions& options = {});
-
-// From any process: asks the supervisor to stop (running trials are canceled) and waits up to `wait_seconds`
-// for the sweep to end. When no process supervises it, does the work itself. Returns the summary.
-json cancel_sweep(const Workspace& ws, const std::string& sweep_id, const std::string& reason, double wait_seconds = 30);
-
-// The sweep record with the trial counts and best run computed from the journal:
-// {sweepId, status, experimentName, primaryMetric {name, goal}, bestRunId, bestMetric, bestParameters,
-//  trials {total, completed, failed, canceled, running, queued}, config, seed, createdUtc, startTimeUtc,
-//  endTimeUtc, error, stopReason, ...}. With `with_trials`, "trialRuns": every trial sorted by its best primary
-// metric (goal-aware; trials without a value last): {index, runId, status, parameters, bestMetric, attempts,
-// canceledReason, earlyTermination}.
-json sweep_summary(const Workspace& ws, const std::string& sweep_id, bool with_trials = false);
-
-// Why `sweep resume` cannot continue this sweep ("" = it can): its recorded configuration (the journal's
-// sweep_started, or the sweep record's for a journal that never got that record) or its run definition is unusable.
-// `sweep cancel` still ends such a sweep. Used by `workspace check`.
-std::string resume_blocker(const json& record, const SweepState& state);
-
-// The best trial (az's get_best_run_by_primary_metric: each trial's best logged primary-metric value, failed and
-// canceled trials included): {runId, sweepId, parameters, metric {name, goal, value}, status, arguments}.
-// NotFound when no trial logged the primary metric.
-json best_trial(const Workspace& ws, const std::string& sweep_id);
-
-// The records of every sweep (newest first), with the summary counts.
-std::vector<json> list_sweeps(const Workspace& ws, const std::string& experiment = "");
-
-// For --async: starts `amlc -w WS sweep _supervise ID` in a new session (stderr to <sweep>/supervisor.txt) and
-// records it as the supervisor. Returns its pid.
-int spawn_sweep_supervisor(const Workspace& ws, const std::string& sweep_id);
-
-// The last `lines` lines of a trial run's log (logs/run.log), or its error message when it has no log.
-std::string run_log_tail(const Workspace& ws, const std::string& run_id, int lines = 20);
 
 }  // namespace amlc::sweep

@@ -8,7 +8,7 @@
 #include "amlc/core/util.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/journal.hpp"
-#include "amlc/sweep/scheduler.hpp"
+#include "amlc/sweep/definition.hpp"
 
 namespace amlc::sweep {
 
