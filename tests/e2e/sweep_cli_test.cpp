@@ -477,6 +477,29 @@ max_total_runs: 2
   CHECK(ws.run({"sweep", "show", "nope"}).code == 3);
 }
 
+TEST_CASE("sweep: a script a run would refuse is refused at submit, before any trial, with nothing written") {
+  Workspace ws;
+  fs::path src = make_source(ws, kQuadratic);
+  write_text(ws.dir() / "outside.py", kQuadratic);
+  write_text(src / "tool.pl", "print 1;\n");  // neither .py/.sh/.R nor executable
+  write_text(ws.dir() / "one.yml", "parameters:\n  x: uniform(0, 1)\n  y: uniform(0, 1)\n"
+                                   "primary_metric: {name: accuracy, goal: maximize}\nmax_total_runs: 1\n");
+  auto before = snapshot_tree(ws.root());
+  auto submit = [&](const std::string& script) {
+    return ws.run({"sweep", "submit", "-f", (ws.dir() / "one.yml").string(), "--source-directory", src.string(), script});
+  };
+  for (const std::string& script : {(ws.dir() / "outside.py").string(), std::string("../outside.py")}) {
+    CAPTURE(script);
+    auto r = submit(script);
+    CHECK(r.code == 2);
+    CHECK(r.err.find("is not inside the source directory") != std::string::npos);
+  }
+  auto pl = submit("tool.pl");
+  CHECK(pl.code == 2);
+  CHECK(pl.err.find("neither a .py/.sh/.R file nor executable") != std::string::npos);
+  CHECK(snapshot_tree(ws.root()) == before);
+}
+
 TEST_CASE("sweep: configurations that passed and then failed or crashed are refused at submit with nothing written") {
   Workspace ws;
   fs::path src = make_source(ws, kQuadratic);

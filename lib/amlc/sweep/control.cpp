@@ -10,7 +10,6 @@
 #include "amlc/core/process.hpp"
 #include "amlc/core/util.hpp"
 #include "amlc/registry/blob_store.hpp"
-#include "amlc/runs/metrics.hpp"
 #include "amlc/runs/request.hpp"
 #include "amlc/runs/store.hpp"
 #include "amlc/sweep/arguments.hpp"
@@ -25,26 +24,12 @@ namespace amlc::sweep {
 json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
   SubmitRequest req = req_in;
   runs::RunRequest& r = req.run;
-  runs::validate_experiment_name(r.experiment);
-  if (r.target != "local" && r.target != "docker") {
-    usage_error("unknown target '" + r.target + "'", "use local or docker");
-  }
-  std::error_code ec;
-  if (!fs::is_directory(r.source_dir, ec)) {
-    not_found("source directory " + r.source_dir.string() + " does not exist", "pass an existing folder with --source-directory");
-  }
-  if (r.script.empty() && r.command.empty()) {
-    usage_error("no script given", "amlc sweep submit -f sweep.yml [options] SCRIPT [ARGS...]");
-  }
-  if (!r.script.empty()) {
-    fs::path sp = fs::path(r.script).is_absolute() ? fs::path(r.script) : r.source_dir / r.script;
-    if (!fs::is_regular_file(sp, ec)) {
-      not_found("script '" + r.script + "' not found in source directory " + fs::absolute(r.source_dir).lexically_normal().string(),
-                "the script path is relative to --source-directory (default: the current folder)");
-    }
-  }
-  if (!r.metrics_regex.empty()) runs::MetricPattern check(r.metrics_regex, r.metrics_regex_where);
-  (void)runs::resolve_command(r);
+  // What every trial runs is checked as a run is (experiment name, target, source directory, script inside it,
+  // something to run, metrics pattern, grace period; for docker the engine and the image).
+  runs::check_request(r);
+  // Recorded relative to the source directory, as a run records it (check_request refused a script outside it).
+  if (!r.script.empty())
+    if (auto rel = lexically_inside(r.source_dir, r.script)) r.script = rel->generic_string();
   std::vector<std::string> dropped;
   r.arguments = remove_parameter_arguments(req.config, r.arguments, &dropped);
   SweepConfig cfg = req.config;
@@ -56,9 +41,6 @@ json create_sweep(const Workspace& ws, const SubmitRequest& req_in) {
   std::uint64_t seed = resolve_seed(cfg);
   // What resume reads back must load: the configuration is validated once here, through the same round trip.
   (void)SweepConfig::from_json(cfg.to_json());
-  if (!r.script.empty() && fs::path(r.script).is_absolute()) {
-    r.script = fs::path(r.script).lexically_normal().lexically_relative(fs::absolute(r.source_dir).lexically_normal()).generic_string();
-  }
   std::string id = new_sweep_id(r.experiment);
   json record{{"sweepId", id},
               {"runType", "hyperdrive"},

@@ -25,8 +25,9 @@ struct SubmitRequest {
   std::string runconfig_file;         // idem ("" = none)
 };
 
-// Validates everything (experiment name, target, script present in the source directory, command, metrics
-// pattern; the configuration through the round trip resume reads it back with), then snapshots the source and writes the sweep record (status Running, supervised by
+// Validates everything (the run request as runs::check_request does: experiment name, target, script in the source
+// directory, command, metrics pattern, for docker the engine and image; the configuration through the round trip
+// resume reads it back with), then snapshots the source and writes the sweep record (status Running, supervised by
 // this process) and the journal's sweep_started. Base arguments naming a sweep parameter are dropped, with a
 // warning in the recorded configuration. Nothing is written when validation fails. Returns the record.
 json create_sweep(const Workspace& ws, const SubmitRequest& req);
