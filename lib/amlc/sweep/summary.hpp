@@ -3,7 +3,6 @@
 // scheduler stopped ends with.
 #pragma once
 
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
