@@ -851,9 +851,13 @@ max_concurrent_runs: 2
     json r1 = run_record(ws, id + "_1"), r2 = run_record(ws, id + "_2"), r3 = run_record(ws, id + "_3");
     seen = "trial_started x" + std::to_string(started) + ", run 1: " + r1.value("status", std::string("-")) +
            ", run 2: " + r2.value("status", std::string("-")) + ", run 3: " + r3.value("status", std::string("-"));
-    // The journal's trial_started comes before the run is created: wait for the prepared run itself.
+    // The journal's trial_started comes before the run is created: wait for the prepared run itself. Queued with
+    // no process is also what a run is between its creation and Execution::prepare, which takes the run folder's
+    // lock (a test that takes that lock then would stall the sweep): its working folder, made after that lock is
+    // released, says the preparation is done.
+    bool has_wd = fs::is_directory(ws.root() / "experiments/default/runs" / (id + "_3") / "wd");
     return started == 4 && r1.value("status", "") == "Running" && r2.value("status", "") == "Running" &&
-           r3.value("status", "") == "Queued" && r3.value("process", json()).is_null();
+           r3.value("status", "") == "Queued" && r3.value("process", json()).is_null() && has_wd;
   }, 120);
   REQUIRE_MESSAGE(prepared, "no prepared trial: " << seen << "\n" << read_text(ws.root() / "sweeps" / id / "journal.jsonl"));
   return id;
