@@ -1,3 +1,8 @@
+// The model registry (registry.hpp): versions, tags and properties, aliases, register/show/list/update/download/
+// remove, and the registry's part of `workspace check`.
+// One file (about 660 lines) on purpose: every function here reads or writes the same three files of a model
+// (models/<name>/<version>.json, model.json's lastVersion, aliases.json) through the helpers at its top, under one
+// set of lock rules (ARCHITECTURE.md section 4); the blob side is blob_store.*, the freeing rule storage/.
 #include "amlc/registry/registry.hpp"
 
 #include <sys/stat.h>
